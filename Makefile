@@ -1,0 +1,41 @@
+# One-command set-up on a fresh Debian machine: system tools with apt-get, Python deps in .venv.
+VENV   ?= .venv
+PYTHON ?= python3
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed
+APT_PKGS = iverilog yosys opensta qflow qflow-tech-osu018 graywolf qrouter
+TOOLS    = iverilog vvp yosys sta qflow graywolf qrouter
+OSU018   = /usr/share/qflow/tech/osu018/osu018_stdcells.lib
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup system test demo bench lint clean
+
+setup: system $(STAMP)
+
+system:
+	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	[ -f $(OSU018) ] || missing="$$missing osu018"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system tools (missing:$$missing)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PKGS) >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q -n 2
+
+demo: setup
+	$(PY) -m sim.demo
+
+bench: setup
+	$(PY) -m bench.sim_speed
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) build out .pytest_cache

@@ -1,0 +1,118 @@
+"""An output-stationary systolic array of R x C identical PEs.
+
+Dataflow (output-stationary: PE (i, j) owns output Y[i, j] of the current tile):
+  * The host presents one operand vector per cycle t: activations a[t][0..R-1] (one per row),
+    weights q/scale/zero[t][0..C-1] (one per column), and the shared flags valid/first/last.
+  * Skew: row i's activations and flags are delayed i cycles, column j's weights j cycles, by
+    shift registers at the array edge, so the host needs no skewing of its own.
+  * Activations and flags move right one PE per cycle, weights move down one PE per cycle:
+    PE (i, j) sees the operand the host presented at cycle t in cycle t + i + j.
+  * Drain: each column has a chain of result registers that shifts *up*, against the wavefront.
+    PE (i, j)'s result (out_valid in cycle t_last + i + j + 1) leaves the top of column j in cycle
+    t_last + 2*i + j + 2, so rows never collide within a tile, and column outputs come row by row.
+
+Cycle formula (cycles from the first operand to the last result, inclusive), for n tiles of K
+operands each whose `last` operands are D >= 2R - 1 cycles apart:
+    cycles = (n - 1) * D + K + 2R + C - 1
+which for one tile is SCALE-Sim's output-stationary fold latency 2*Sr + Sc + T - 2 plus one cycle
+for the PE's registered output.
+Two tiles whose `last` operands are closer than 2R - 1 cycles could collide in the drain chain;
+the host must space them (sim/ checks this and refuses such a stream).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw import config as C
+from hw.dequant_pe import DequantPE
+from hw.int8_pe import Int8PE
+from hw.mixpe_pe import MixPE
+from hw.pe import PE
+
+PE_CLASSES: dict[str, type[PE]] = {"mixpe": MixPE, "dequant": DequantPE, "int8": Int8PE}
+
+
+def make_pe(cfg: C.PEConfig) -> PE:
+    """The PE component for a configuration."""
+    return PE_CLASSES[cfg.pe](cfg)
+
+
+def _delay(m: Module, values: dict, cycles: int, prefix: str) -> dict:
+    """Each named value delayed by `cycles` registers (reset to zero)."""
+    out = {}
+    for name, value in values.items():
+        for k in range(cycles):
+            reg = Signal.like(value, name=f"{prefix}_{name}_d{k}")
+            m.d.sync += reg.eq(value)
+            value = reg
+        out[name] = value
+    return out
+
+
+ROW_PORTS = ("valid", "first", "last", "act")  # travel right with the activations
+COL_PORTS = ("q", "scale", "zero")  # travel down with the weights
+
+
+class SystolicArray(wiring.Component):
+    """R x C output-stationary array; see the module docstring for dataflow and cycle formula."""
+
+    def __init__(self, cfg: C.ArrayConfig):
+        self.cfg = cfg
+        rows, cols, acc = cfg.rows, cfg.cols, cfg.pe.acc_bits
+        super().__init__(
+            {
+                "in_valid": In(1),
+                "in_first": In(1),
+                "in_last": In(1),
+                "in_act": In(data.ArrayLayout(C.ACT_PORT_BITS, rows)),
+                "in_q": In(data.ArrayLayout(C.Q_PORT_BITS, cols)),
+                "in_scale": In(data.ArrayLayout(C.SCALE_PORT_BITS, cols)),
+                "in_zero": In(data.ArrayLayout(C.ZERO_PORT_BITS, cols)),
+                "out_valid": Out(cols),
+                "out_y": Out(data.ArrayLayout(signed(acc), cols)),
+            }
+        )
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        rows, cols = self.cfg.rows, self.cfg.cols
+        pes = [[make_pe(self.cfg.pe) for _ in range(cols)] for _ in range(rows)]
+        for i in range(rows):
+            for j in range(cols):
+                m.submodules[f"pe_{i}_{j}"] = pes[i][j]
+
+        # Row streams (activation + flags) enter on the left, column streams (weights) on top.
+        flags = {"valid": self.in_valid, "first": self.in_first, "last": self.in_last}
+        for i in range(rows):
+            left = _delay(m, {**flags, "act": self.in_act[i]}, i, f"skew_row{i}")
+            for j in range(cols):
+                pe = pes[i][j]
+                m.d.comb += [getattr(pe, n).eq(left[n]) for n in ROW_PORTS]
+                if j + 1 < cols:
+                    left = _delay(m, {n: getattr(pe, n) for n in ROW_PORTS}, 1, f"h{i}_{j}")
+        for j in range(cols):
+            ports = {"q": self.in_q[j], "scale": self.in_scale[j], "zero": self.in_zero[j]}
+            top = _delay(m, ports, j, f"skew_col{j}")
+            for i in range(rows):
+                pe = pes[i][j]
+                m.d.comb += [getattr(pe, n).eq(top[n]) for n in COL_PORTS]
+                if i + 1 < rows:
+                    top = _delay(m, {n: getattr(pe, n) for n in COL_PORTS}, 1, f"v{i}_{j}")
+
+        # Drain: result registers per column, loaded by their PE, otherwise shifting up.
+        for j in range(cols):
+            below_y, below_v = 0, 0
+            for i in reversed(range(rows)):
+                pe = pes[i][j]
+                y = Signal(signed(self.cfg.pe.acc_bits), name=f"drain{i}_{j}")
+                v = Signal(name=f"drain{i}_{j}_valid")
+                with m.If(pe.out_valid):
+                    m.d.sync += [y.eq(pe.out_y), v.eq(1)]
+                with m.Else():
+                    m.d.sync += [y.eq(below_y), v.eq(below_v)]
+                below_y, below_v = y, v
+            m.d.comb += [self.out_y[j].eq(below_y), self.out_valid[j].eq(below_v)]
+        return m

@@ -1,0 +1,139 @@
+"""Hardware configurations shared by the RTL (hw/), the cycle model (sim/) and the testbenches (tb/).
+
+This module imports nothing heavy, so the simulator and the CLIs can validate a configuration
+without loading Amaranth. Every width the RTL and the cycle model use is derived here, once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+PE_KINDS = ("mixpe", "dequant", "int8")
+ACT_KINDS = ("int8", "fp16")
+WEIGHT_FORMATS = ("unsigned", "signed")
+WEIGHT_BITS = (2, 3, 4, 8)
+MAX_GROUP = 1024
+MAX_ARRAY_DIM = 64
+
+# Port widths of the shared PE interface (bits). Narrower operands sit in the low bits.
+ACT_PORT_BITS = 16
+Q_PORT_BITS = 8
+SCALE_PORT_BITS = 16
+ZERO_PORT_BITS = 8
+
+# Width of an activation once decoded to the PE's integer domain (bits, two's complement).
+# FP16 values are aligned to the smallest subnormal, 2**-24: |x| <= 2047 * 2**30 < 2**41.
+ACT_FIXED_BITS = {"int8": 8, "fp16": 42}
+FP16_LSB_EXP = -24
+
+
+class ConfigError(ValueError):
+    """An impossible or unsupported hardware configuration; the message is one line naming the fix."""
+
+
+def clog2(n: int) -> int:
+    """Bits needed to count 0..n-1 (at least 1)."""
+    return max(1, (n - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class PEConfig:
+    """One processing element.
+
+    pe: "mixpe" (shift-and-add, dequantize once per group), "dequant" (dequantize every weight,
+        then multiply) or "int8" (plain INT8 x INT8 MAC, W8A8).
+    wbits: weight bits (2, 3, 4, 8). wformat: "unsigned" (with a zero point) or "signed" (two's
+        complement, zero point ignored). act: "int8" or "fp16" activations.
+    group: weights per quantization group (G); MixPE applies scale and zero point once per G.
+    acc_bits: width of the output accumulator (bits); it wraps modulo 2**acc_bits like the RTL.
+        0 picks the default for the configuration.
+    """
+
+    pe: str = "mixpe"
+    wbits: int = 4
+    wformat: str = "unsigned"
+    act: str = "int8"
+    group: int = 128
+    acc_bits: int = 0
+
+    def __post_init__(self) -> None:
+        if self.acc_bits == 0:
+            object.__setattr__(self, "acc_bits", self.default_acc_bits())
+        self.validate()
+
+    def default_acc_bits(self) -> int:
+        if self.pe == "int8":
+            return 32
+        return 64 if self.act == "fp16" else 48
+
+    def validate(self) -> None:
+        if self.pe not in PE_KINDS:
+            raise ConfigError(f"unknown PE '{self.pe}': choose one of {', '.join(PE_KINDS)}")
+        if self.act not in ACT_KINDS:
+            raise ConfigError(f"unknown activation type '{self.act}': choose int8 or fp16")
+        if self.wformat not in WEIGHT_FORMATS:
+            raise ConfigError(f"unknown weight format '{self.wformat}': choose unsigned or signed")
+        if self.wbits not in WEIGHT_BITS:
+            raise ConfigError(f"weight bits {self.wbits} unsupported: choose 2, 3, 4 or 8")
+        if self.pe == "int8" and (self.act, self.wbits, self.wformat) != ("int8", 8, "signed"):
+            raise ConfigError(
+                "the int8 PE is a plain INT8 x INT8 MAC: use --act int8 --wbits 8 --wformat signed,"
+                " or --pe mixpe/dequant for other precisions"
+            )
+        if not 1 <= self.group <= MAX_GROUP:
+            raise ConfigError(f"group size {self.group} out of range: choose 1..{MAX_GROUP}")
+        if not 16 <= self.acc_bits <= 64:
+            raise ConfigError(f"accumulator width {self.acc_bits} out of range: choose 16..64 bits")
+
+    @property
+    def signed_weights(self) -> bool:
+        return self.wformat == "signed"
+
+    @property
+    def act_fixed_bits(self) -> int:
+        return ACT_FIXED_BITS[self.act]
+
+    @property
+    def product_bits(self) -> int:
+        """Width of one a*q product (bits); unsigned q needs a sign bit on top of wbits."""
+        return self.act_fixed_bits + self.wbits + (0 if self.signed_weights else 1)
+
+    @property
+    def group_sum_bits(self) -> int:
+        """Width of the in-group sum of products, exact for G terms (bits)."""
+        return self.product_bits + clog2(self.group + 1)
+
+    @property
+    def act_sum_bits(self) -> int:
+        """Width of the in-group sum of activations (MixPE, unsigned weights only) (bits)."""
+        return self.act_fixed_bits + clog2(self.group + 1)
+
+    def name(self) -> str:
+        acc = "" if self.acc_bits == self.default_acc_bits() else f"_acc{self.acc_bits}"
+        if self.pe == "int8":
+            return f"int8_w8a8{acc}"
+        fmt = "u" if self.wformat == "unsigned" else "s"
+        return f"{self.pe}_w{self.wbits}{fmt}_a{self.act}_g{self.group}{acc}"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """An output-stationary systolic array of rows x cols identical PEs."""
+
+    pe: PEConfig = field(default_factory=PEConfig)
+    rows: int = 4
+    cols: int = 4
+
+    def __post_init__(self) -> None:
+        for label, n in (("rows", self.rows), ("cols", self.cols)):
+            if not 1 <= n <= MAX_ARRAY_DIM:
+                raise ConfigError(f"array {label}={n} out of range: choose 1..{MAX_ARRAY_DIM}")
+
+    def name(self) -> str:
+        return f"array{self.rows}x{self.cols}_{self.pe.name()}"
+
+    def as_dict(self) -> dict:
+        return {"rows": self.rows, "cols": self.cols, "pe": self.pe.as_dict()}

@@ -1,0 +1,150 @@
+"""GEMM operands for the array, their mapping onto tiles and operand streams, and the cycle formula.
+
+Y (M x N) = X (M x K) @ W (K x N), with W quantized per group of G consecutive k and per column n:
+W[k, n] = S[k // G, n] * (Q[k, n] - Z[k // G, n]) (times 2**-F, the host's fixed-point scale).
+The array computes R x C output tiles one after another (row-major over tiles), streaming K.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hw.config import ArrayConfig, PEConfig
+from sim.array_model import Stream, array_run, drain_cycles, min_tile_spacing
+
+
+@dataclass
+class GemmOperands:
+    """Port-level operands (all integer arrays).
+
+    act: (M, K) activation port bits (INT8 two's complement in the low byte, or FP16 bits).
+    q: (K, N) weight port values (low wbits). scale: (K/G, N) uint16 S. zero: (K/G, N) z.
+    group: G, the number of consecutive k sharing one scale and zero point.
+    """
+
+    act: np.ndarray
+    q: np.ndarray
+    scale: np.ndarray
+    zero: np.ndarray
+    group: int
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(M, N, K)."""
+        return self.act.shape[0], self.q.shape[1], self.act.shape[1]
+
+    def validate(self, pe: PEConfig) -> None:
+        m, n, k = self.shape
+        if self.q.shape[0] != k:
+            raise ValueError(f"weights have {self.q.shape[0]} rows but activations have K={k}")
+        if k % self.group:
+            raise ValueError(f"K={k} is not a multiple of the group size {self.group}")
+        if self.scale.shape != (k // self.group, n) or self.zero.shape != self.scale.shape:
+            raise ValueError(f"scale/zero must be ({k // self.group}, {n}) for K={k}, G={self.group}, N={n}")
+        if pe.pe == "mixpe" and self.group != pe.group:
+            raise ValueError(f"operands use group size {self.group} but the MixPE array was built for {pe.group}")
+
+
+def random_operands(pe: PEConfig, m: int, n: int, k: int, rng: np.random.Generator, fp16: str = "bits") -> GemmOperands:
+    """Random operands that exercise a PE configuration.
+
+    fp16="bits" draws FP16 activations uniformly over all finite bit patterns (every exponent and
+    subnormal: the accumulators may wrap, which the hardware and models share); fp16="normal"
+    draws N(0, 1) values so results stay in range and can be compared with float math.
+    """
+    group = pe.group if pe.pe == "mixpe" else (pe.group if k % pe.group == 0 else k)
+    if pe.act == "int8":
+        act = rng.integers(-128, 128, (m, k)) & 0xFF
+    elif fp16 == "bits":
+        act = rng.integers(0, 1 << 16, (m, k))
+        act = np.where((act >> 10) & 0x1F == 0x1F, act & ~0x4000, act)  # no Inf/NaN
+    else:
+        act = rng.standard_normal((m, k)).astype(np.float16).view(np.uint16)
+    q = rng.integers(0, 1 << pe.wbits, (k, n))
+    scale = rng.integers(0, 1 << 16, (k // group, n))
+    zero = np.zeros_like(scale) if pe.signed_weights else rng.integers(0, 1 << pe.wbits, scale.shape)
+    return GemmOperands(act.astype(np.int64), q.astype(np.int64), scale.astype(np.int64), zero.astype(np.int64), group)
+
+
+def tiles(cfg: ArrayConfig, m: int, n: int) -> list[tuple[int, int]]:
+    """(row offset, column offset) of each output tile, in the order the array computes them."""
+    return [(r, c) for r in range(0, m, cfg.rows) for c in range(0, n, cfg.cols)]
+
+
+def tile_spacing(cfg: ArrayConfig, k: int) -> int:
+    """Cycles from one tile's first operand to the next tile's (K, padded for the drain chain)."""
+    return max(k, min_tile_spacing(cfg.rows))
+
+
+def gemm_cycles(cfg: ArrayConfig, m: int, n: int, k: int) -> int:
+    """Cycles from the first operand to the last result, inclusive (see hw/array.py).
+
+    cycles = (tiles - 1) * max(K, 2R - 1) + K + 2R + C - 1
+    """
+    return (len(tiles(cfg, m, n)) - 1) * tile_spacing(cfg, k) + k + drain_cycles(cfg)
+
+
+def gemm_stream(cfg: ArrayConfig, ops: GemmOperands) -> Stream:
+    """The cycle-by-cycle operand stream for a GEMM: each tile's K operands, then idle padding."""
+    ops.validate(cfg.pe)
+    m, n, k = ops.shape
+    rows, cols = cfg.rows, cfg.cols
+    spacing = tile_spacing(cfg, k)
+    order = tiles(cfg, m, n)
+    length = (len(order) - 1) * spacing + k
+    # Pad M and N up to whole tiles; padded rows/columns compute results that are discarded.
+    act = np.zeros((-(-m // rows) * rows, k), np.int64)
+    act[:m] = ops.act
+    kk = np.arange(k)
+    pad_n = -(-n // cols) * cols
+    q, scale, zero = (np.zeros((k, pad_n), np.int64) for _ in range(3))
+    q[:, :n] = ops.q
+    scale[:, :n] = ops.scale[kk // ops.group]
+    zero[:, :n] = ops.zero[kk // ops.group]
+
+    s = Stream(
+        valid=np.zeros(length, np.uint8),
+        first=np.zeros(length, np.uint8),
+        last=np.zeros(length, np.uint8),
+        act=np.zeros((length, rows), np.int64),
+        q=np.zeros((length, cols), np.int64),
+        scale=np.zeros((length, cols), np.int64),
+        zero=np.zeros((length, cols), np.int64),
+    )
+    for t, (r, c) in enumerate(order):
+        sl = slice(t * spacing, t * spacing + k)
+        s.valid[sl] = 1
+        s.first[t * spacing] = 1
+        s.last[t * spacing + k - 1] = 1
+        s.act[sl] = act[r : r + rows].T
+        s.q[sl], s.scale[sl], s.zero[sl] = q[:, c : c + cols], scale[:, c : c + cols], zero[:, c : c + cols]
+    return s
+
+
+def collect(cfg: ArrayConfig, ops: GemmOperands, out_valid: np.ndarray, out_y: np.ndarray) -> np.ndarray:
+    """Reassemble Y (M x N) from the array's per-cycle column outputs.
+
+    Column j delivers each tile's rows in order, tiles in order, so its k-th result is row k % R of
+    tile k // R.
+    """
+    m, n, _ = ops.shape
+    order = tiles(cfg, m, n)
+    y = np.zeros((m, n), np.int64)
+    for j in range(cfg.cols):
+        results = out_y[np.flatnonzero(out_valid[:, j]), j]
+        if len(results) != len(order) * cfg.rows:
+            raise ValueError(f"column {j} delivered {len(results)} results, expected {len(order) * cfg.rows}")
+        for idx, value in enumerate(results):
+            (r, c), i = order[idx // cfg.rows], idx % cfg.rows
+            if r + i < m and c + j < n:
+                y[r + i, c + j] = value
+    return y
+
+
+def run_gemm(cfg: ArrayConfig, ops: GemmOperands) -> tuple[np.ndarray, int]:
+    """Y from the cycle model, and the cycles it took (first operand to last result, inclusive)."""
+    out_valid, out_y = array_run(cfg, gemm_stream(cfg, ops))
+    cycles = int(np.flatnonzero(out_valid.any(axis=1))[-1]) + 1
+    return collect(cfg, ops, out_valid, out_y), cycles

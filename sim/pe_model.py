@@ -1,0 +1,132 @@
+"""Cycle model of one PE (Numba), bit-exact with hw/mixpe_pe.py, hw/dequant_pe.py and hw/int8_pe.py.
+
+All three PEs have one register stage: an operand presented in cycle t is reflected in out_y in
+cycle t+1, and out_valid is `valid & last` delayed one cycle. The accumulator wraps modulo
+2**acc_bits exactly as the RTL's truncating assignment does; intermediate products may wrap modulo
+2**64 in int64, which leaves the low acc_bits (<= 64) unchanged.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from hw.config import PEConfig
+
+PE_CODES = {"mixpe": 0, "dequant": 1, "int8": 2}
+MIXPE, DEQUANT, INT8 = 0, 1, 2
+
+
+def decode_acts(port: np.ndarray, act: str) -> np.ndarray:
+    """Activation port values (uint16 bits) -> signed integers in the PE domain (int64).
+
+    INT8: bits 7:0 as two's complement. FP16: (-1)**s * mantissa * 2**(max(e, 1) - 1), i.e. the
+    value in units of 2**-24, exact for every FP16 bit pattern (exponent 31 is treated as finite,
+    like the RTL).
+    """
+    port = np.asarray(port).astype(np.int64)
+    if act == "int8":
+        low = port & 0xFF
+        return low - ((low & 0x80) << 1)
+    exponent = (port >> 10) & 0x1F
+    mantissa = (port & 0x3FF) | np.where(exponent > 0, 0x400, 0)
+    magnitude = mantissa << np.maximum(exponent, 1) - 1
+    return np.where(port & 0x8000, -magnitude, magnitude)
+
+
+@numba.njit(inline="always", cache=True)
+def wrap(x: np.int64, bits: int) -> np.int64:
+    """x modulo 2**bits as a signed two's complement integer."""
+    if bits >= 64:
+        return x
+    s = 64 - bits
+    return (x << s) >> s
+
+
+@numba.njit(inline="always", cache=True)
+def weight_value(q_port: np.int64, wbits: int, signed_w: bool) -> np.int64:
+    q = q_port & ((1 << wbits) - 1)
+    if signed_w and q >= (1 << (wbits - 1)):
+        q -= 1 << wbits
+    return q
+
+
+@numba.njit(inline="always", cache=True)
+def pe_update(kind, wbits, signed_w, group, acc_bits, y, psum, asum, count, a, q_port, scale, zero_port, first):
+    """Next (y, psum, asum, count) of a PE that accepts one valid operand; a is already decoded."""
+    if first:
+        y = np.int64(0)
+        psum = np.int64(0)
+        asum = np.int64(0)
+        count = 0
+    q = weight_value(q_port, wbits, signed_w)
+    z = np.int64(0) if signed_w else zero_port & ((1 << wbits) - 1)
+    if kind == INT8:
+        y = y + a * q
+    elif kind == DEQUANT:
+        y = y + a * (scale * (q - z))
+    else:
+        psum += a * q
+        asum += a
+        count += 1
+        if count == group:
+            y = y + scale * (psum - z * asum)
+            psum = np.int64(0)
+            asum = np.int64(0)
+            count = 0
+    return wrap(y, acc_bits), psum, asum, count
+
+
+@numba.njit(cache=True)
+def _pe_trace(kind, wbits, signed_w, group, acc_bits, valid, first, last, a, q, scale, zero):
+    n = valid.shape[0]
+    out_y = np.zeros(n + 1, np.int64)
+    out_valid = np.zeros(n + 1, np.uint8)
+    y = np.int64(0)
+    psum = np.int64(0)
+    asum = np.int64(0)
+    count = 0
+    for t in range(n):
+        if valid[t]:
+            y, psum, asum, count = pe_update(
+                kind,
+                wbits,
+                signed_w,
+                group,
+                acc_bits,
+                y,
+                psum,
+                asum,
+                count,
+                a[t],
+                np.int64(q[t]),
+                np.int64(scale[t]),
+                np.int64(zero[t]),
+                first[t],
+            )
+            out_valid[t + 1] = last[t]
+        out_y[t + 1] = y
+    return out_y, out_valid
+
+
+def pe_trace(cfg: PEConfig, valid, first, last, act, q, scale, zero) -> tuple[np.ndarray, np.ndarray]:
+    """Run one PE over N cycles of port values (1-D arrays of length N).
+
+    Returns (out_y, out_valid), each of length N+1: the outputs in cycles 0..N, cycle 0 being the
+    first cycle after reset.
+    """
+    a = decode_acts(act, cfg.act)
+    return _pe_trace(
+        PE_CODES[cfg.pe],
+        cfg.wbits,
+        cfg.signed_weights,
+        cfg.group,
+        cfg.acc_bits,
+        np.asarray(valid, np.uint8),
+        np.asarray(first, np.uint8),
+        np.asarray(last, np.uint8),
+        a,
+        np.asarray(q, np.int64),
+        np.asarray(scale, np.int64),
+        np.asarray(zero, np.int64),
+    )

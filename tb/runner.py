@@ -1,0 +1,85 @@
+"""Build emitted Verilog with a simulator and run a cocotb testbench on it (used by pytest and bench/).
+
+Builds are cached under ~/.cache/mixkit/tb/, keyed by the Verilog text, so a second run only
+re-runs the simulation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from hw.build import design_name, emit
+from hw.config import ArrayConfig, PEConfig
+
+TB_DIR = Path(__file__).resolve().parent
+SIMULATORS = {"icarus": "iverilog", "verilator": "verilator"}
+
+
+class SimulatorMissing(RuntimeError):
+    """The requested HDL simulator is not installed."""
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("MIXKIT_CACHE", Path.home() / ".cache" / "mixkit"))
+
+
+def _runner(simulator: str):
+    from cocotb_tools.runner import get_runner
+
+    if simulator not in SIMULATORS:
+        raise SimulatorMissing(f"unknown simulator '{simulator}': choose {', '.join(SIMULATORS)}")
+    if shutil.which(SIMULATORS[simulator]) is None:
+        raise SimulatorMissing(
+            f"{SIMULATORS[simulator]} not found on PATH: run 'make setup' (or apt-get install iverilog)"
+        )
+    return get_runner(simulator)
+
+
+def build(cfg: PEConfig | ArrayConfig, simulator: str = "icarus") -> tuple[object, Path, str]:
+    """(runner, build folder, top name) for a configuration, compiling only if not cached."""
+    runner = _runner(simulator)
+    text, _ = emit(cfg)
+    top = design_name(cfg)
+    build_dir = cache_root() / "tb" / simulator / f"{top}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    source = build_dir / f"{top}.v"
+    if not source.exists():
+        build_dir.mkdir(parents=True, exist_ok=True)
+        tmp = source.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, source)
+    extra = {"build_args": ["-Wno-WIDTH"]} if simulator == "verilator" else {}
+    runner.build(sources=[source], hdl_toplevel=top, build_dir=build_dir, timescale=("1ns", "1ps"), **extra)
+    return runner, build_dir, top
+
+
+def run(
+    cfg: PEConfig | ArrayConfig, test_module: str, seed: int, simulator: str = "icarus", **params
+) -> tuple[int, int]:
+    """Run tb/<test_module>.py on the configuration; returns (tests, failures)."""
+    from cocotb_tools.runner import get_results
+
+    runner, build_dir, top = build(cfg, simulator)
+    if str(TB_DIR) not in sys.path:
+        sys.path.insert(0, str(TB_DIR))  # the runner hands sys.path to the simulator as PYTHONPATH
+    payload = {"config": cfg.as_dict(), "seed": seed, **params}
+    test_dir = build_dir / f"run-{test_module}-{seed}"
+    results = test_dir / "results.xml"
+    results.unlink(missing_ok=True)
+    try:
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=top,
+            build_dir=build_dir,
+            test_dir=test_dir,
+            extra_env={"MIXKIT_TB": json.dumps(payload), "COCOTB_REWRITE_ASSERTION_FILES": "tb_*.py"},
+            timescale=("1ns", "1ps"),
+            results_xml=str(results),
+        )
+    except SystemExit:
+        pass  # the runner exits on a failing test; the results file says which
+    return get_results(results)

@@ -1,0 +1,96 @@
+"""Seeded stimulus for the testbenches: constrained-random operands with directed corners mixed in."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hw.config import PEConfig
+from sim.array_model import Stream
+
+# Activation port values at the edges of each format.
+ACT_CORNERS = {
+    "int8": [0x80, 0x7F, 0x00, 0xFF, 0x01],  # -128, 127, 0, -1, 1
+    "fp16": [0x7BFF, 0xFBFF, 0x0001, 0x8001, 0x03FF, 0x0400, 0x3C00, 0x8000, 0x0000],
+}
+
+
+def _act(cfg: PEConfig, rng: np.random.Generator, corner: bool) -> int:
+    if corner:
+        return int(rng.choice(ACT_CORNERS[cfg.act]))
+    if cfg.act == "int8":
+        return int(rng.integers(0, 256))
+    bits = int(rng.integers(0, 1 << 16))
+    return bits & ~0x4000 if (bits >> 10) & 0x1F == 0x1F else bits  # every finite pattern
+
+
+def pe_stimulus(
+    cfg: PEConfig,
+    rng: np.random.Generator,
+    tiles: int = 6,
+    max_groups: int = 3,
+    stall_prob: float = 0.15,
+    corner_prob: float = 0.2,
+) -> dict[str, np.ndarray]:
+    """Cycle-by-cycle PE inputs: `tiles` dot products of 1..max_groups whole groups each.
+
+    Scale and zero point are constant within a group (0 and full scale among the corners); stall
+    cycles (valid low, random garbage on every other input, flags included) are sprinkled inside
+    groups and between tiles; some tiles follow each other back to back.
+    """
+    qmax, cols = (1 << cfg.wbits) - 1, {n: [] for n in ("valid", "first", "last", "act", "q", "scale", "zero")}
+
+    def emit(valid, first, last, act, q, scale, zero):
+        for name, v in zip(cols, (valid, first, last, act, q, scale, zero), strict=True):
+            cols[name].append(v)
+
+    def stall():
+        emit(
+            0,
+            int(rng.integers(2)),
+            int(rng.integers(2)),
+            int(rng.integers(1 << 16)),
+            int(rng.integers(256)),
+            int(rng.integers(1 << 16)),
+            int(rng.integers(256)),
+        )
+
+    for _ in range(tiles):
+        groups = int(rng.integers(1, max_groups + 1))
+        for g in range(groups):
+            corner = rng.random() < corner_prob
+            scale = int(rng.choice([0, 0xFFFF])) if corner else int(rng.integers(1 << 16))
+            zero = 0 if cfg.signed_weights else int(rng.choice([0, qmax])) if corner else int(rng.integers(qmax + 1))
+            for k in range(cfg.group):
+                while rng.random() < stall_prob:
+                    stall()
+                c = rng.random() < corner_prob
+                q = int(rng.choice([0, qmax, 1 << (cfg.wbits - 1)])) if c else int(rng.integers(qmax + 1))
+                first, last = g == 0 and k == 0, g == groups - 1 and k == cfg.group - 1
+                emit(1, int(first), int(last), _act(cfg, rng, c), q, scale, zero)
+        if rng.random() < 0.5:
+            for _ in range(int(rng.integers(1, 4))):
+                stall()
+    return {name: np.array(v, np.int64) for name, v in cols.items()}
+
+
+def insert_bubbles(stream: Stream, rng: np.random.Generator, prob: float) -> Stream:
+    """The same stream with idle cycles (valid low, random data) inserted before entries at random."""
+    n = len(stream)
+    extra = rng.geometric(1 - prob, n) - 1  # idle cycles before each entry
+    pos = np.arange(n) + np.cumsum(extra)
+    total = n + int(extra.sum())
+
+    def spread(x: np.ndarray, valid_field: bool = False) -> np.ndarray:
+        out = np.zeros((total, *x.shape[1:]), np.int64) if valid_field else rng.integers(0, 256, (total, *x.shape[1:]))
+        out[pos] = x
+        return out
+
+    return Stream(
+        valid=spread(stream.valid, True),
+        first=spread(stream.first) & 1,
+        last=spread(stream.last) & 1,
+        act=spread(stream.act),
+        q=spread(stream.q),
+        scale=spread(stream.scale),
+        zero=spread(stream.zero),
+    )

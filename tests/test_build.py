@@ -1,0 +1,66 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hw.build import main
+
+PE_VARIANTS = [
+    ["--pe", "mixpe", "--act", "int8"],
+    ["--pe", "mixpe", "--act", "fp16", "--wformat", "signed", "--wbits", "3"],
+    ["--pe", "dequant", "--act", "int8", "--wbits", "2"],
+    ["--pe", "dequant", "--act", "fp16", "--wbits", "8"],
+    ["--pe", "int8"],
+]
+
+
+@pytest.mark.parametrize("args", PE_VARIANTS)
+def test_emits_verilog_and_manifest(tmp_path, args, capsys):
+    assert main([*args, "--rows", "2", "--cols", "3", "--group", "16", "-o", str(tmp_path), "--json"]) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    top = manifest["top"]
+    verilog = (tmp_path / f"{top}.v").read_text()
+    assert f"module {top}(" in verilog
+    ports = {p["name"]: p for p in manifest["ports"]}
+    assert ports["in_act"]["bits"] == 2 * 16 and ports["in_q"]["lanes"] == 3
+    assert ports["out_y"]["lanes"] == 3 and ports["out_y"]["lane_bits"] == manifest["config"]["pe"]["acc_bits"]
+    for name in ports:
+        assert name in verilog
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{top}.v", f"{top}.json"])
+
+
+def test_single_pe(tmp_path):
+    assert main(["--pe", "mixpe", "--act", "fp16", "--pe-only", "-o", str(tmp_path)]) == 0
+    manifest = json.loads((tmp_path / "pe_mixpe_w4u_afp16_g128.json").read_text())
+    assert manifest["kind"] == "pe" and manifest["latency_cycles"] == 1
+    assert {p["name"] for p in manifest["ports"]} >= {"valid", "first", "last", "act", "q", "scale", "zero", "out_y"}
+
+
+def test_mixpe_weight_path_has_no_multiplier(tmp_path):
+    """MixPE's only multiply is the once-per-group S * (P - zA); the dequant baseline has two."""
+    from hw.build import emit
+    from hw.config import PEConfig
+
+    mix, _ = emit(PEConfig(pe="mixpe", act="int8", group=8))
+    deq, _ = emit(PEConfig(pe="dequant", act="int8", group=8))
+    assert mix.count(" * ") == 1
+    assert deq.count(" * ") == 2
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--pe", "int8", "--act", "fp16"], "int8 PE"),
+        (["--wbits", "5"], "weight bits 5"),
+        (["--group", "0"], "group size"),
+        (["--rows", "0"], "rows=0"),
+    ],
+)
+def test_unsupported_exits_2_and_writes_nothing(tmp_path, args, words):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "hw.build", *args, "-o", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0]
+    assert not out.exists()
