@@ -81,10 +81,10 @@ def _array_run(
                         psum,
                         asum,
                         count,
-                        a[t, i],
-                        q[t, j],
-                        scale[t, j],
-                        zero[t, j],
+                        a[i, t],
+                        q[j, t],
+                        scale[j, t],
+                        zero[j, t],
                         first[t],
                     )
                     if last[t]:
@@ -115,10 +115,11 @@ def array_run(cfg: ArrayConfig, stream: Stream) -> tuple[np.ndarray, np.ndarray]
         np.asarray(stream.valid, np.uint8),
         np.asarray(stream.first, np.uint8),
         np.asarray(stream.last, np.uint8),
-        np.ascontiguousarray(decode_acts(stream.act, pe.act)),
-        np.ascontiguousarray(stream.q, np.int64),
-        np.ascontiguousarray(stream.scale, np.int64),
-        np.ascontiguousarray(stream.zero, np.int64),
+        # (lanes, cycles) layout, so each PE walks its operands contiguously
+        np.ascontiguousarray(decode_acts(stream.act, pe.act).T),
+        np.ascontiguousarray(np.asarray(stream.q, np.int64).T),
+        np.ascontiguousarray(np.asarray(stream.scale, np.int64).T),
+        np.ascontiguousarray(np.asarray(stream.zero, np.int64).T),
         out_valid,
         out_y,
     )

@@ -53,14 +53,24 @@ def build(cfg: PEConfig | ArrayConfig, simulator: str = "icarus") -> tuple[objec
         tmp.write_text(text)
         os.replace(tmp, source)
     extra = {"build_args": ["-Wno-WIDTH"]} if simulator == "verilator" else {}
-    runner.build(sources=[source], hdl_toplevel=top, build_dir=build_dir, timescale=("1ns", "1ps"), **extra)
+    runner.build(
+        sources=[source],
+        hdl_toplevel=top,
+        build_dir=build_dir,
+        timescale=("1ns", "1ps"),
+        log_file=build_dir / "build.log",
+        **extra,
+    )
     return runner, build_dir, top
 
 
 def run(
     cfg: PEConfig | ArrayConfig, test_module: str, seed: int, simulator: str = "icarus", **params
 ) -> tuple[int, int]:
-    """Run tb/<test_module>.py on the configuration; returns (tests, failures)."""
+    """Run tb/<test_module>.py on the configuration; returns (tests, failures).
+
+    The simulator's log goes to <build folder>/run-<module>-<seed>/sim.log.
+    """
     from cocotb_tools.runner import get_results
 
     runner, build_dir, top = build(cfg, simulator)
@@ -79,6 +89,7 @@ def run(
             extra_env={"MIXKIT_TB": json.dumps(payload), "COCOTB_REWRITE_ASSERTION_FILES": "tb_*.py"},
             timescale=("1ns", "1ps"),
             results_xml=str(results),
+            log_file=test_dir / "sim.log",
         )
     except SystemExit:
         pass  # the runner exits on a failing test; the results file says which
