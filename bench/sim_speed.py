@@ -65,7 +65,9 @@ def compare_simulators(cfg: ArrayConfig, shape: tuple[int, int, int], repeats: i
             for r in range(repeats):
                 timing = Path(tmp) / f"timing{r}.json"
                 # the testbench replays the same stream (same seed) and checks every cycle against the model
-                tests, failed = runner.run(cfg, "tb_array", seed, shape=list(shape), bubble_prob=0.0, timing_out=str(timing))
+                tests, failed = runner.run(
+                    cfg, "tb_array", seed, shape=list(shape), bubble_prob=0.0, timing_out=str(timing)
+                )
                 if failed or not tests:
                     raise SystemExit("cocotb+Icarus simulation disagrees with the Numba model")
                 icarus_runs.append(json.loads(timing.read_text()))
@@ -85,20 +87,28 @@ def main(argv: list[str] | None = None) -> int:
 
     k = 64 if args.quick else 256
     cases = [
-        compare_simulators(ArrayConfig(PEConfig("mixpe", 4, "unsigned", act, 32), 8, 8), (16, 16, k), args.repeats, args.seed)
+        compare_simulators(
+            ArrayConfig(PEConfig("mixpe", 4, "unsigned", act, 32), 8, 8), (16, 16, k), args.repeats, args.seed
+        )
         for act in ("int8", "fp16")
     ]
     big = ArrayConfig(PEConfig("mixpe", 4, "unsigned", "fp16", 128), 16, 16)
     big_shape = (32, 32, 512) if args.quick else (64, 64, 1024)
-    big_rate, _ = numba_rate(big, gemm_stream(big, random_operands(big.pe, *big_shape, np.random.default_rng(args.seed))), args.repeats)
+    big_rate, _ = numba_rate(
+        big, gemm_stream(big, random_operands(big.pe, *big_shape, np.random.default_rng(args.seed))), args.repeats
+    )
 
-    print(f"{'configuration':34s} {'cycles':>7s} {'Icarus':>12s} {'Amaranth':>12s} {'Numba':>12s}   Numba/Icarus  Numba/Amaranth")
+    print(
+        f"{'configuration':34s} {'cycles':>7s} {'Icarus':>12s} {'Amaranth':>12s} {'Numba':>12s}   Numba/Icarus  Numba/Amaranth"
+    )
     for c in cases:
         r = c["pe_cycles_per_s"]
         c["numba_over_icarus"] = r["numba"] / r["icarus"]
         c["numba_over_amaranth"] = r["numba"] / r["amaranth"]
-        print(f"{c['config']:34s} {c['cycles']:7d} {r['icarus']:12.3g} {r['amaranth']:12.3g} {r['numba']:12.3g}"
-              f"   {c['numba_over_icarus']:12.0f}x {c['numba_over_amaranth']:14.0f}x")
+        print(
+            f"{c['config']:34s} {c['cycles']:7d} {r['icarus']:12.3g} {r['amaranth']:12.3g} {r['numba']:12.3g}"
+            f"   {c['numba_over_icarus']:12.0f}x {c['numba_over_amaranth']:14.0f}x"
+        )
     print(f"Numba, {big.name()} {big_shape}: {big_rate:.3g} PE-cycles/s on one core (target 2e7)")
     print("(PE-cycles/s = simulated array cycles x PEs / wall seconds; all three simulators agreed on every cycle)")
 
@@ -109,7 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         "cases": cases,
         "numba_16x16": {"config": big.name(), "shape_mnk": list(big_shape), "pe_cycles_per_s": big_rate},
         "settings": vars(args),
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "processor": platform.processor()},
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "processor": platform.processor(),
+        },
     }
     tmp = RESULTS.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")

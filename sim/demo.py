@@ -69,7 +69,9 @@ def run_case(pe: PEConfig, out: Path, seed: int, rtl: bool) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m sim.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m sim.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
     p.add_argument("--seed", type=int, default=0, help="seed for the random operands")
     p.add_argument("--no-rtl", action="store_true", help="skip the cocotb + Icarus runs")
@@ -77,11 +79,15 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = [run_case(pe, args.out, args.seed, not args.no_rtl) for pe in tqdm(DEMO_PES, desc="PE configurations")]
     print(f"\n8x8 output-stationary array, GEMM 64x64x512, group 128, real scale = S * 2^-{SCALE_FRAC_BITS}")
-    print(f"{'configuration':32s} {'cycles':>7s} {'formula':>7s} {'util':>6s} {'exact':>6s} {'rel.err':>9s} {'RTL=model':>10s}")
+    print(
+        f"{'configuration':32s} {'cycles':>7s} {'formula':>7s} {'util':>6s} {'exact':>6s} {'rel.err':>9s} {'RTL=model':>10s}"
+    )
     for r in rows:
         rtl = {True: "yes", False: "NO"}.get(r.get("rtl_matches_model"), "-")
-        print(f"{r['config']:32s} {r['cycles']:7d} {r['cycles_formula']:7d} {r['utilization']:6.1%} "
-              f"{'yes' if r['exact_vs_numpy'] else 'NO':>6s} {r['max_rel_error_vs_float64']:9.1e} {rtl:>10s}")
+        print(
+            f"{r['config']:32s} {r['cycles']:7d} {r['cycles_formula']:7d} {r['utilization']:6.1%} "
+            f"{'yes' if r['exact_vs_numpy'] else 'NO':>6s} {r['max_rel_error_vs_float64']:9.1e} {rtl:>10s}"
+        )
     print("exact: cycle model == numpy reference bit for bit; rel.err: |Y*lsb - X@dequant(W)| / max|X@dequant(W)|")
     print("Every PE accepts one operand per cycle, so cycles agree across PE types; they differ in area, clock")
     print("and energy per operation, which synthesis measures.")
@@ -90,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     tmp = summary.with_suffix(".tmp")
     tmp.write_text(json.dumps({"seed": args.seed, "scale_frac_bits": SCALE_FRAC_BITS, "cases": rows}, indent=2) + "\n")
     tmp.replace(summary)
-    ok = all(r["exact_vs_numpy"] and r["cycles"] == r["cycles_formula"] and r.get("rtl_matches_model", True) for r in rows)
+    ok = all(
+        r["exact_vs_numpy"] and r["cycles"] == r["cycles_formula"] and r.get("rtl_matches_model", True) for r in rows
+    )
     return 0 if ok else 1
 
 

