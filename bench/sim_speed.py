@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     print(
-        f"{'configuration':34s} {'cycles':>7s} {'Icarus':>12s} {'Amaranth':>12s} {'Numba':>12s}   Numba/Icarus  Numba/Amaranth"
+        f"{'configuration':34s} {'cycles':>7s} {'Icarus':>12s} {'Amaranth':>12s} {'Numba':>12s}"
+        "   Numba/Icarus  Numba/Amaranth"
     )
     for c in cases:
         r = c["pe_cycles_per_s"]

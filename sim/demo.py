@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = [run_case(pe, args.out, args.seed, not args.no_rtl) for pe in tqdm(DEMO_PES, desc="PE configurations")]
     print(f"\n8x8 output-stationary array, GEMM 64x64x512, group 128, real scale = S * 2^-{SCALE_FRAC_BITS}")
     print(
-        f"{'configuration':32s} {'cycles':>7s} {'formula':>7s} {'util':>6s} {'exact':>6s} {'rel.err':>9s} {'RTL=model':>10s}"
+        f"{'configuration':32s} {'cycles':>7s} {'formula':>7s} {'util':>6s} {'exact':>6s} {'rel.err':>9s}"
+        f" {'RTL=model':>10s}"
     )
     for r in rows:
         rtl = {True: "yes", False: "NO"}.get(r.get("rtl_matches_model"), "-")
