@@ -86,14 +86,22 @@ def gemm_cycles(cfg: ArrayConfig, m: int, n: int, k: int) -> int:
     return (len(tiles(cfg, m, n)) - 1) * tile_spacing(cfg, k) + k + drain_cycles(cfg)
 
 
-def gemm_stream(cfg: ArrayConfig, ops: GemmOperands) -> Stream:
-    """The cycle-by-cycle operand stream for a GEMM: each tile's K operands, then idle padding."""
+def gemm_stream(cfg: ArrayConfig, ops: GemmOperands, starts: list[int] | None = None) -> Stream:
+    """The cycle-by-cycle operand stream for a GEMM: each tile's K operands, then idle padding.
+
+    starts: the cycle each tile begins (e.g. delayed by DRAM fetches, sim/perf_model.py); by
+    default tiles follow each other every tile_spacing cycles.
+    """
     ops.validate(cfg.pe)
     m, n, k = ops.shape
     rows, cols = cfg.rows, cfg.cols
     spacing = tile_spacing(cfg, k)
     order = tiles(cfg, m, n)
-    length = (len(order) - 1) * spacing + k
+    if starts is None:
+        starts = [t * spacing for t in range(len(order))]
+    if len(starts) != len(order) or starts[0] < 0 or min(np.diff(starts), default=spacing) < spacing:
+        raise ValueError(f"need {len(order)} tile starts, increasing by at least {spacing} cycles")
+    length = starts[-1] + k
     # Pad M and N up to whole tiles; padded rows/columns compute results that are discarded.
     act = np.zeros((-(-m // rows) * rows, k), np.int64)
     act[:m] = ops.act
@@ -113,11 +121,11 @@ def gemm_stream(cfg: ArrayConfig, ops: GemmOperands) -> Stream:
         scale=np.zeros((length, cols), np.int64),
         zero=np.zeros((length, cols), np.int64),
     )
-    for t, (r, c) in enumerate(order):
-        sl = slice(t * spacing, t * spacing + k)
+    for (r, c), start in zip(order, starts, strict=True):
+        sl = slice(start, start + k)
         s.valid[sl] = 1
-        s.first[t * spacing] = 1
-        s.last[t * spacing + k - 1] = 1
+        s.first[start] = 1
+        s.last[start + k - 1] = 1
         s.act[sl] = act[r : r + rows].T
         s.q[sl], s.scale[sl], s.zero[sl] = q[:, c : c + cols], scale[:, c : c + cols], zero[:, c : c + cols]
     return s
@@ -143,8 +151,8 @@ def collect(cfg: ArrayConfig, ops: GemmOperands, out_valid: np.ndarray, out_y: n
     return y
 
 
-def run_gemm(cfg: ArrayConfig, ops: GemmOperands) -> tuple[np.ndarray, int]:
-    """Y from the cycle model, and the cycles it took (first operand to last result, inclusive)."""
-    out_valid, out_y = array_run(cfg, gemm_stream(cfg, ops))
+def run_gemm(cfg: ArrayConfig, ops: GemmOperands, starts: list[int] | None = None) -> tuple[np.ndarray, int]:
+    """Y from the cycle model, and the cycles it took (cycle 0 to the last result, inclusive)."""
+    out_valid, out_y = array_run(cfg, gemm_stream(cfg, ops, starts))
     cycles = int(np.flatnonzero(out_valid.any(axis=1))[-1]) + 1
     return collect(cfg, ops, out_valid, out_y), cycles

@@ -1,0 +1,129 @@
+"""Tile-level performance model of the output-stationary array with its SRAM buffers and DRAM.
+
+Compute follows the array's cycle formula (hw/array.py), so with unlimited bandwidth the model gives
+exactly the cycle count of the cycle-exact Numba model (tests/test_perf_model.py sweeps this):
+
+    compute = (tiles - 1) * max(K, 2R - 1) + K + 2R + C - 1
+
+Memory, in the spirit of SCALE-Sim: tiles run row-major (all column tiles of one row block, then
+the next row block), as sim/gemm.py streams them. An activation block (R x K) is fetched from DRAM
+once per row block if half the activation buffer holds it (the other half is the double buffer),
+otherwise once per tile. The weights (K x N with their scales and zero points) are fetched once if
+half the weight buffer holds all of them, otherwise once per tile. With double buffering, tile t+1's
+fetch overlaps tile t's compute, so a tile takes max(its compute interval, the next fetch); without,
+they add up. The first fetch is never hidden. Bytes per element: INT8 1, FP16 2, weights wbits/8,
+scale 2 and zero point wbits/8 per group and column, results ceil(acc_bits / 8).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from hw.config import ArrayConfig
+from sim.array_model import drain_cycles
+from sim.gemm import gemm_cycles, tile_spacing
+
+ACT_BYTES = {"int8": 1, "fp16": 2}
+SCALE_BYTES = 2
+
+
+@dataclass(frozen=True)
+class MemoryConfig:
+    """On-chip buffers (KiB) and DRAM bandwidth (bytes per array clock cycle)."""
+
+    act_buffer_kib: int = 256
+    weight_buffer_kib: int = 512
+    dram_bytes_per_cycle: float = 32.0
+    double_buffer: bool = True
+
+    def __post_init__(self) -> None:
+        if self.act_buffer_kib <= 0 or self.weight_buffer_kib <= 0:
+            raise ValueError("buffer sizes must be positive (KiB)")
+        if self.dram_bytes_per_cycle <= 0:
+            raise ValueError("DRAM bandwidth must be positive (bytes per cycle); use math.inf for unlimited")
+
+
+@dataclass(frozen=True)
+class GemmCost:
+    """Cost of one GEMM Y (m x n) = X (m x k) @ W (k x n) on the array."""
+
+    compute_cycles: int  # the array alone, operands always ready
+    cycles: int  # including DRAM stalls: the Numba model's count when tiles start at tile_starts
+    tile_starts: tuple[int, ...]  # cycle at which each tile's first operand enters
+    macs: int  # useful multiply-accumulates, m * n * k
+    pe_cycles: int  # rows * cols * compute_cycles (active or not)
+    dram_read_bytes: int
+    dram_write_bytes: int
+    sram_read_bytes: int  # operands read from the buffers into the array edges
+    sram_write_bytes: int  # DRAM fills of the buffers plus results
+    dequant_ops: int  # per-weight dequantizations (dequant PE) or per-group ones (MixPE)
+
+    @property
+    def utilization(self) -> float:
+        """Useful MACs over PE-cycles (0..1)."""
+        return self.macs / self.pe_cycles
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "utilization": self.utilization}
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def gemm_cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int) -> GemmCost:
+    """Cycles, traffic and dequantization count of one GEMM (see the module docstring)."""
+    pe = cfg.pe
+    rows, cols = cfg.rows, cfg.cols
+    row_blocks, col_blocks = _ceil_div(m, rows), _ceil_div(n, cols)
+    tiles = row_blocks * col_blocks
+    act_bytes = ACT_BYTES[pe.act]
+    w_bits = pe.wbits
+    groups = _ceil_div(k, pe.group)
+    zero_bits = 0 if pe.signed_weights else w_bits
+
+    act_block = rows * k * act_bytes
+    w_tile = math.ceil(k * cols * w_bits / 8) + math.ceil(groups * cols * (SCALE_BYTES * 8 + zero_bits) / 8)
+    w_all = w_tile * col_blocks
+    split = 2 if mem.double_buffer else 1
+    act_resident = act_block <= mem.act_buffer_kib * 1024 // split
+    w_resident = w_all <= mem.weight_buffer_kib * 1024 // split
+
+    # DRAM bytes fetched before each tile, in the order the array computes them
+    fetch = []
+    for t in range(tiles):
+        r, c = divmod(t, col_blocks)
+        b = act_block if (not act_resident or c == 0) else 0
+        b += w_tile if (not w_resident or r == 0) else 0
+        fetch.append(b)
+
+    bw = mem.dram_bytes_per_cycle
+    load = [0 if math.isinf(bw) else math.ceil(b / bw) for b in fetch]
+    spacing = tile_spacing(cfg, k)
+    starts = [load[0]]
+    for t in range(tiles - 1):
+        starts.append(starts[-1] + (max(spacing, load[t + 1]) if mem.double_buffer else spacing + load[t + 1]))
+
+    out_bytes = m * n * _ceil_div(pe.acc_bits, 8)
+    macs = m * n * k
+    if pe.pe == "mixpe":
+        dequant = m * n * groups  # once per group and output
+    elif pe.pe == "dequant":
+        dequant = tiles * rows * cols * k  # every PE dequantizes every weight it sees
+    else:
+        dequant = 0
+    sram_reads = tiles * (rows * k * act_bytes + w_tile)
+    compute = gemm_cycles(cfg, m, n, k)
+    return GemmCost(
+        compute_cycles=compute,
+        cycles=starts[-1] + k + drain_cycles(cfg),
+        tile_starts=tuple(starts),
+        macs=macs,
+        pe_cycles=compute * rows * cols,
+        dram_read_bytes=sum(fetch),
+        dram_write_bytes=out_bytes,
+        sram_read_bytes=sram_reads,
+        sram_write_bytes=sum(fetch) + out_bytes,
+        dequant_ops=dequant,
+    )
