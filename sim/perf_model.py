@@ -18,7 +18,10 @@ scale 2 and zero point wbits/8 per group and column, results ceil(acc_bits / 8).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
+
+import numpy as np
 
 from hw.config import ArrayConfig
 from sim.array_model import drain_cycles
@@ -50,7 +53,7 @@ class GemmCost:
 
     compute_cycles: int  # the array alone, operands always ready
     cycles: int  # including DRAM stalls: the Numba model's count when tiles start at tile_starts
-    tile_starts: tuple[int, ...]  # cycle at which each tile's first operand enters
+    tile_starts: np.ndarray = field(repr=False, compare=False)  # cycle each tile's first operand enters
     macs: int  # useful multiply-accumulates, m * n * k
     pe_cycles: int  # rows * cols * compute_cycles (active or not)
     dram_read_bytes: int
@@ -65,7 +68,9 @@ class GemmCost:
         return self.macs / self.pe_cycles
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "utilization": self.utilization}
+        """The counts (without the per-tile schedule) and the utilization."""
+        fields = {f.name: getattr(self, f.name) for f in dataclass_fields(self) if f.name != "tile_starts"}
+        return {**fields, "utilization": self.utilization}
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -90,20 +95,14 @@ def gemm_cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int) -> Ge
     act_resident = act_block <= mem.act_buffer_kib * 1024 // split
     w_resident = w_all <= mem.weight_buffer_kib * 1024 // split
 
-    # DRAM bytes fetched before each tile, in the order the array computes them
-    fetch = []
-    for t in range(tiles):
-        r, c = divmod(t, col_blocks)
-        b = act_block if (not act_resident or c == 0) else 0
-        b += w_tile if (not w_resident or r == 0) else 0
-        fetch.append(b)
-
+    # DRAM bytes fetched before each tile, in the order the array computes them (row-major)
+    r, c = np.divmod(np.arange(tiles), col_blocks)
+    fetch = np.where((c == 0) | (not act_resident), act_block, 0) + np.where((r == 0) | (not w_resident), w_tile, 0)
     bw = mem.dram_bytes_per_cycle
-    load = [0 if math.isinf(bw) else math.ceil(b / bw) for b in fetch]
+    load = np.zeros(tiles, np.int64) if math.isinf(bw) else np.ceil(fetch / bw).astype(np.int64)
     spacing = tile_spacing(cfg, k)
-    starts = [load[0]]
-    for t in range(tiles - 1):
-        starts.append(starts[-1] + (max(spacing, load[t + 1]) if mem.double_buffer else spacing + load[t + 1]))
+    step = np.maximum(spacing, load[1:]) if mem.double_buffer else spacing + load[1:]
+    starts = load[0] + np.concatenate(([0], np.cumsum(step)))
 
     out_bytes = m * n * _ceil_div(pe.acc_bits, 8)
     macs = m * n * k
@@ -117,13 +116,13 @@ def gemm_cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int) -> Ge
     compute = gemm_cycles(cfg, m, n, k)
     return GemmCost(
         compute_cycles=compute,
-        cycles=starts[-1] + k + drain_cycles(cfg),
-        tile_starts=tuple(starts),
+        cycles=int(starts[-1]) + k + drain_cycles(cfg),
+        tile_starts=starts,
         macs=macs,
         pe_cycles=compute * rows * cols,
-        dram_read_bytes=sum(fetch),
+        dram_read_bytes=int(fetch.sum()),
         dram_write_bytes=out_bytes,
         sram_read_bytes=sram_reads,
-        sram_write_bytes=sum(fetch) + out_bytes,
+        sram_write_bytes=int(fetch.sum()) + out_bytes,
         dequant_ops=dequant,
     )
