@@ -1,0 +1,345 @@
+"""Synthesis-backed area, clock and power of one PE on the osu018 0.18 µm standard-cell library.
+
+    python -m hw.synth --pe mixpe --wbits 4 --wformat unsigned --act int8 --group 128 [--clock-ns 10] [--json]
+
+Flow: `hw.build.emit` → Debian yosys (synth, dfflibmap, abc to osu018 cells; `stat -liberty` gives
+area) → OpenSTA (ideal clock on port `clk`, input and output delays 0, `report_checks` for the worst
+setup path, `report_power` with every net toggling ACTIVITY times per cycle). No wires, placement or
+clock tree: numbers are pre-layout estimates, good for comparing PEs, not for sign-off.
+
+Results are cached under ~/.cache/mixkit/synth/ (set MIXKIT_CACHE to move it), keyed by the Verilog,
+the clock and SCRIPT_VERSION, so a second call runs no tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from hw.build import design_name, emit
+from hw.config import ACT_KINDS, PE_KINDS, WEIGHT_BITS, WEIGHT_FORMATS, ConfigError, PEConfig
+
+LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
+# Toggles per clock cycle on every net (OpenSTA `set_power_activity -global`); the clock net toggles twice.
+ACTIVITY = 0.1
+# Bump when the yosys/OpenSTA scripts or the parsing change, so cached results are rebuilt.
+SCRIPT_VERSION = 1
+TOOL_FIX = "run 'make setup' or apt-get install yosys opensta"
+
+
+class SynthError(RuntimeError):
+    """A synthesis or timing tool is missing or failed; the message is one line (with the log path on failure)."""
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    """Synthesis, timing and power of one PE.
+
+    area_um2: cell area from `stat -liberty` (µm², no wiring). cells / cell_counts / flops: mapped
+    cell instances. critical_path_ns: clock period minus the worst setup slack (ns), i.e. the worst
+    register-to-register, input-to-register or register-to-output delay including setup time;
+    fmax_mhz = 1000 / critical_path_ns. power_mw: OpenSTA total power at clock_ns with every net
+    toggling `activity` times per cycle (mW); energy_pj_per_cycle = power_mw * clock_ns (pJ).
+    seconds: wall time of the yosys and OpenSTA runs that produced the result (s).
+    """
+
+    design: str
+    config: dict
+    clock_ns: float
+    area_um2: float
+    cells: int
+    cell_counts: dict[str, int]
+    flops: int
+    critical_path_ns: float
+    slack_ns: float
+    fmax_mhz: float
+    critical_path_from: str
+    critical_path_to: str
+    power_mw: float
+    power_breakdown_mw: dict[str, float]
+    activity: float
+    energy_pj_per_cycle: float
+    liberty: str
+    tool_versions: dict[str, str]
+    seconds: float
+    work_dir: str = field(default="")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("MIXKIT_CACHE", Path.home() / ".cache" / "mixkit"))
+
+
+def _require_tools() -> dict[str, str]:
+    """Absolute paths of yosys and sta; one-line SynthError naming the fix if one is missing."""
+    paths = {}
+    for tool in ("yosys", "sta"):
+        path = shutil.which(tool)
+        if path is None:
+            raise SynthError(f"{tool} not found on PATH: {TOOL_FIX}")
+        paths[tool] = path
+    if not LIBERTY.exists():
+        raise SynthError(f"liberty file {LIBERTY} not found: run 'make setup' or apt-get install qflow-tech-osu018")
+    return paths
+
+
+def _run(cmd: list[str], log: Path, cwd: Path) -> str:
+    """Run a tool with its output in `log`; SynthError naming the log if it fails."""
+    with log.open("w") as f:
+        proc = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    text = log.read_text()
+    if proc.returncode != 0:
+        raise SynthError(f"{Path(cmd[0]).name} failed (exit {proc.returncode}): see {log}")
+    return text
+
+
+def _tool_versions(tools: dict[str, str]) -> dict[str, str]:
+    yosys = subprocess.run([tools["yosys"], "-V"], capture_output=True, text=True).stdout.strip()
+    sta = subprocess.run([tools["sta"], "-version"], capture_output=True, text=True).stdout.strip()
+    return {"yosys": yosys, "opensta": sta.splitlines()[0] if sta else "unknown"}
+
+
+@functools.cache
+def _sequential_cells(liberty: Path) -> frozenset[str]:
+    """Names of the library cells that hold state (they contain an ff or latch group)."""
+    text = liberty.read_text()
+    starts = [(m.start(), m.group(1)) for m in re.finditer(r"^\s*cell\s*\(\s*\"?(\w+)\"?\s*\)", text, re.M)]
+    ends = [s for s, _ in starts[1:]] + [len(text)]
+    return frozenset(
+        name
+        for (start, name), end in zip(starts, ends, strict=True)
+        if re.search(r"\b(ff|latch)\s*\(", text[start:end])
+    )
+
+
+def _yosys_script(top: str) -> str:
+    lib = LIBERTY
+    # -flatten so area and timing cover the whole PE even if Amaranth emits submodules.
+    return "\n".join(
+        [
+            "read_verilog design.v",
+            f"synth -flatten -top {top}",
+            f"dfflibmap -liberty {lib}",
+            f"abc -liberty {lib}",
+            # -purge drops dead internal wires whose concatenated assigns OpenSTA's Verilog reader rejects.
+            "opt_clean -purge",
+            f"stat -liberty {lib}",
+            "write_verilog -noattr netlist.v",
+            "",
+        ]
+    )
+
+
+def _sta_script(top: str, clock_ns: float) -> str:
+    return "\n".join(
+        [
+            f"read_liberty {LIBERTY}",
+            "read_verilog netlist.v",
+            f"link_design {top}",
+            f"create_clock -name clk -period {clock_ns} [get_ports clk]",
+            "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
+            "set_output_delay 0 -clock clk [all_outputs]",
+            "report_checks -path_delay max -digits 4",
+            f"set_power_activity -global -activity {ACTIVITY}",
+            "report_power -digits 6",
+            "exit",
+            "",
+        ]
+    )
+
+
+def _parse_stat(log: str, log_path: Path) -> tuple[float, dict[str, int]]:
+    """(area µm², cell counts by type) from the last `stat -liberty` report."""
+    area = re.findall(r"Chip area for module .*?:\s*([\d.]+)", log)
+    report = log.rsplit("Number of cells:", 1)
+    if not area or len(report) != 2:
+        raise SynthError(f"no area report in the yosys log: see {log_path}")
+    counts = {}
+    for line in report[1].splitlines()[1:]:
+        m = re.match(r"^\s+(\S+)\s+(\d+)\s*$", line)
+        if not m:
+            break
+        counts[m.group(1)] = int(m.group(2))
+    unmapped = [name for name in counts if name.startswith("$")]
+    if unmapped:
+        raise SynthError(f"yosys left unmapped cells {', '.join(unmapped)}: see {log_path}")
+    return float(area[-1]), counts
+
+
+def _parse_sta(log: str, log_path: Path) -> tuple[float, str, str, dict[str, float]]:
+    """(worst slack ns, startpoint, endpoint, power by group in mW) from the OpenSTA log."""
+    slack = re.search(r"^\s*(-?[\d.]+)\s+slack \((MET|VIOLATED)\)", log, re.M)
+    start = re.search(r"^Startpoint:\s*(\S+)", log, re.M)
+    end = re.search(r"^Endpoint:\s*(\S+)", log, re.M)
+    power = re.search(r"^Total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", log, re.M)
+    errors = re.findall(r"^Error: .*$", log, re.M)
+    if errors:
+        raise SynthError(f"OpenSTA reported {errors[0]!r}: see {log_path}")
+    if not (slack and start and end and power):
+        raise SynthError(f"no timing path or power report in the OpenSTA log: see {log_path}")
+    watts = [float(v) for v in power.groups()]
+    breakdown = {k: w * 1e3 for k, w in zip(("internal", "switching", "leakage", "total"), watts, strict=True)}
+    return float(slack.group(1)), start.group(1), end.group(1), breakdown
+
+
+def _cache_dir(top: str, text: str, clock_ns: float) -> Path:
+    key = hashlib.sha256(f"{text}\0{clock_ns!r}\0{SCRIPT_VERSION}\0{ACTIVITY!r}".encode()).hexdigest()[:12]
+    return cache_root() / "synth" / f"{top}-{key}"
+
+
+def _load(path: Path) -> SynthResult:
+    return SynthResult(**json.loads(path.read_text()))
+
+
+def synthesize(cfg: PEConfig, clock_ns: float = 10.0) -> SynthResult:
+    """Area (µm²), critical path (ns), fmax (MHz) and power (mW) of one PE at a clock period of clock_ns (ns)."""
+    if not clock_ns > 0:
+        raise ValueError(f"clock period {clock_ns} ns must be positive")
+    text, _ = emit(cfg)
+    top = design_name(cfg)
+    final = _cache_dir(top, text, clock_ns)
+    if (final / "result.json").exists():
+        return _load(final / "result.json")
+    tools = _require_tools()
+    final.parent.mkdir(parents=True, exist_ok=True)
+    # Run in a private folder and rename it into place at the end: concurrent runs cannot mix files, and a
+    # cache folder either holds a complete result or does not exist. A failed run's folder stays for its logs.
+    work = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}-"))
+    work.chmod(0o755)
+    t0 = time.perf_counter()
+    (work / "design.v").write_text(text)
+    (work / "synth.ys").write_text(_yosys_script(top))
+    ylog = _run([tools["yosys"], "-s", "synth.ys"], work / "yosys.log", work)
+    area, counts = _parse_stat(ylog, work / "yosys.log")
+    (work / "sta.tcl").write_text(_sta_script(top, clock_ns))
+    stalog = _run([tools["sta"], "-no_init", "-no_splash", "sta.tcl"], work / "sta.log", work)
+    slack, start, end, power = _parse_sta(stalog, work / "sta.log")
+    seconds = time.perf_counter() - t0
+    critical = clock_ns - slack
+    seq = _sequential_cells(LIBERTY)
+    result = SynthResult(
+        design=top,
+        config=cfg.as_dict(),
+        clock_ns=clock_ns,
+        area_um2=area,
+        cells=sum(counts.values()),
+        cell_counts=dict(sorted(counts.items())),
+        flops=sum(n for name, n in counts.items() if name in seq),
+        critical_path_ns=critical,
+        slack_ns=slack,
+        fmax_mhz=1000.0 / critical,
+        critical_path_from=start,
+        critical_path_to=end,
+        power_mw=power["total"],
+        power_breakdown_mw=power,
+        activity=ACTIVITY,
+        energy_pj_per_cycle=power["total"] * clock_ns,
+        liberty=str(LIBERTY),
+        tool_versions=_tool_versions(tools),
+        seconds=round(seconds, 3),
+        work_dir=str(final),
+    )
+    (work / "result.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+    if final.exists() and not (final / "result.json").exists():
+        # A folder without a result is not a cache entry (its result.json was deleted by hand).
+        shutil.rmtree(final)
+    try:
+        os.rename(work, final)
+    except OSError:
+        # Another run finished the same design first; its result is equivalent.
+        shutil.rmtree(work, ignore_errors=True)
+        if not (final / "result.json").exists():
+            raise
+    return _load(final / "result.json")
+
+
+def synthesize_all(cfgs: Iterable[PEConfig], progress: bool = True, clock_ns: float = 10.0) -> list[SynthResult]:
+    """synthesize() for each configuration in order, with a tqdm progress bar; cached ones return at once."""
+    from tqdm import tqdm
+
+    cfgs = list(cfgs)
+    results = []
+    with tqdm(cfgs, desc="synth", unit="PE", disable=not progress) as bar:
+        for cfg in bar:
+            bar.set_postfix_str(cfg.name())
+            results.append(synthesize(cfg, clock_ns))
+    return results
+
+
+def format_table(results: Iterable[SynthResult]) -> str:
+    rows = [("design", "area µm²", "cells", "flops", "crit ns", "fmax MHz", "power mW", "pJ/cycle", "synth s")]
+    for r in results:
+        rows.append(
+            (
+                r.design,
+                f"{r.area_um2:,.0f}",
+                str(r.cells),
+                str(r.flops),
+                f"{r.critical_path_ns:.3f}",
+                f"{r.fmax_mhz:.1f}",
+                f"{r.power_mw:.3f}",
+                f"{r.energy_pj_per_cycle:.2f}",
+                f"{r.seconds:.1f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        for row in rows
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m hw.synth", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--pe", choices=PE_KINDS, default="mixpe", help="PE type (default mixpe)")
+    p.add_argument("--wbits", type=int, default=None, help=f"weight bits, one of {WEIGHT_BITS} (default 4; int8 PE: 8)")
+    p.add_argument(
+        "--wformat", choices=WEIGHT_FORMATS, default=None, help="unsigned with zero point (default) or signed"
+    )
+    p.add_argument("--act", choices=ACT_KINDS, default="int8", help="activation type")
+    p.add_argument("--group", type=int, default=128, help="quantization group size G")
+    p.add_argument("--acc-bits", type=int, default=0, help="accumulator width in bits (default: per configuration)")
+    p.add_argument("--clock-ns", type=float, default=10.0, help="clock period for timing and power (ns, default 10)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = p.parse_args(argv)
+    wformat = args.wformat or ("signed" if args.pe == "int8" else "unsigned")
+    wbits = args.wbits if args.wbits is not None else (8 if args.pe == "int8" else 4)
+    try:
+        cfg = PEConfig(args.pe, wbits, wformat, args.act, args.group, args.acc_bits)
+        if not args.clock_ns > 0:
+            raise ConfigError(f"clock period {args.clock_ns} ns must be positive")
+    except ConfigError as e:
+        print(f"hw.synth: error: {e}", file=sys.stderr)
+        return 2
+    try:
+        result = synthesize(cfg, args.clock_ns)
+    except SynthError as e:
+        print(f"hw.synth: error: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        print(format_table([result]))
+        print(f"power at {result.clock_ns:g} ns clock, activity {result.activity} toggles/net/cycle; {result.work_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
