@@ -1,0 +1,180 @@
+"""Built-in shape-only workloads from public model configurations (no weights needed).
+
+builtin_workload() lists the GEMMs of serving a batch of B sequences: a prefill of S prompt tokens
+each, then T decode steps. Counting rules:
+
+- Linear ops (q/k/v/o projections, gate/up/down, lm_head, MoE router) take every token of the phase:
+  m = B*S in prefill (lm_head too, as a plain forward pass computes logits at every position),
+  m = B per decode step. All decoder layers are identical, so each projection is one op with
+  repeat = num_layers (x T in decode, where every step has the same shapes).
+- Attention runs per sequence and per query head: op.heads = num_heads, repeat = num_layers x B.
+  Prefill QK^T is m = S, n = S, k = head_dim and PV is m = S, n = head_dim, k = S: the full S x S
+  score matrix is counted, although causal masking leaves (S+1)/(2S) of it useful, because an
+  array computes whole tiles unless the mapper skips masked ones. Decode step t (1..T) attends over
+  context S + t (the prompt, the tokens generated before it and itself), one QK/PV pair per step,
+  so attention costs stay exact; no KV eviction (kept_tokens = context).
+- Mistral-7B's sliding window (4096) is ignored: every query attends to its whole context, which
+  is exact for S + T <= 4096.
+- MoE (Mixtral): each layer routes its tokens x top_k to experts spread as evenly as possible
+  (expert e gets ceil or floor of tokens x top_k / experts, the larger counts to the lower
+  indices; experts with no token are left out), the same in every layer. Real routing is uneven;
+  replay with real routing needs a workload built from routed token counts.
+- All linear ops use one precision (wbits, group, wformat), the router included; attention ops use
+  kv_bits for the cache and `act` for Q and the scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from sim.workload import AttnPV, AttnQK, Linear, MoeExpert, Op, Workload, WorkloadError
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The numbers of a decoder-only transformer that fix its GEMM shapes.
+
+    hidden: model width (features). intermediate: MLP (or expert) width (features). heads / kv_heads:
+    query and key/value heads (head_dim = hidden / heads). experts / top_k: MoE experts per layer
+    and experts per token (0 / 0 for a dense MLP).
+    """
+
+    hidden: int
+    intermediate: int
+    layers: int
+    heads: int
+    kv_heads: int
+    vocab: int
+    experts: int = 0
+    top_k: int = 0
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+
+MODELS: dict[str, ModelShape] = {
+    "llama-2-7b": ModelShape(hidden=4096, intermediate=11008, layers=32, heads=32, kv_heads=32, vocab=32000),
+    "llama-2-13b": ModelShape(hidden=5120, intermediate=13824, layers=40, heads=40, kv_heads=40, vocab=32000),
+    "mistral-7b": ModelShape(hidden=4096, intermediate=14336, layers=32, heads=32, kv_heads=8, vocab=32000),
+    "mixtral-8x7b": ModelShape(
+        hidden=4096, intermediate=14336, layers=32, heads=32, kv_heads=8, vocab=32000, experts=8, top_k=2
+    ),
+}
+
+
+def expert_tokens(tokens: int, experts: int, top_k: int) -> list[int]:
+    """Tokens routed to each expert when tokens x top_k assignments are spread evenly."""
+    base, extra = divmod(tokens * top_k, experts)
+    return [base + (e < extra) for e in range(experts)]
+
+
+def _phase_linear(cfg: ModelShape, phase: str, m: int, repeat: int, weights: dict) -> list[Op]:
+    """The linear / expert ops of `repeat` identical layer passes over m tokens, then lm_head."""
+    h, kv = cfg.hidden, cfg.kv_heads * cfg.head_dim
+    ops: list[Op] = [
+        Linear(name=f"{phase}.layers.{proj}", m=m, n=n, k=k, repeat=cfg.layers * repeat, **weights)
+        for proj, n, k in (("q_proj", h, h), ("k_proj", kv, h), ("v_proj", kv, h), ("o_proj", h, h))
+    ]
+    mlp = (("gate_proj", cfg.intermediate, h), ("up_proj", cfg.intermediate, h), ("down_proj", h, cfg.intermediate))
+    if cfg.experts:
+        ops.append(
+            Linear(name=f"{phase}.layers.router", m=m, n=cfg.experts, k=h, repeat=cfg.layers * repeat, **weights)
+        )
+        for e, routed in enumerate(expert_tokens(m, cfg.experts, cfg.top_k)):
+            ops += [
+                MoeExpert(
+                    name=f"{phase}.layers.experts.{e}.{proj}",
+                    m=routed,
+                    n=n,
+                    k=k,
+                    expert=e,
+                    repeat=cfg.layers * repeat,
+                    **weights,
+                )
+                for proj, n, k in mlp
+                if routed
+            ]
+    else:
+        ops += [
+            Linear(name=f"{phase}.layers.{proj}", m=m, n=n, k=k, repeat=cfg.layers * repeat, **weights)
+            for proj, n, k in mlp
+        ]
+    ops.append(Linear(name=f"{phase}.lm_head", m=m, n=cfg.vocab, k=h, repeat=repeat, **weights))
+    return ops
+
+
+def _attention(cfg: ModelShape, name: str, queries: int, context: int, batch: int, act: str, kv_bits: int) -> list[Op]:
+    """QK^T and PV of every layer for `batch` sequences of `queries` new tokens over `context` keys."""
+    common = dict(
+        act=act,
+        kv_bits=kv_bits,
+        kept_tokens=context,
+        context=context,
+        heads=cfg.heads,
+        kv_heads=cfg.kv_heads,
+        repeat=cfg.layers * batch,
+    )
+    return [
+        AttnQK(name=f"{name}.attn_qk", m=queries, n=context, k=cfg.head_dim, **common),
+        AttnPV(name=f"{name}.attn_pv", m=queries, n=cfg.head_dim, k=context, **common),
+    ]
+
+
+def _require(model: str, label: str, value: object, low: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise WorkloadError(f"builtin '{model}': {label} is {value!r}, expected an integer >= {low}")
+
+
+def builtin_workload(
+    model: str,
+    prefill: int = 512,
+    decode: int = 128,
+    batch: int = 1,
+    wbits: int = 4,
+    act: str = "int8",
+    group: int = 128,
+    wformat: str = "unsigned",
+    kv_bits: int = 16,
+) -> Workload:
+    """The GEMMs of prefilling `prefill` tokens and decoding `decode` tokens for `batch` sequences.
+
+    model: a key of MODELS. prefill: prompt tokens S per sequence (0 skips prefill). decode:
+    generated tokens T per sequence (0 skips decode). batch: sequences B. wbits / group / wformat:
+    weight precision of every linear op. act: activation type. kv_bits: KV-cache bits. See the
+    module docstring for how the ops are counted.
+    """
+    if model not in MODELS:
+        raise WorkloadError(f"builtin: model '{model}' is unknown, expected one of {', '.join(MODELS)}")
+    _require(model, "prefill", prefill, 0)
+    _require(model, "decode", decode, 0)
+    _require(model, "batch", batch, 1)
+    if prefill + decode == 0:
+        raise WorkloadError(f"builtin '{model}': prefill and decode are both 0, expected at least one token")
+    cfg = MODELS[model]
+    weights = dict(wbits=wbits, group=group, wformat=wformat, act=act)
+    ops: list[Op] = []
+    if prefill:
+        ops += _phase_linear(cfg, "prefill", batch * prefill, 1, weights)
+        ops += _attention(cfg, "prefill.layers", prefill, prefill, batch, act, kv_bits)
+    if decode:
+        ops += _phase_linear(cfg, "decode", batch, decode, weights)
+        for t in range(1, decode + 1):
+            ops += _attention(cfg, f"decode.t{t}.layers", 1, prefill + t, batch, act, kv_bits)
+    meta = dict(
+        source="sim.model_shapes",
+        prefill=prefill,
+        decode=decode,
+        batch=batch,
+        wbits=wbits,
+        act=act,
+        group=group,
+        wformat=wformat,
+        kv_bits=kv_bits,
+        config=asdict(cfg),
+    )
+    try:
+        return Workload(model, ops, meta)
+    except WorkloadError as e:
+        # Name the builtin's argument rather than the op the bad setting first landed in.
+        raise WorkloadError(f"builtin '{model}': {str(e).split(': ', 2)[-1]}") from None
