@@ -77,15 +77,19 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def gemm_cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int) -> GemmCost:
-    """Cycles, traffic and dequantization count of one GEMM (see the module docstring)."""
+def gemm_cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int, wbits: int | None = None) -> GemmCost:
+    """Cycles, traffic and dequantization count of one GEMM (see the module docstring).
+
+    wbits: bits per stored weight element, when they differ from the PE's (e.g. an FP16 KV cache).
+    The INT8 PE's per-channel scales live outside the array and are not counted.
+    """
     pe = cfg.pe
     rows, cols = cfg.rows, cfg.cols
     row_blocks, col_blocks = _ceil_div(m, rows), _ceil_div(n, cols)
     tiles = row_blocks * col_blocks
     act_bytes = ACT_BYTES[pe.act]
-    w_bits = pe.wbits
-    groups = _ceil_div(k, pe.group)
+    w_bits = wbits or pe.wbits
+    groups = 0 if pe.pe == "int8" else _ceil_div(k, pe.group)
     zero_bits = 0 if pe.signed_weights else w_bits
 
     act_block = rows * k * act_bytes

@@ -46,6 +46,30 @@ def reference_gemm(pe: PEConfig, ops: GemmOperands) -> np.ndarray:
     return wrap(y, pe.acc_bits)
 
 
+def torch_reference(pe: PEConfig, ops: GemmOperands) -> np.ndarray:
+    """reference_gemm's integers computed independently with torch (int64), for exact replays."""
+    import torch
+
+    a = torch.from_numpy(decode_acts(ops.act, pe.act))
+    m, n, k = ops.shape
+    if pe.pe == "int8":
+        y = a @ torch.from_numpy(weight_values(ops.q, 8, True))
+    else:
+        q = torch.from_numpy(weight_values(ops.q, pe.wbits, pe.signed_weights))
+        z = (
+            torch.zeros(ops.zero.shape, dtype=torch.int64)
+            if pe.signed_weights
+            else torch.from_numpy(np.asarray(ops.zero, np.int64) & ((1 << pe.wbits) - 1))
+        )
+        groups = k // ops.group
+        ag = a.reshape(m, groups, ops.group)
+        psum = torch.einsum("mgk,gkn->mgn", ag, q.reshape(groups, ops.group, n))
+        y = torch.einsum(
+            "gn,mgn->mn", torch.from_numpy(np.asarray(ops.scale, np.int64)), psum - z * ag.sum(2)[:, :, None]
+        )
+    return wrap(y.numpy(), pe.acc_bits)
+
+
 def real_gemm(pe: PEConfig, ops: GemmOperands, frac_bits: int) -> np.ndarray:
     """X @ dequant(W) in float64, with real scale S * 2**-frac_bits; compare with Y * result_lsb."""
     x = decode_acts(ops.act, pe.act).astype(np.float64)

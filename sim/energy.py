@@ -1,0 +1,102 @@
+"""Energy and area of a GEMM on the array: measured PE costs plus modeled memory costs.
+
+Measured (hw/synth.py, per PE configuration, osu018 0.18 µm): PE area, critical path, and power
+from OpenSTA at a stated switching activity, turned into energy per PE-cycle.
+
+Modeled (documented constants, not measured here):
+  * SRAM and DRAM access energy from M. Horowitz, "Computing's energy problem (and what we can do
+    about it)", ISSCC 2014, 45 nm, 0.9 V: a 64-bit read costs 10 pJ from an 8 KB SRAM, 20 pJ from
+    32 KB, 100 pJ from 1 MB, and 1.3-2.6 nJ from DRAM. SRAM energy is interpolated in log(size)
+    and scaled to 0.18 µm / 1.8 V by C·V² (4x capacitance, 4x V²: SRAM_NODE_SCALE = 16); DRAM
+    energy is an off-chip interface cost and is not scaled (the midpoint, 1.95 nJ / 64 bit).
+  * Forwarding, skew and drain registers of the array: their flip-flop count times the area of the
+    library's D flip-flop (DFF_AREA_UM2, osu018 DFFPOSX1), beside the synthesized PE area.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from hw.config import ACT_PORT_BITS, Q_PORT_BITS, SCALE_PORT_BITS, ZERO_PORT_BITS, ArrayConfig
+from sim.perf_model import GemmCost, MemoryConfig
+
+SRAM_PJ_PER_64B_45NM = ((8, 10.0), (32, 20.0), (1024, 100.0))  # (KiB, pJ per 64-bit read)
+SRAM_NODE_SCALE = 16.0
+DRAM_PJ_PER_BYTE = 1950.0 / 8
+DFF_AREA_UM2 = 96.0  # osu018 DFFPOSX1: 96 µm² (from the .lib)
+
+
+@dataclass(frozen=True)
+class PECost:
+    """What synthesis measured for one PE configuration."""
+
+    area_um2: float
+    fmax_mhz: float
+    energy_pj_active: float  # per PE-cycle that consumes an operand
+    energy_pj_idle: float  # per PE-cycle without one (clock and leakage)
+    source: str  # where the numbers come from
+
+
+def sram_pj_per_byte(kib: float) -> float:
+    """Access energy of an SRAM of `kib` KiB (pJ per byte) at 0.18 µm; see the module docstring."""
+    sizes = [math.log(s) for s, _ in SRAM_PJ_PER_64B_45NM]
+    costs = [c for _, c in SRAM_PJ_PER_64B_45NM]
+    x = math.log(max(kib, 1e-3))
+    if x <= sizes[0]:
+        pj = costs[0]
+    elif x >= sizes[-1]:
+        pj = costs[-1]
+    else:
+        i = next(i for i in range(1, len(sizes)) if x <= sizes[i])
+        t = (x - sizes[i - 1]) / (sizes[i] - sizes[i - 1])
+        pj = costs[i - 1] + t * (costs[i] - costs[i - 1])
+    return pj * SRAM_NODE_SCALE / 8
+
+
+def array_area_um2(cfg: ArrayConfig, pe: PECost) -> dict[str, float]:
+    """Area (µm²) of the PEs and of the registers around them (forwarding, skew, drain)."""
+    rows, cols, acc = cfg.rows, cfg.cols, cfg.pe.acc_bits
+    row_bits = 3 + ACT_PORT_BITS  # valid, first, last, activation
+    col_bits = Q_PORT_BITS + SCALE_PORT_BITS + ZERO_PORT_BITS
+    flops = (
+        rows * (cols - 1) * row_bits
+        + (rows - 1) * cols * col_bits
+        + row_bits * rows * (rows - 1) // 2
+        + col_bits * cols * (cols - 1) // 2
+        + rows * cols * (acc + 1)
+    )
+    return {"pes": rows * cols * pe.area_um2, "registers": flops * DFF_AREA_UM2}
+
+
+@dataclass(frozen=True)
+class Energy:
+    """Energy of one GEMM (pJ), by where it is spent."""
+
+    pe_active: float
+    pe_idle: float
+    sram: float
+    dram: float
+
+    @property
+    def total(self) -> float:
+        return self.pe_active + self.pe_idle + self.sram + self.dram
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "total": self.total}
+
+
+def gemm_energy(cost: GemmCost, cfg: ArrayConfig, mem: MemoryConfig, pe: PECost) -> Energy:
+    """Energy (pJ) of a GEMM from its performance-model counts and the measured PE cost.
+
+    Every MAC is one active PE-cycle; every other PE-cycle of the run (fill, drain, padding, stalls)
+    is idle. Both buffers are costed per byte at their mean size.
+    """
+    pe_cycles = cost.cycles * cfg.rows * cfg.cols
+    sram_pj = sram_pj_per_byte((mem.act_buffer_kib + mem.weight_buffer_kib) / 2)
+    return Energy(
+        pe_active=cost.macs * pe.energy_pj_active,
+        pe_idle=(pe_cycles - cost.macs) * pe.energy_pj_idle,
+        sram=(cost.sram_read_bytes + cost.sram_write_bytes) * sram_pj,
+        dram=(cost.dram_read_bytes + cost.dram_write_bytes) * DRAM_PJ_PER_BYTE,
+    )

@@ -1,0 +1,461 @@
+"""Replay a workload on the simulated array: cycles, traffic, energy, area and time per op.
+
+    python -m sim.replay llama-2-7b --act int8 --compare -o out/replay
+    python -m sim.replay my_workload.json --pe mixpe --rows 32 --cols 32 --exact
+
+WORKLOAD is a workload file (sim/workload.py) or a built-in model name (sim/model_shapes.py) with
+--prefill/--decode/--batch/--wbits/--act/--group. The accelerator is one array of --pe PEs built for
+the workload's main precision (that of the linear ops with the most MACs); every op runs on it.
+
+What is measured and what is modeled:
+  * cycles: the tile-level model (sim/perf_model.py), exact against the cycle-exact Numba model
+    (which `--exact` re-runs on the workload's real tensors, checking Y against torch);
+  * PE area, clock and energy per PE-cycle: yosys + OpenSTA on osu018 (hw/synth.py), measured;
+  * SRAM/DRAM energy and the array's register area: modeled (sim/energy.py states the sources).
+Attention ops use their KV bits for traffic; the array multiplies a KV operand of more than 8 bits
+as 8-bit (it has no FP16 x FP16 path), which the report flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from hw.config import ArrayConfig, ConfigError, PEConfig
+from sim.energy import PECost, array_area_um2, gemm_energy
+from sim.perf_model import MemoryConfig, gemm_cost
+from sim.workload import Attention, Linear, Op, Workload, WorkloadError, load_workload
+
+PE_TYPES = ("mixpe", "dequant", "int8")
+
+
+class ReplayError(ValueError):
+    """A replay that cannot run as asked; the message is one line naming the fix."""
+
+
+def main_precision(workload: Workload) -> Linear:
+    """The linear op precision carrying the most MACs: the one the array is built for."""
+    macs: dict[tuple, int] = {}
+    for op in workload.ops:
+        if isinstance(op, Linear):
+            key = (op.wbits, op.wformat, op.act, op.group)
+            macs[key] = macs.get(key, 0) + op.macs
+    if not macs:
+        raise ReplayError(f"workload '{workload.model}' has no linear op to choose the array's precision from")
+    wbits, wformat, act, group = max(macs, key=macs.get)
+    return Linear(name="main", m=1, n=1, k=group, wbits=wbits, wformat=wformat, act=act, group=group)
+
+
+def pe_config(pe: str, precision: Linear) -> PEConfig:
+    """The PE the array is built from; the INT8 PE only exists for W8A8 (INT8 activations)."""
+    if pe == "int8":
+        if precision.act != "int8":
+            raise ReplayError("the int8 PE needs INT8 activations: replay an --act int8 workload, or use mixpe/dequant")
+        return PEConfig("int8", 8, "signed", "int8")
+    return PEConfig(pe, precision.wbits, precision.wformat, precision.act, min(precision.group, 1024))
+
+
+def traffic_bits(op: Op, array_pe: PEConfig) -> int:
+    """Bits per element of the op's stored operand (weights, or the KV cache for attention)."""
+    if isinstance(op, Attention):
+        return op.kv_bits
+    if array_pe.pe == "int8":
+        return 8  # a W8A8 deployment stores INT8 weights
+    return op.wbits
+
+
+@lru_cache(maxsize=4096)
+def _cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int, wbits: int):
+    return gemm_cost(cfg, mem, m, n, k, wbits=wbits)
+
+
+@dataclass
+class OpResult:
+    """One op on the array, all instances together (cycles, bytes, pJ, s)."""
+
+    name: str
+    kind: str
+    precision: str
+    instances: int
+    m: int
+    n: int
+    k: int
+    cycles: int
+    compute_cycles: int
+    macs: int
+    utilization: float
+    dram_bytes: int
+    sram_bytes: int
+    energy_pj: dict
+    seconds: float
+    approximated: bool  # a KV operand wider than the array's 8-bit path
+
+
+@dataclass
+class Report:
+    """A replay of one workload on one array: per-op results, totals, and what the numbers rest on."""
+
+    workload: str
+    pe: dict
+    rows: int
+    cols: int
+    memory: dict
+    pe_cost: dict
+    area_um2: dict
+    ops: list[OpResult] = field(default_factory=list)
+
+    @property
+    def totals(self) -> dict:
+        cycles = sum(o.cycles for o in self.ops)
+        macs = sum(o.macs for o in self.ops)
+        seconds = sum(o.seconds for o in self.ops)
+        energy = {key: sum(o.energy_pj[key] for o in self.ops) for key in self.ops[0].energy_pj}
+        area_mm2 = sum(self.area_um2.values()) / 1e6
+        return {
+            "cycles": cycles,
+            "seconds": seconds,
+            "macs": macs,
+            "utilization": macs / (cycles * self.rows * self.cols),
+            "dram_bytes": sum(o.dram_bytes for o in self.ops),
+            "sram_bytes": sum(o.sram_bytes for o in self.ops),
+            "energy_pj": energy,
+            "energy_j": energy["total"] * 1e-12,
+            "area_mm2": area_mm2,
+            "gops": 2 * macs / seconds / 1e9,
+            "gops_per_mm2": 2 * macs / seconds / 1e9 / area_mm2,
+            "tops_per_w": 2 * macs / (energy["total"] * 1e-12) / 1e12,
+        }
+
+    def as_dict(self) -> dict:
+        return {
+            "workload": self.workload,
+            "pe": self.pe,
+            "rows": self.rows,
+            "cols": self.cols,
+            "memory": self.memory,
+            "pe_cost": self.pe_cost,
+            "area_um2": self.area_um2,
+            "totals": self.totals,
+            "ops": [asdict(o) for o in self.ops],
+            "measured": ["PE area", "PE critical path / clock", "PE energy per cycle (OpenSTA)"],
+            "modeled": ["cycles (tile model, exact vs the cycle model)", "SRAM/DRAM energy", "array register area"],
+        }
+
+
+def synthesized_cost(cfg: PEConfig) -> PECost:
+    """PE area, clock and energy from yosys + OpenSTA (cached by configuration)."""
+    from hw.synth import synthesize
+
+    r = synthesize(cfg)
+    return PECost(
+        area_um2=r.area_um2,
+        fmax_mhz=r.fmax_mhz,
+        energy_pj_active=r.energy_pj_per_cycle,
+        energy_pj_idle=r.power_breakdown_mw["leakage"] * r.clock_ns,
+        source=f"yosys+OpenSTA osu018, activity {r.activity}, {r.clock_ns} ns ({r.design})",
+    )
+
+
+def replay(
+    workload: Workload, pe: str, rows: int, cols: int, mem: MemoryConfig, pe_cost: PECost | None = None
+) -> Report:
+    """Every op of the workload on an R x C array of `pe` PEs; pe_cost defaults to synthesis."""
+    cfg = ArrayConfig(pe_config(pe, main_precision(workload)), rows, cols)
+    cost = pe_cost or synthesized_cost(cfg.pe)
+    report = Report(
+        workload=workload.model,
+        pe=cfg.pe.as_dict(),
+        rows=rows,
+        cols=cols,
+        memory=asdict(mem),
+        pe_cost=asdict(cost),
+        area_um2=array_area_um2(cfg, cost),
+    )
+    hz = cost.fmax_mhz * 1e6
+    for op in workload.ops:
+        c = _cost(cfg, mem, op.m, op.n, op.k, traffic_bits(op, cfg.pe))
+        e = gemm_energy(c, cfg, mem, cost).as_dict()
+        times = op.instances
+        report.ops.append(
+            OpResult(
+                name=op.name,
+                kind=op.kind,
+                precision=op.precision(),
+                instances=times,
+                m=op.m,
+                n=op.n,
+                k=op.k,
+                cycles=c.cycles * times,
+                compute_cycles=c.compute_cycles * times,
+                macs=c.macs * times,
+                utilization=c.utilization,
+                dram_bytes=(c.dram_read_bytes + c.dram_write_bytes) * times,
+                sram_bytes=(c.sram_read_bytes + c.sram_write_bytes) * times,
+                energy_pj={key: v * times for key, v in e.items()},
+                seconds=c.cycles * times / hz,
+                approximated=isinstance(op, Attention) and op.kv_bits > 8,
+            )
+        )
+    return report
+
+
+def exact_check(workload: Workload, pe: str, rows: int, cols: int, mem: MemoryConfig) -> list[dict]:
+    """Run every op that has tensors through the cycle-exact model on the tile model's schedule.
+
+    Each op gets an array built for its own precision (G must match the operands). Checks that the
+    cycle model's Y equals torch's and that its cycle count equals the tile model's, stalls included.
+    """
+    from sim.gemm import run_gemm
+    from sim.reference import torch_reference
+
+    if not workload.tensors:
+        raise ReplayError(f"workload '{workload.model}' has no tensors: --exact needs a workload saved with operands")
+    checks = []
+    for op in workload.ops:
+        if op.name not in workload.tensors:
+            continue
+        ops = workload.operands(op)
+        pe_cfg = pe_config(pe, op) if pe == "int8" else PEConfig(pe, op.wbits, op.wformat, op.act, ops.group)
+        cfg = ArrayConfig(pe_cfg, rows, cols)
+        cost = gemm_cost(cfg, mem, op.m, op.n, op.k, wbits=traffic_bits(op, cfg.pe))
+        y, cycles = run_gemm(cfg, ops, list(cost.tile_starts))
+        checks.append(
+            {
+                "op": op.name,
+                "outputs_match_torch": bool(np.array_equal(y, torch_reference(cfg.pe, ops))),
+                "cycles_model": cycles,
+                "cycles_tile_model": cost.cycles,
+            }
+        )
+    return checks
+
+
+def speedups(reports: dict[str, Report]) -> dict[str, dict]:
+    """MixPE against each baseline: time, energy and throughput-per-area ratios (> 1 favours MixPE)."""
+    if "mixpe" not in reports:
+        return {}
+    mix = reports["mixpe"].totals
+    out = {}
+    for name, rep in reports.items():
+        if name == "mixpe":
+            continue
+        base = rep.totals
+        out[name] = {
+            "speedup": base["seconds"] / mix["seconds"],
+            "energy_ratio": base["energy_j"] / mix["energy_j"],
+            "iso_area_throughput_ratio": mix["gops_per_mm2"] / base["gops_per_mm2"],
+        }
+    return out
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _csv(reports: dict[str, Report]) -> bytes:
+    buf = io.StringIO()
+    keys = ["pe", "name", "kind", "precision", "instances", "m", "n", "k", "cycles", "compute_cycles", "macs"]
+    keys += ["utilization", "dram_bytes", "sram_bytes", "energy_pj", "seconds", "approximated"]
+    w = csv.writer(buf)
+    w.writerow(keys)
+    for pe, rep in reports.items():
+        for o in rep.ops:
+            row = {**asdict(o), "pe": pe, "energy_pj": o.energy_pj["total"]}
+            w.writerow([row[k] for k in keys])
+    return buf.getvalue().encode()
+
+
+def _plots(reports: dict[str, Report]) -> dict[str, bytes]:
+    """Per-op cycle bars and the energy breakdown, as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = next(iter(reports.values()))
+    top = sorted(range(len(first.ops)), key=lambda i: -first.ops[i].cycles)[:20]
+    fig, ax = plt.subplots(figsize=(10, 0.35 * len(top) + 1.5))
+    width = 0.8 / len(reports)
+    for j, (pe, rep) in enumerate(reports.items()):
+        ax.barh([i + j * width for i in range(len(top))], [rep.ops[i].seconds * 1e3 for i in top], width, label=pe)
+    ax.set_yticks([i + 0.4 - width / 2 for i in range(len(top))], [first.ops[i].name for i in top], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("time at the synthesized clock (ms), all instances")
+    ax.set_title(f"{first.workload}: the {len(top)} costliest ops on a {first.rows}x{first.cols} array")
+    ax.legend()
+    fig.tight_layout()
+    images = {}
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    images["cycles.png"] = buf.getvalue()
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    parts = ["pe_active", "pe_idle", "sram", "dram"]
+    bottom = np.zeros(len(reports))
+    for part in parts:
+        vals = np.array([rep.totals["energy_pj"][part] * 1e-12 for rep in reports.values()])
+        ax.bar(list(reports), vals, bottom=bottom, label=part)
+        bottom += vals
+    ax.set_ylabel("energy (J)")
+    ax.set_title(f"{first.workload}: energy by component")
+    ax.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    images["energy.png"] = buf.getvalue()
+    plt.close(fig)
+    return images
+
+
+def write_outputs(reports: dict[str, Report], extra: dict, out: Path) -> list[Path]:
+    """replay.json, replay.csv, cycles.png and energy.png in `out` (each written atomically)."""
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {"reports": {pe: r.as_dict() for pe, r in reports.items()}, **extra}
+    files = {"replay.json": (json.dumps(payload, indent=1) + "\n").encode(), "replay.csv": _csv(reports)}
+    files.update(_plots(reports))
+    for name, data in files.items():
+        _atomic_write_bytes(out / name, data)
+    return [out / name for name in files]
+
+
+def format_report(reports: dict[str, Report], ratios: dict[str, dict], top: int = 12) -> str:
+    """The per-op table of the first report (the costliest `top` ops), totals for every PE, and ratios."""
+    first_pe, first = next(iter(reports.items()))
+    lines = [f"{first.workload} on a {first.rows}x{first.cols} {first_pe} array ({PEConfig(**first.pe).name()})"]
+    lines.append(f"{'op':34s} {'precision':16s} {'inst':>6s} {'cycles':>12s} {'util':>6s} {'DRAM MB':>9s} {'mJ':>9s}")
+    for o in sorted(first.ops, key=lambda o: -o.cycles)[:top]:
+        flag = "*" if o.approximated else " "
+        lines.append(
+            f"{o.name[:34]:34s} {o.precision:16s} {o.instances:6d} {o.cycles:12d} {o.utilization:6.1%} "
+            f"{o.dram_bytes / 1e6:9.1f} {o.energy_pj['total'] * 1e-9:9.2f}{flag}"
+        )
+    if len(first.ops) > top:
+        lines.append(f"... {len(first.ops) - top} more ops in replay.csv")
+    lines.append("")
+    lines.append(
+        f"{'PE':8s} {'clock MHz':>9s} {'area mm2':>9s} {'cycles':>13s} {'time s':>9s} {'util':>6s} "
+        f"{'GOPS':>8s} {'GOPS/mm2':>9s} {'energy J':>9s} {'TOPS/W':>7s}"
+    )
+    for pe, rep in reports.items():
+        t = rep.totals
+        lines.append(
+            f"{pe:8s} {rep.pe_cost['fmax_mhz']:9.1f} {t['area_mm2']:9.2f} {t['cycles']:13d} {t['seconds']:9.3f} "
+            f"{t['utilization']:6.1%} {t['gops']:8.1f} {t['gops_per_mm2']:9.2f} {t['energy_j']:9.3f} "
+            f"{t['tops_per_w']:7.3f}"
+        )
+    for base, r in ratios.items():
+        lines.append(
+            f"MixPE vs {base}: speedup {r['speedup']:.2f}x, energy ratio {r['energy_ratio']:.2f}x, "
+            f"iso-area throughput {r['iso_area_throughput_ratio']:.2f}x"
+        )
+    if any(o.approximated for o in first.ops):
+        lines.append("* KV operand wider than 8 bits: multiplied on the 8-bit path, traffic at its own width")
+    lines.append(
+        "measured: PE area, clock, energy/cycle (yosys+OpenSTA, osu018); modeled: memory energy, "
+        "register area; cycles from the tile model (exact vs the cycle model)"
+    )
+    return "\n".join(lines)
+
+
+def load(spec: str, args: argparse.Namespace) -> Workload:
+    """A workload file, or a built-in model's shapes with the command line's settings."""
+    from sim.model_shapes import MODELS, builtin_workload
+
+    if Path(spec).is_file():
+        return load_workload(spec)
+    if spec in MODELS:
+        return builtin_workload(
+            spec,
+            prefill=args.prefill,
+            decode=args.decode,
+            batch=args.batch,
+            wbits=args.wbits,
+            act=args.act,
+            group=args.group,
+            wformat=args.wformat,
+            kv_bits=args.kv_bits,
+        )
+    raise ReplayError(f"'{spec}' is neither a workload file nor a built-in model ({', '.join(MODELS)})")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m sim.replay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("workload", help="workload file (.json) or built-in model name (e.g. llama-2-7b)")
+    p.add_argument("--pe", choices=PE_TYPES, default="mixpe", help="PE type of the array (default mixpe)")
+    p.add_argument("--compare", action="store_true", help="replay on every PE type that supports the workload")
+    p.add_argument("--rows", type=int, default=32, help="array rows R (default 32)")
+    p.add_argument("--cols", type=int, default=32, help="array columns C (default 32)")
+    p.add_argument("--exact", action="store_true", help="also run the workload's tensors through the cycle model")
+    p.add_argument("--act-buffer-kib", type=int, default=256, help="activation SRAM (KiB)")
+    p.add_argument("--weight-buffer-kib", type=int, default=512, help="weight SRAM (KiB)")
+    p.add_argument("--dram-bytes-per-cycle", type=float, default=32.0, help="DRAM bandwidth (bytes per array cycle)")
+    p.add_argument("--no-double-buffer", action="store_true", help="fetch and compute do not overlap")
+    b = p.add_argument_group("built-in workloads")
+    b.add_argument("--prefill", type=int, default=2048, help="prompt tokens S (default 2048)")
+    b.add_argument("--decode", type=int, default=128, help="decode steps T (default 128)")
+    b.add_argument("--batch", type=int, default=1, help="sequences B")
+    b.add_argument("--wbits", type=int, default=4, help="weight bits (2, 3, 4, 8)")
+    b.add_argument("--act", choices=("int8", "fp16"), default="int8", help="activation type")
+    b.add_argument("--group", type=int, default=128, help="weights per scale/zero point")
+    b.add_argument("--wformat", choices=("unsigned", "signed"), default="unsigned", help="weight format")
+    b.add_argument("--kv-bits", type=int, default=16, help="KV cache bits (2, 4, 8, 16)")
+    p.add_argument("-o", "--out", type=Path, default=Path("out/replay"), help="output folder (default out/replay)")
+    p.add_argument("--json", action="store_true", help="print the totals and ratios as JSON instead of tables")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        workload = load(args.workload, args)
+        mem = MemoryConfig(
+            args.act_buffer_kib, args.weight_buffer_kib, args.dram_bytes_per_cycle, not args.no_double_buffer
+        )
+        precision = main_precision(workload)
+        kinds = [args.pe]
+        if args.compare:
+            kinds = [k for k in PE_TYPES if k != "int8" or precision.act == "int8"]
+        reports = {kind: replay(workload, kind, args.rows, args.cols, mem) for kind in kinds}
+        extra = {"speedups": speedups(reports)}
+        if args.exact:
+            extra["exact"] = exact_check(workload, args.pe, args.rows, args.cols, mem)
+    except (WorkloadError, ReplayError, ConfigError, ValueError) as e:
+        print(f"sim.replay: error: {e}", file=sys.stderr)
+        return 2
+    files = write_outputs(reports, extra, args.out)
+    if args.json:
+        print(json.dumps({pe: r.totals for pe, r in reports.items()} | extra, indent=1))
+    else:
+        print(format_report(reports, extra["speedups"]))
+        for check in extra.get("exact", []):
+            ok = check["outputs_match_torch"] and check["cycles_model"] == check["cycles_tile_model"]
+            print(
+                f"exact {check['op']}: Y {'==' if check['outputs_match_torch'] else '!='} torch, "
+                f"cycles {check['cycles_model']} (cycle model) vs {check['cycles_tile_model']} (tile model)"
+                f" {'ok' if ok else 'MISMATCH'}"
+            )
+        print("wrote " + ", ".join(str(f) for f in files))
+    bad = [
+        c for c in extra.get("exact", []) if not c["outputs_match_torch"] or c["cycles_model"] != c["cycles_tile_model"]
+    ]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
