@@ -76,7 +76,7 @@ def test_cli_compare_on_a_builtin_model(tmp_path):
     for name in ("cycles.png", "energy.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = (out / "replay.csv").read_text().splitlines()
-    assert len(rows) == 1 + 2 * len(data["reports"]["mixpe"]["ops"])
+    assert len(rows) == 1 + 3 * len(data["reports"]["mixpe"]["ops"])
 
 
 def test_cli_exact_replay_checks_against_torch(tmp_path):
