@@ -8,14 +8,15 @@ Dataflow (output-stationary: PE (i, j) owns output Y[i, j] of the current tile):
   * Activations and flags move right one PE per cycle, weights move down one PE per cycle:
     PE (i, j) sees the operand the host presented at cycle t in cycle t + i + j.
   * Drain: each column has a chain of result registers that shifts *up*, against the wavefront.
-    PE (i, j)'s result (out_valid in cycle t_last + i + j + 1) leaves the top of column j in cycle
-    t_last + 2*i + j + 2, so rows never collide within a tile, and column outputs come row by row.
+    PE (i, j)'s result (out_valid in cycle t_last + i + j + L, L the PE's latency: 2 for MixPE, else 1)
+    leaves the top of column j in cycle t_last + 2*i + j + 1 + L, so rows never collide within a tile,
+    and column outputs come row by row.
 
 Cycle formula (cycles from the first operand to the last result, inclusive), for n tiles of K
 operands each whose `last` operands are D >= 2R - 1 cycles apart:
-    cycles = (n - 1) * D + K + 2R + C - 1
-which for one tile is SCALE-Sim's output-stationary fold latency 2*Sr + Sc + T - 2 plus one cycle
-for the PE's registered output.
+    cycles = (n - 1) * D + K + 2R + C - 2 + L
+which for one tile is SCALE-Sim's output-stationary fold latency 2*Sr + Sc + T - 2 plus the PE's
+latency L.
 Two tiles whose `last` operands are closer than 2R - 1 cycles could collide in the drain chain;
 the host must space them (sim/ checks this and refuses such a stream).
 """

@@ -67,7 +67,7 @@ def emit(cfg: PEConfig | ArrayConfig) -> tuple[str, dict]:
         "ports": port_list(component),
     }
     if isinstance(cfg, PEConfig):
-        manifest["latency_cycles"] = 1
+        manifest["latency_cycles"] = cfg.latency
     else:
         manifest["dataflow"] = "output-stationary"
         manifest["cycle_formula"] = "(tiles - 1) * max(K, 2*rows - 1) + K + 2*rows + cols - 1"

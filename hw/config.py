@@ -90,6 +90,11 @@ class PEConfig:
         return self.wformat == "signed"
 
     @property
+    def latency(self) -> int:
+        """Cycles from an operand with `last` to out_valid (MixPE dequantizes in a second stage)."""
+        return 2 if self.pe == "mixpe" else 1
+
+    @property
     def act_fixed_bits(self) -> int:
         return ACT_FIXED_BITS[self.act]
 

@@ -5,9 +5,13 @@ Per operand (no multiplier on the weight path):
                            11-bit mantissa and the exponent becomes one more left shift (alignment)
     P  += p                group sum of products, exact (group_sum_bits wide)
     A  += a                group sum of activations, only for unsigned weights (zero point)
-At the G-th operand of a group (counted since `first`), the group is dequantized once:
-    y  += S * (P - z * A)  the only multiplier, used once per G operands; z * A is shift-and-add too
-No rounding happens anywhere: the sums are exact integers and y wraps modulo 2**acc_bits.
+At the G-th operand of a group (counted since `first`), P - z * A (z * A by shift-and-add too) and S
+are registered, and in the next cycle the group is dequantized once, in a second pipeline stage:
+    y  += S * (P - z * A)  the only multiplier; its inputs change once per G operands
+so out_valid comes two cycles after `last` (latency 2). The accumulator y changes only when a group
+lands: the first group of a dot product replaces it, so y holds the previous result until then.
+`last` must fall on a group end (K a multiple of G). No rounding happens anywhere: the sums are
+exact integers and y wraps modulo 2**acc_bits.
 """
 
 from __future__ import annotations
@@ -32,33 +36,53 @@ class MixPE(PE):
         mq = shift_add(mantissa, self.q, cfg.wbits, cfg.signed_weights)
         return apply_sign(mq << shift, sign), a
 
-    def increment(self, m: Module) -> Value:
+    def elaborate(self, platform) -> Module:
+        m = Module()
         cfg = self.cfg
         prod = Signal(signed(cfg.product_bits))
         p_raw, a = self.product(m)
         m.d.comb += prod.eq(p_raw)
 
+        # Stage 1: accumulate the group in the integer domain, one operand per cycle.
         count = Signal(unsigned(C.clog2(cfg.group + 1)))
         group_sum = Signal(signed(cfg.group_sum_bits))
+        in_first_group = Signal()  # the group being accumulated is its dot product's first
         count_next = Mux(self.first, 0, count) + 1
-        group_end = count_next == cfg.group
+        group_end = self.valid & (count_next == cfg.group)
         sum_next = Signal(signed(cfg.group_sum_bits))
         m.d.comb += sum_next.eq(Mux(self.first, 0, group_sum) + prod)
-
         if cfg.signed_weights:
-            dequant_in = sum_next
+            diff = sum_next
         else:
             act_sum = Signal(signed(cfg.act_sum_bits))
             act_sum_next = Signal(signed(cfg.act_sum_bits))
             m.d.comb += act_sum_next.eq(Mux(self.first, 0, act_sum) + a)
-            zero_term = shift_add(act_sum_next, self.zero, cfg.wbits, signed_weights=False)
-            dequant_in = sum_next - zero_term
+            diff = sum_next - shift_add(act_sum_next, self.zero, cfg.wbits, signed_weights=False)
             with m.If(self.valid):
                 m.d.sync += act_sum.eq(Mux(group_end, 0, act_sum_next))
-
         with m.If(self.valid):
             m.d.sync += [
                 count.eq(Mux(group_end, 0, count_next)),
                 group_sum.eq(Mux(group_end, 0, sum_next)),
+                in_first_group.eq(~group_end & (self.first | in_first_group)),
             ]
-        return Mux(group_end, self.scale * dequant_in, 0)
+
+        # Stage 2: dequantize the finished group. Its operands are registered, so the multiplier's
+        # inputs change once per group, not every cycle, and the two stages time separately.
+        dq_valid, dq_first, dq_last = Signal(), Signal(), Signal()
+        dq_scale = Signal(C.SCALE_PORT_BITS)
+        dq_diff = Signal(signed(cfg.group_sum_bits + 1))
+        m.d.sync += dq_valid.eq(group_end)
+        with m.If(group_end):
+            m.d.sync += [
+                dq_scale.eq(self.scale),
+                dq_diff.eq(diff),
+                dq_first.eq(self.first | in_first_group),
+                dq_last.eq(self.last),
+            ]
+        acc = Signal(signed(cfg.acc_bits))
+        with m.If(dq_valid):
+            m.d.sync += acc.eq(Mux(dq_first, 0, acc) + dq_scale * dq_diff)
+        m.d.sync += self.out_valid.eq(dq_valid & dq_last)
+        m.d.comb += self.out_y.eq(acc)
+        return m

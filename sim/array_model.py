@@ -3,8 +3,8 @@
 Because the skew buffers and the forwarding registers are pure delays that reset to zero, PE (i, j)
 in cycle t sees exactly the operand the host presented in cycle t - i - j (an idle operand before
 that). So each PE is simulated over the host's stream with `pe_update`, and each finished result
-(produced at stream position t_last, out_valid in cycle t_last + i + j + 1) is placed where the
-upward drain chain delivers it: the top of column j in cycle t_last + 2i + j + 2.
+(produced at stream position t_last, out_valid in cycle t_last + i + j + L, L the PE's latency) is
+placed where the upward drain chain delivers it: the top of column j in cycle t_last + 2i + j + 1 + L.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 from hw.config import ArrayConfig
-from sim.pe_model import PE_CODES, decode_acts, pe_update
+from sim.pe_model import MIXPE, PE_CODES, decode_acts, pe_update
 
 
 @dataclass
@@ -44,7 +44,7 @@ def min_tile_spacing(rows: int) -> int:
 
 def drain_cycles(cfg: ArrayConfig) -> int:
     """Cycles after the last operand's cycle until the final result has left the array (inclusive)."""
-    return 2 * cfg.rows + cfg.cols - 1
+    return 2 * cfg.rows + cfg.cols - 2 + cfg.pe.latency
 
 
 def check_stream(stream: Stream, cfg: ArrayConfig) -> None:
@@ -63,6 +63,7 @@ def _array_run(
     kind, wbits, signed_w, group, acc_bits, rows, cols, valid, first, last, a, q, scale, zero, out_valid, out_y
 ):
     n = valid.shape[0]
+    latency = 2 if kind == MIXPE else 1
     for j in range(cols):
         for i in range(rows):
             y = np.int64(0)
@@ -87,8 +88,8 @@ def _array_run(
                         zero[j, t],
                         first[t],
                     )
-                    if last[t]:
-                        exit_cycle = t + 2 * i + j + 2
+                    if last[t] and (kind != MIXPE or count == 0):
+                        exit_cycle = t + 2 * i + j + 1 + latency
                         out_valid[exit_cycle, j] = 1
                         out_y[exit_cycle, j] = y
 

@@ -1,7 +1,9 @@
 """Cycle model of one PE (Numba), bit-exact with hw/mixpe_pe.py, hw/dequant_pe.py and hw/int8_pe.py.
 
-All three PEs have one register stage: an operand presented in cycle t is reflected in out_y in
-cycle t+1, and out_valid is `valid & last` delayed one cycle. The accumulator wraps modulo
+The dequantize-then-multiply and INT8 PEs have one register stage: an operand presented in cycle t
+is reflected in out_y in cycle t+1, and out_valid is `valid & last` delayed one cycle. MixPE
+dequantizes each finished group in a second stage: out_y changes only when a group lands, two cycles
+after the group's last operand, and out_valid follows `last` by two cycles. The accumulator wraps modulo
 2**acc_bits exactly as the RTL's truncating assignment does; intermediate products may wrap modulo
 2**64 in int64, which leaves the low acc_bits (<= 64) unchanged.
 """
@@ -80,8 +82,10 @@ def pe_update(kind, wbits, signed_w, group, acc_bits, y, psum, asum, count, a, q
 @numba.njit(cache=True)
 def _pe_trace(kind, wbits, signed_w, group, acc_bits, valid, first, last, a, q, scale, zero):
     n = valid.shape[0]
-    out_y = np.zeros(n + 1, np.int64)
-    out_valid = np.zeros(n + 1, np.uint8)
+    latency = 2 if kind == MIXPE else 1
+    out_y = np.zeros(n + latency, np.int64)
+    out_valid = np.zeros(n + latency, np.uint8)
+    landed = np.zeros(n + latency, np.uint8)  # cycles in which out_y takes a new value
     y = np.int64(0)
     psum = np.int64(0)
     asum = np.int64(0)
@@ -104,16 +108,22 @@ def _pe_trace(kind, wbits, signed_w, group, acc_bits, valid, first, last, a, q, 
                 np.int64(zero[t]),
                 first[t],
             )
-            out_valid[t + 1] = last[t]
-        out_y[t + 1] = y
+            # MixPE's accumulator changes only when a group lands (count wrapped to 0), a cycle later
+            if kind != MIXPE or count == 0:
+                out_y[t + latency] = y
+                landed[t + latency] = 1
+                out_valid[t + latency] = last[t]
+    for c in range(1, n + latency):
+        if not landed[c]:
+            out_y[c] = out_y[c - 1]
     return out_y, out_valid
 
 
 def pe_trace(cfg: PEConfig, valid, first, last, act, q, scale, zero) -> tuple[np.ndarray, np.ndarray]:
     """Run one PE over N cycles of port values (1-D arrays of length N).
 
-    Returns (out_y, out_valid), each of length N+1: the outputs in cycles 0..N, cycle 0 being the
-    first cycle after reset.
+    Returns (out_y, out_valid), each of length N + latency: the outputs in cycles 0.., cycle 0 being
+    the first cycle after reset.
     """
     a = decode_acts(act, cfg.act)
     return _pe_trace(

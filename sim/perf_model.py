@@ -3,7 +3,7 @@
 Compute follows the array's cycle formula (hw/array.py), so with unlimited bandwidth the model gives
 exactly the cycle count of the cycle-exact Numba model (tests/test_perf_model.py sweeps this):
 
-    compute = (tiles - 1) * max(K, 2R - 1) + K + 2R + C - 1
+    compute = (tiles - 1) * max(K, 2R - 1) + K + 2R + C - 2 + L      (L: PE latency)
 
 Memory, in the spirit of SCALE-Sim: tiles run row-major (all column tiles of one row block, then
 the next row block), as sim/gemm.py streams them. An activation block (R x K) is fetched from DRAM

@@ -78,8 +78,10 @@ def test_pe_holds_state_through_stalls_and_restarts_on_first():
     q, scale, zero = np.array([2, 0, 4, 1, 1]), np.full(5, 10), np.full(5, 1)
     y, out_valid = pe_trace(pe, valid, first, last, act, q, scale, zero)
     # tile 1: 10 * ((3*2 + 5*4) - 1*(3+5)) = 180; tile 2: 10 * ((2 + 2) - (2 + 2)) = 0
-    assert list(out_valid) == [0, 0, 0, 1, 0, 1]
-    assert y[3] == 180 and y[5] == 0
+    # MixPE dequantizes in a second stage: results land two cycles after `last`, and y holds the
+    # previous result until the next dot product's first group lands
+    assert list(out_valid) == [0, 0, 0, 0, 1, 0, 1]
+    assert list(y) == [0, 0, 0, 0, 180, 180, 0]
 
 
 def test_tiles_too_close_for_the_drain_are_refused():
@@ -93,8 +95,9 @@ def test_tiles_too_close_for_the_drain_are_refused():
         array_run(cfg, stream)
 
 
-def test_cycle_formula_matches_scale_sim_plus_one():
-    cfg = ArrayConfig(PEConfig(), 16, 8)
+def test_cycle_formula_matches_scale_sim_plus_pe_latency():
+    cfg = ArrayConfig(PEConfig(pe="dequant"), 16, 8)
     # one fold: SCALE-Sim OS gives 2*Sr + Sc + T - 2; the registered PE output adds one cycle
     assert gemm_cycles(cfg, 16, 8, 256) == 2 * 16 + 8 + 256 - 2 + 1
     assert gemm_cycles(cfg, 32, 16, 256) == 3 * 256 + 256 + 2 * 16 + 8 - 1
+    assert gemm_cycles(ArrayConfig(PEConfig(pe="mixpe"), 16, 8), 16, 8, 256) == 2 * 16 + 8 + 256 - 2 + 2

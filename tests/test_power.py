@@ -1,0 +1,120 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import hw.power as power
+from hw.config import PEConfig
+from hw.power import _count_toggles, main, measure_power, operand_stream
+
+INT8 = PEConfig("int8", 8, "signed", "int8")
+MIXPE = PEConfig("mixpe", 2, "unsigned", "int8", 4)
+DEQUANT = PEConfig("dequant", 2, "unsigned", "int8", 4)
+CONFIGS = {"int8": INT8, "mixpe": MIXPE, "dequant": DEQUANT}
+CYCLES = 500
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        root = tmp_path_factory.mktemp("cache")
+        mp.setenv("MIXKIT_CACHE", str(root))
+        yield root
+
+
+@pytest.fixture(scope="module")
+def results(cache):
+    return {
+        name: (measure_power(cfg, cycles=CYCLES), measure_power(cfg, cycles=CYCLES, idle=True))
+        for name, cfg in CONFIGS.items()
+    }
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_energy_is_plausible(results, name):
+    active, idle = results[name]
+    for r in (active, idle):
+        b = r.power_breakdown_mw
+        assert r.energy_pj_per_cycle > 0 and r.energy_pj_per_cycle == pytest.approx(r.power_mw * r.clock_ns)
+        assert b["total"] == pytest.approx(b["internal"] + b["switching"] + b["leakage"], rel=1e-4)
+        assert r.cycles == CYCLES and r.nets > 500 and r.unannotated_nets == 0
+        assert json.loads((Path(r.work_dir) / "result.json").read_text()) == r.as_dict()
+    # Random operands keep a good share of the nets busy; nothing but the clock moves when idle.
+    assert 0.05 < active.toggles_per_net_per_cycle < 1.0
+    assert idle.toggles_per_net_per_cycle < 1e-3 and idle.power_breakdown_mw["switching"] < 1e-6
+    # Idle still clocks every flop, so it costs something, but far less than computing.
+    assert 0 < idle.energy_pj_per_cycle < 0.5 * active.energy_pj_per_cycle
+
+
+def test_zero_operands_cost_less(results, cache):
+    stream = operand_stream(MIXPE, CYCLES, seed=0)
+    stream["act"][:] = 0
+    stream["q"][:] = 0
+    zeros = measure_power(MIXPE, stimulus=stream)
+    active, idle = results["mixpe"]
+    assert idle.energy_pj_per_cycle < zeros.energy_pj_per_cycle < 0.7 * active.energy_pj_per_cycle
+
+
+def test_second_call_is_cached(results, monkeypatch):
+    def no_tools():
+        raise AssertionError("tools ran on a cached measurement")
+
+    monkeypatch.setattr(power, "_require_tools", no_tools)
+    assert measure_power(DEQUANT, cycles=CYCLES) == results["dequant"][0]
+
+
+def test_toggle_counting(tmp_path):
+    # clk-free toy dump, VCD unit 1 ns, window (10, 50): b toggles 3 times (x->0 is before it),
+    # the vector v drops its leading zeros as VCD does.
+    vcd = tmp_path / "t.vcd"
+    vcd.write_text(
+        "$timescale 1ns $end\n$scope module dut $end\n$var wire 1 ! b $end\n$var wire 3 # v [2:0] $end\n"
+        "$upscope $end\n$enddefinitions $end\n#0\n$dumpvars\n0!\nb0 #\n$end\n"
+        "#20\n1!\nb101 #\n#30\n0!\nb1 #\n#40\n1!\n#60\n0!\nb111 #\n"
+    )
+    got = _count_toggles(vcd, 10, 50)
+    assert got["b"] == (3, pytest.approx(0.5))
+    assert got["v[2]"] == (2, pytest.approx(0.25))
+    assert got["v[1]"] == (0, 0.0)
+    assert got["v[0]"] == (1, pytest.approx(0.75))
+
+
+def test_stimulus_out_of_range_is_rejected(cache):
+    stream = operand_stream(INT8, 10)
+    stream["q"][3] = 256
+    with pytest.raises(ValueError, match="stimulus 'q'"):
+        measure_power(INT8, stimulus=stream)
+
+
+@pytest.mark.parametrize("args", [["--pe", "int8", "--act", "fp16"], ["--cycles", "0"], ["--clock-ns", "-1"]])
+def test_cli_rejects_unsupported_configuration(args, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hw.power: error: ") and err.count("\n") == 1
+
+
+def test_missing_iverilog_is_one_line(tmp_path):
+    # Synthesis tools stay reachable so that the failure is the simulator's.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("yosys", "sta", "yosys-abc"):
+        path = shutil.which(tool)
+        if path:
+            (bin_dir / tool).symlink_to(path)
+    env = {**os.environ, "PATH": str(bin_dir), "MIXKIT_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "hw.power", "--pe", "int8", "--cycles", "50"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1
+    assert "iverilog not found on PATH" in proc.stderr and "make setup" in proc.stderr
+    assert not (tmp_path / "cache" / "power").exists()
