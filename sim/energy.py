@@ -86,17 +86,16 @@ class Energy:
         return {**asdict(self), "total": self.total}
 
 
-def gemm_energy(cost: GemmCost, cfg: ArrayConfig, mem: MemoryConfig, pe: PECost) -> Energy:
+def gemm_energy(cost: GemmCost, mem: MemoryConfig, pe: PECost) -> Energy:
     """Energy (pJ) of a GEMM from its performance-model counts and the measured PE cost.
 
     Every MAC is one active PE-cycle; every other PE-cycle of the run (fill, drain, padding, stalls)
     is idle. Both buffers are costed per byte at their mean size.
     """
-    pe_cycles = cost.cycles * cfg.rows * cfg.cols
     sram_pj = sram_pj_per_byte((mem.act_buffer_kib + mem.weight_buffer_kib) / 2)
     return Energy(
         pe_active=cost.macs * pe.energy_pj_active,
-        pe_idle=(pe_cycles - cost.macs) * pe.energy_pj_idle,
+        pe_idle=(cost.pe_cycles - cost.macs) * pe.energy_pj_idle,
         sram=(cost.sram_read_bytes + cost.sram_write_bytes) * sram_pj,
         dram=(cost.dram_read_bytes + cost.dram_write_bytes) * DRAM_PJ_PER_BYTE,
     )

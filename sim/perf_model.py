@@ -55,7 +55,7 @@ class GemmCost:
     cycles: int  # including DRAM stalls: the Numba model's count when tiles start at tile_starts
     tile_starts: np.ndarray = field(repr=False, compare=False)  # cycle each tile's first operand enters
     macs: int  # useful multiply-accumulates, m * n * k
-    pe_cycles: int  # rows * cols * compute_cycles (active or not)
+    pes: int  # rows * cols
     dram_read_bytes: int
     dram_write_bytes: int
     sram_read_bytes: int  # operands read from the buffers into the array edges
@@ -63,8 +63,13 @@ class GemmCost:
     dequant_ops: int  # per-weight dequantizations (dequant PE) or per-group ones (MixPE)
 
     @property
+    def pe_cycles(self) -> int:
+        """PE-cycles of the whole run, stalls included (active or not)."""
+        return self.cycles * self.pes
+
+    @property
     def utilization(self) -> float:
-        """Useful MACs over PE-cycles (0..1)."""
+        """Useful MACs over PE-cycles, stalls included (0..1)."""
         return self.macs / self.pe_cycles
 
     def as_dict(self) -> dict:
@@ -123,7 +128,7 @@ def gemm_cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int, wbits
         cycles=int(starts[-1]) + k + drain_cycles(cfg),
         tile_starts=starts,
         macs=macs,
-        pe_cycles=compute * rows * cols,
+        pes=rows * cols,
         dram_read_bytes=int(fetch.sum()),
         dram_write_bytes=out_bytes,
         sram_read_bytes=sram_reads,

@@ -184,7 +184,7 @@ def replay(
     hz = cost.fmax_mhz * 1e6
     for op in workload.ops:
         c = _cost(cfg, mem, op.m, op.n, op.k, traffic_bits(op, cfg.pe))
-        e = gemm_energy(c, cfg, mem, cost).as_dict()
+        e = gemm_energy(c, mem, cost).as_dict()
         times = op.instances
         report.ops.append(
             OpResult(

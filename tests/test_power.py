@@ -68,16 +68,15 @@ def test_second_call_is_cached(results, monkeypatch):
     assert measure_power(DEQUANT, cycles=CYCLES) == results["dequant"][0]
 
 
-def test_toggle_counting(tmp_path):
+def test_toggle_counting():
     # clk-free toy dump, VCD unit 1 ns, window (10, 50): b toggles 3 times (x->0 is before it),
     # the vector v drops its leading zeros as VCD does.
-    vcd = tmp_path / "t.vcd"
-    vcd.write_text(
+    vcd = (
         "$timescale 1ns $end\n$scope module dut $end\n$var wire 1 ! b $end\n$var wire 3 # v [2:0] $end\n"
         "$upscope $end\n$enddefinitions $end\n#0\n$dumpvars\n0!\nb0 #\n$end\n"
         "#20\n1!\nb101 #\n#30\n0!\nb1 #\n#40\n1!\n#60\n0!\nb111 #\n"
     )
-    got = _count_toggles(vcd, 10, 50)
+    got = _count_toggles(vcd.splitlines(keepends=True), 10.0, 50.0)
     assert got["b"] == (3, pytest.approx(0.5))
     assert got["v[2]"] == (2, pytest.approx(0.25))
     assert got["v[1]"] == (0, 0.0)

@@ -40,7 +40,7 @@ def test_report_adds_up_the_tile_model():
     qk = gemm_cost(cfg, mem, 20, 20, 16, wbits=16)  # FP16 KV traffic
     assert rep.ops[0].cycles == 3 * up.cycles and rep.ops[2].cycles == 2 * qk.cycles
     assert rep.ops[2].approximated and not rep.ops[0].approximated
-    assert rep.ops[0].energy_pj["total"] == pytest.approx(3 * gemm_energy(up, cfg, mem, COST).total)
+    assert rep.ops[0].energy_pj["total"] == pytest.approx(3 * gemm_energy(up, mem, COST).total)
     t = rep.totals
     assert t["cycles"] == sum(o.cycles for o in rep.ops)
     assert t["seconds"] == pytest.approx(t["cycles"] / 100e6)
