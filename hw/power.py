@@ -2,31 +2,47 @@
 
     python -m hw.power --pe mixpe --wbits 4 --wformat unsigned --act int8 --group 128 [--cycles 2000] [--json]
 
-hw.synth charges every net the same activity (0.1 toggles per cycle). Here the mapped osu018 netlist
-from `hw.synth.synthesize` runs on Icarus Verilog (cell models from osu018_stdcells.v) under an
-operand stream, every net of the PE is dumped to a VCD, and each net's toggles per cycle and duty
-(fraction of time at 1) are annotated on all of its pins in OpenSTA, which then runs `report_power`:
+hw.synth charges every net the same activity (0.1 toggles per cycle) in OpenSTA. Here the mapped
+osu018 netlist from `hw.synth.synthesize` runs on Icarus Verilog (cell models osu018_stdcells.v) under
+an operand stream, every net of the PE is dumped to a VCD (streamed through a pipe), each net's
+toggles per cycle are counted, and the energy per cycle is computed from the liberty:
 
-    switching  = Σ_nets  toggles/cycle · ½ · C_load · VDD² / clock period
-    internal   = Σ_pins  toggles/cycle · E_internal(liberty table, slew, load) / clock period
-    leakage    = Σ_cells liberty leakage (state-weighted by duty where the library has `when` groups)
+    switching = Σ_nets  toggles/cycle · ½ · C_load · VDD²                        (pJ/cycle)
+    internal  = Σ_cells Σ_internal_power groups  toggles/cycle(pin) · ½ (E_rise + E_fall)
+    leakage   = Σ_cells cell_leakage_power                                       (state-independent)
 
-Method and assumptions: OpenSTA 2.0.17 has no VCD/SAIF reader, and its `set_power_activity -pins`
-is broken (it calls a missing `get_pins_error`), so the per-pin command `sta::set_power_pin_activity`
-is called directly, before the first `report_power`. The simulation is zero-delay (Icarus ignores
-the cells' specify blocks without -gspecify): functional toggles only, no glitches, so the deep
-combinational logic (multipliers, adder trees) is underestimated. C_load is the liberty input-pin
-capacitance of the loads only (pre-layout: no wires); the clock is ideal (its net toggles twice per
-cycle, no clock tree); VDD and the energy tables come from the liberty (osu018, 1.8 V, typical).
-Energy per cycle = total power (mW) · clock period (ns) = pJ.
+C_load is the sum of the liberty input capacitances the net drives (pF); E_rise/E_fall are the
+liberty internal energies (pJ) at the pin's C_load and an input transition of SLEW_NS; an output
+toggle's energy is split over its related inputs in proportion to their toggle rates; VDD is the
+liberty's nom_voltage (1.8 V). Power (mW) = energy per cycle (pJ) / clock period (ns).
+
+Why not OpenSTA: 2.0.17 has no VCD/SAIF reader, its `set_power_activity -pins` calls a missing
+`get_pins_error`, and per-pin activities set with `sta::set_power_pin_activity` are ignored on driver
+pins (it re-propagates activity from the input ports through the cell functions), so measured
+internal activity cannot be fed to it. The same liberty model evaluated with every net at hw.synth's
+uniform activity gives global_energy_pj_per_cycle, the like-for-like comparison; hw.synth's OpenSTA
+figure (synth_energy_pj_per_cycle) differs from it by its own internal-power accounting and slews.
+
+Assumptions: pre-layout (no wire capacitance, no load on output ports), ideal clock (its net toggles
+twice per cycle into the flops' CLK pins, no clock tree), typical corner. By default the simulation is
+zero-delay (Icarus ignores the cells' specify blocks without -gspecify): functional toggles only, no
+glitches, so deep combinational logic (multipliers, adder trees) is underestimated: a lower bound.
+
+delays=True (`--delays`) compiles with -gspecify instead, so the cells' specify path delays apply and
+glitches count. Icarus applies them inertially (a pulse shorter than the cell delay is swallowed), the
+usual gate-level rule, but without SDF they are the cell models' fixed typical delays, independent of
+load and slew, so glitch counts are indicative, not sign-off. The testbench clock is then stretched to
+DELAY_PERIOD_FACTOR times the critical path when that is longer than clock_ns, so all paths settle;
+the toggles per cycle, and so the energy per cycle, do not depend on that period.
 
 Results are cached under ~/.cache/mixkit/power/ (set MIXKIT_CACHE to move it), keyed by the netlist,
-the stimulus, the clock and SCRIPT_VERSION, so a second call runs no tool.
+the stimulus, the clock, the delay mode and SCRIPT_VERSION, so a second call runs no tool.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -36,6 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -43,11 +60,11 @@ import numpy as np
 
 from hw.build import design_name
 from hw.config import ACT_KINDS, PE_KINDS, WEIGHT_BITS, WEIGHT_FORMATS, ConfigError, PEConfig
-from hw.synth import LIBERTY, SynthError, cache_root, synthesize
+from hw.synth import ACTIVITY, LIBERTY, SynthError, cache_root, synthesize
 
 CELL_MODELS = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.v")
-# Bump when the testbench, the OpenSTA script or the parsing change, so cached results are rebuilt.
-SCRIPT_VERSION = 1
+# Bump when the testbench, the energy model or the parsing change, so cached results are rebuilt.
+SCRIPT_VERSION = 3
 # Reset cycles before the measured window; the inputs already hold the first operand, so the window
 # starts without an artificial input transition.
 RESET_CYCLES = 2
@@ -57,7 +74,13 @@ MIN_DOT_LENGTH = 256
 PORTS = ("valid", "first", "last", "act", "q", "scale", "zero")
 PORT_BITS = {"valid": 1, "first": 1, "last": 1, "act": 16, "q": 8, "scale": 16, "zero": 8}
 TOOL_FIX = "run 'make setup' or apt-get install iverilog"
-METHOD = "icarus zero-delay gate-level VCD -> per-net toggles and duty -> OpenSTA report_power"
+METHOD = "icarus {} gate-level VCD -> per-net toggles -> liberty internal energy + 1/2 C V^2"
+# Input transition at which the liberty internal-energy tables are read (ns); pre-layout slews are unknown.
+SLEW_NS = 0.1
+# With cell delays the testbench clock is stretched to this multiple of the critical path (inputs change
+# half a period before the sampling edge), so every path settles and the toggles stay those of a
+# correctly working PE; toggles per cycle do not depend on the period.
+DELAY_PERIOD_FACTOR = 2.2
 
 
 class PowerError(RuntimeError):
@@ -70,9 +93,9 @@ class PowerResult:
 
     energy_pj_per_cycle = power_mw · clock_ns (pJ). power_breakdown_mw: internal, switching, leakage
     and total (mW). toggles_per_net_per_cycle: mean over the PE's nets, clock excluded; max_toggles:
-    the busiest net's toggles per cycle. global_energy_pj_per_cycle: hw.synth's estimate with every
-    net toggling 0.1 times per cycle, for comparison (pJ). seconds: wall time of the simulation and
-    OpenSTA (s).
+    the busiest net's toggles per cycle. global_energy_pj_per_cycle: the same liberty model with
+    every net toggling hw.synth.ACTIVITY times per cycle (pJ); synth_energy_pj_per_cycle: hw.synth's
+    OpenSTA figure at that activity (pJ). seconds: wall time of the simulation and energy model (s).
     """
 
     design: str
@@ -81,15 +104,16 @@ class PowerResult:
     cycles: int
     seed: int
     idle: bool
+    delays: bool
     energy_pj_per_cycle: float
     power_mw: float
     power_breakdown_mw: dict[str, float]
     nets: int
-    unannotated_nets: int
     toggles_per_net_per_cycle: float
     max_toggles_per_cycle: float
     busiest_net: str
     global_energy_pj_per_cycle: float
+    synth_energy_pj_per_cycle: float
     method: str
     seconds: float
     work_dir: str = field(default="")
@@ -137,11 +161,10 @@ def operand_stream(cfg: PEConfig, cycles: int, seed: int = 0, idle: bool = False
 
 def _require_tools() -> dict[str, str]:
     paths = {}
-    for tool in ("iverilog", "vvp", "sta"):
+    for tool in ("iverilog", "vvp"):
         path = shutil.which(tool)
         if path is None:
-            fix = TOOL_FIX if tool != "sta" else "run 'make setup' or apt-get install opensta"
-            raise PowerError(f"{tool} not found on PATH: {fix}")
+            raise PowerError(f"{tool} not found on PATH: {TOOL_FIX}")
         paths[tool] = path
     if not CELL_MODELS.exists():
         raise PowerError(f"cell models {CELL_MODELS} not found: run 'make setup' or apt-get install qflow-tech-osu018")
@@ -198,121 +221,236 @@ endmodule
 """
 
 
-def _count_toggles(vcd: Path, start: int, end: int) -> dict[str, tuple[int, float]]:
-    """Per net bit: (value changes with start < t < end, fraction of [start, end) spent at 1).
+def _count_toggles(lines: Iterable[str], start_ns: float, end_ns: float) -> dict[str, tuple[int, float]]:
+    """Per net bit of a VCD: (value changes with start < t < end, fraction of [start, end) spent at 1).
 
-    Times are in VCD units. X/Z count as 0 for the duty; changes into or out of X/Z count as toggles.
+    Times in ns. X/Z count as 0 for the duty; changes into or out of X/Z count as toggles. The whole
+    input is consumed, so a simulator writing into a pipe never blocks.
     """
     names: dict[str, list[str]] = {}
-    value: dict[str, str] = {}
-    last_t: dict[str, int] = {}
-    toggles: dict[str, list[int]] = {}
-    ones: dict[str, list[int]] = {}
+    # Scalars (nearly every net of a mapped netlist) take a fast path: value, time of last change,
+    # toggles and time at 1 as plain dict entries. Vectors (ports, named registers) keep per-bit lists.
+    sval: dict[str, str] = {}
+    slast: dict[str, int] = {}
+    stog: dict[str, int] = {}
+    sones: dict[str, int] = {}
+    vval: dict[str, str] = {}
+    vlast: dict[str, int] = {}
+    vtog: dict[str, list[int]] = {}
+    vones: dict[str, list[int]] = {}
+    start = end = None
     t = 0
-
-    def settle(code: str, until: int) -> None:
-        # Credit the time since the last change to the bits that were 1.
-        since, stop = max(last_t[code], start), min(until, end)
-        if stop > since:
-            acc = ones[code]
-            for i, b in enumerate(value[code]):
-                if b == "1":
-                    acc[i] += stop - since
-
-    def change(code: str, new: str) -> None:
-        old = value[code]
-        if len(new) < len(old):
-            new = new.rjust(len(old), "0" if new[0] in "01" else new[0])
-        if t >= start:
-            settle(code, t)
-            # The window is open at start: rst falls there, and the inputs already hold mem[0].
+    it = iter(lines)
+    for line in it:
+        c = line[:1]
+        if c in "01xz":
+            code = line[1:-1]
+            old = sval.get(code)
+            if old is None or old == c:
+                continue
             if start < t < end:
-                counts = toggles[code]
-                for i, (a, b) in enumerate(zip(old, new, strict=True)):
-                    if a != b:
-                        counts[i] += 1
-        last_t[code] = t
-        value[code] = new
-
-    with vcd.open() as f:
-        for line in f:
-            c = line[:1]
-            if c == "#":
-                t = int(line[1:])
-                if t >= end:
-                    break
-            elif c in "01xzXZ":
-                code = line[1:].strip()
-                if code in value:
-                    change(code, c.lower())
-            elif c in "bB":
-                bits, code = line[1:].split()
-                if code in value:
-                    change(code, bits.lower())
-            elif line.startswith("$var"):
-                _, _, size, code, ref, *rest = line.split()
-                n = int(size)
-                if rest[0].startswith("["):
-                    hi, lo = (int(x) for x in rest[0].strip("[]").split(":"))
-                    step = -1 if hi >= lo else 1
-                    bits = [f"{ref}[{b}]" for b in range(hi, lo + step, step)]
+                stog[code] += 1
+            if old == "1":
+                since, stop = max(slast[code], start), min(t, end)
+                if stop > since:
+                    sones[code] += stop - since
+            slast[code], sval[code] = t, c
+        elif c == "#":
+            t = int(line[1:])
+            if t >= end:
+                break
+        elif c == "b":
+            bits, code = line[1:].split()
+            old = vval.get(code)
+            if old is None:
+                continue
+            if len(bits) < len(old):
+                bits = bits.rjust(len(old), "0" if bits[0] in "01" else bits[0])
+            since, stop = max(vlast[code], start), min(t, end)
+            counts, ones = vtog[code], vones[code]
+            for i, (x, y) in enumerate(zip(old, bits, strict=True)):
+                if x != y and start < t < end:
+                    counts[i] += 1
+                if x == "1" and stop > since:
+                    ones[i] += stop - since
+            vlast[code], vval[code] = t, bits
+        elif line.startswith("$timescale"):
+            head = line
+            while "$end" not in head:
+                head += next(it)
+            m = re.search(r"(\d+)\s*(s|ms|us|ns|ps|fs)", head[len("$timescale") :])
+            if not m:
+                raise PowerError(f"unreadable VCD timescale {head!r}")
+            unit = int(m.group(1)) * {"s": 1e9, "ms": 1e6, "us": 1e3, "ns": 1.0, "ps": 1e-3, "fs": 1e-6}[m.group(2)]
+            start, end = round(start_ns / unit), round(end_ns / unit)
+        elif line.startswith("$var"):
+            _, _, size, code, ref, *rest = line.split()
+            # Escaped identifiers (yosys' `\$signal`) keep their backslash in the VCD, not in OpenSTA.
+            ref = ref.removeprefix("\\")
+            n = int(size)
+            if rest[0].startswith("["):
+                hi, lo = (int(x) for x in rest[0].strip("[]").split(":"))
+                step = -1 if hi >= lo else 1
+                bits = [f"{ref}[{b}]" for b in range(hi, lo + step, step)]
+            else:
+                bits = [ref]
+            if code not in names:
+                names[code] = []
+                if n == 1:
+                    sval[code], slast[code], stog[code], sones[code] = "x", 0, 0, 0
                 else:
-                    bits = [ref]
-                if code not in value:
-                    names[code], value[code], last_t[code] = [], "x" * n, 0
-                    toggles[code], ones[code] = [0] * n, [0] * n
-                names[code].extend(bits)
+                    vval[code], vlast[code], vtog[code], vones[code] = "x" * n, 0, [0] * n, [0] * n
+            names[code].extend(bits)
+    for _ in it:
+        pass
+    if start is None:
+        raise PowerError("the VCD has no $timescale")
     out = {}
     for code, bitnames in names.items():
-        settle(code, end)
-        width = len(value[code])
+        if code in sval:
+            since = max(slast[code], start)
+            ones = sones[code] + (end - since if sval[code] == "1" and end > since else 0)
+            for net in bitnames:
+                out[net] = (stog[code], ones / (end - start))
+            continue
+        since, width = max(vlast[code], start), len(vval[code])
         for i, net in enumerate(bitnames):
-            out[net] = (toggles[code][i % width], ones[code][i % width] / (end - start))
+            ones = vones[code][i % width] + (end - since if vval[code][i % width] == "1" and end > since else 0)
+            out[net] = (vtog[code][i % width], ones / (end - start))
     return out
 
 
-def _timescale_ns(vcd: Path) -> float:
-    with vcd.open() as f:
-        head = f.read(4096)
-    m = re.search(r"\$timescale\s+(\d+)\s*(s|ms|us|ns|ps|fs)\s+\$end", head)
-    if not m:
-        raise PowerError(f"no $timescale in {vcd}")
-    unit = {"s": 1e9, "ms": 1e6, "us": 1e3, "ns": 1.0, "ps": 1e-3, "fs": 1e-6}[m.group(2)]
-    return int(m.group(1)) * unit
+@dataclass(frozen=True)
+class _Table:
+    """One liberty energy table: energy (pJ) by output load (pF) and/or input transition (ns)."""
+
+    load: tuple[float, ...]
+    slew: tuple[float, ...]
+    values: tuple[tuple[float, ...], ...]
+
+    def at(self, load_pf: float, slew_ns: float) -> float:
+        v = np.asarray(self.values)
+        if self.load and self.slew:
+            rows = [np.interp(slew_ns, self.slew, row) for row in v]
+            return float(np.interp(load_pf, self.load, rows))
+        axis = self.load or self.slew
+        return float(np.interp(load_pf if self.load else slew_ns, axis, v.ravel()))
 
 
-def _sta_script(top: str, clock_ns: float) -> str:
-    # sta::set_power_pin_activity directly: the Tcl `set_power_activity -pins` of OpenSTA 2.0.17 calls a
-    # missing `get_pins_error`. Annotations must precede the first report_power, which caches activities.
-    return f"""read_liberty {LIBERTY}
-read_verilog netlist.v
-link_design {top}
-create_clock -name clk -period {clock_ns} [get_ports clk]
-source activity.tcl
-set annotated 0
-set missing 0
-foreach net [get_nets *] {{
-  set name [get_full_name $net]
-  if {{$name == "clk"}} continue
-  if {{[info exists A($name)]}} {{
-    lassign $A($name) activity duty
-    foreach pin [get_pins -of_objects $net] {{ sta::set_power_pin_activity $pin $activity $duty }}
-    incr annotated
-  }} else {{
-    incr missing
-  }}
-}}
-foreach port [all_inputs] {{
-  set name [get_full_name $port]
-  if {{$name != "clk" && [info exists A($name)]}} {{
-    lassign $A($name) activity duty
-    sta::set_power_input_port_activity $port $activity $duty
-  }}
-}}
-puts "annotated_nets $annotated missing_nets $missing"
-report_power -digits 6
-exit
-"""
+@dataclass(frozen=True)
+class _Cell:
+    leakage_nw: float
+    inputs: dict[str, float]  # input pin -> capacitance (pF)
+    outputs: frozenset[str]
+    # (pin the energy is charged to, related input pin or "", rise table, fall table)
+    internal: tuple[tuple[str, str, _Table, _Table], ...]
+
+
+def _numbers(text: str) -> tuple[float, ...]:
+    return tuple(float(x) for x in re.findall(r"-?[\d.]+(?:[eE][-+]?\d+)?", text))
+
+
+@functools.cache
+def _liberty(path: Path) -> tuple[float, dict[str, _Cell]]:
+    """(VDD in V, cells) from a liberty file: pin capacitances, leakage and internal energy tables."""
+    text = path.read_text()
+    vdd = float(re.search(r"nom_voltage\s*:\s*([\d.]+)", text).group(1))
+    templates = {
+        name: re.findall(r"variable_\d\s*:\s*(\w+)", body)
+        for name, body in re.findall(r"(?:power_lut_template|lu_table_template)\s*\((\w+)\)\s*\{(.*?)\}", text, re.S)
+    }
+
+    def table(template: str, body: str) -> _Table:
+        idx = {k: _numbers(v) for k, v in re.findall(r"(index_\d)\s*\(\s*\"([^\"]*)\"", body)}
+        values = [_numbers(row) for row in re.findall(r"\"([^\"]*)\"", body.split("values", 1)[1])]
+        axes = {"load": (), "slew": ()}
+        variables = templates[template]
+        for i, var in enumerate(variables, 1):
+            axes["load" if var == "total_output_net_capacitance" else "slew"] = idx[f"index_{i}"]
+        if variables[0] != "total_output_net_capacitance" and len(variables) == 2:
+            # Rows run over index_1: make them run over the load, as _Table.at expects.
+            values = [list(col) for col in zip(*values, strict=True)]
+        return _Table(axes["load"], axes["slew"], tuple(tuple(row) for row in values))
+
+    starts = [(m.start(), m.group(1)) for m in re.finditer(r"^\s*cell\s*\(\s*\"?(\w+)\"?\s*\)", text, re.M)]
+    ends = [s for s, _ in starts[1:]] + [len(text)]
+    cells = {}
+    for (begin, name), end in zip(starts, ends, strict=True):
+        body = text[begin:end]
+        leakage = re.search(r"cell_leakage_power\s*:\s*([-\d.eE+]+)", body)
+        pins = [(m.start(), m.group(1)) for m in re.finditer(r"\bpin\s*\(\s*\"?(\w+)\"?\s*\)", body)]
+        pin_ends = [s for s, _ in pins[1:]] + [len(body)]
+        inputs, outputs, internal = {}, set(), []
+        for (p0, pin), p1 in zip(pins, pin_ends, strict=True):
+            pbody = body[p0:p1]
+            if re.search(r"direction\s*:\s*input", pbody):
+                inputs[pin] = float(re.search(r"^\s*capacitance\s*:\s*([\d.]+)", pbody, re.M).group(1))
+            else:
+                outputs.add(pin)
+            for group in pbody.split("internal_power")[1:]:
+                group = group.split("timing")[0]
+                related = re.search(r"related_pin\s*:\s*\"?(\w+)\"?", group)
+                tables = dict(
+                    (kind, table(tmpl, tbody))
+                    for kind, tmpl, tbody in re.findall(r"(rise|fall)_power\s*\((\w+)\)\s*\{(.*?)\}", group, re.S)
+                )
+                if len(tables) == 2:
+                    internal.append((pin, related.group(1) if related else "", tables["rise"], tables["fall"]))
+        cells[name] = _Cell(float(leakage.group(1)) if leakage else 0.0, inputs, frozenset(outputs), tuple(internal))
+    return vdd, cells
+
+
+def _instances(netlist: str, cells: dict[str, _Cell]) -> list[tuple[str, dict[str, str]]]:
+    """(cell type, {pin: net}) for every library cell instance of a flat yosys netlist."""
+    out = []
+    for cell, conns in re.findall(r"^\s*(\w+)\s+\\?\S+\s*\((.*?)\);", netlist, re.M | re.S):
+        if cell in cells:
+            pins = re.findall(r"\.(\w+)\(\s*\\?([^()]*?)\s*\)", conns)
+            out.append((cell, {pin: net for pin, net in pins if net and "'" not in net}))
+    return out
+
+
+def _energy(netlist: str, rates: dict[str, float], liberty: Path = LIBERTY) -> dict[str, float]:
+    """Energy per cycle (pJ) by kind (internal, switching) and leakage power (nW) for per-net toggle rates.
+
+    rates: toggles per cycle of each net (the clock included); a net not in rates does not toggle.
+    switching = Σ_net rate · ½ · C_load · VDD² with C_load the liberty capacitance of the input pins
+    it drives (no wire, no external load on output ports). internal = Σ over the liberty
+    internal_power groups of each instance of rate(pin) · ½ (E_rise + E_fall), looked up at the
+    pin's load and an input transition of SLEW_NS; an output's energy is split over its related
+    inputs in proportion to their toggle rates. leakage = Σ cell_leakage_power (state-independent).
+    """
+    vdd, cells = _liberty(liberty)
+    instances = _instances(netlist, cells)
+    load: dict[str, float] = {}
+    for cell, pins in instances:
+        for pin, net in pins.items():
+            if pin in cells[cell].inputs:
+                load[net] = load.get(net, 0.0) + cells[cell].inputs[pin]
+    switching = sum(rates.get(net, 0.0) * 0.5 * c * vdd * vdd for net, c in load.items())
+    internal = leakage = 0.0
+    for cell, pins in instances:
+        lib = cells[cell]
+        leakage += lib.leakage_nw
+        related_total: dict[str, float] = {}
+        for pin, related, _, _ in lib.internal:
+            if related:
+                related_total[pin] = related_total.get(pin, 0.0) + rates.get(pins.get(related, ""), 0.0)
+        shares: dict[str, int] = {}
+        for pin, *_ in lib.internal:
+            shares[pin] = shares.get(pin, 0) + 1
+        for pin, related, rise, fall in lib.internal:
+            rate = rates.get(pins.get(pin, ""), 0.0)
+            if rate == 0.0:
+                continue
+            c = load.get(pins.get(pin, ""), 0.0) if pin in lib.outputs else 0.0
+            e = 0.5 * (rise.at(c, SLEW_NS) + fall.at(c, SLEW_NS))
+            total = related_total.get(pin, 0.0)
+            # Which input caused an output toggle is unknown: charge each related arc in proportion to
+            # how often that input toggles (evenly if none of them does).
+            share = rates.get(pins.get(related, ""), 0.0) / total if related and total else 1.0 / shares[pin]
+            internal += rate * e * share
+    return {"internal": internal, "switching": switching, "leakage_nw": leakage}
 
 
 def _run(cmd: list[str], log: Path, cwd: Path) -> str:
@@ -324,22 +462,40 @@ def _run(cmd: list[str], log: Path, cwd: Path) -> str:
     return text
 
 
-def _parse_power(log: str, log_path: Path) -> tuple[dict[str, float], int, int]:
-    """(power by group in mW, annotated nets, unannotated nets) from the OpenSTA log."""
-    errors = re.findall(r"^Error: .*$", log, re.M)
-    if errors:
-        raise PowerError(f"OpenSTA reported {errors[0]!r}: see {log_path}")
-    power = re.search(r"^Total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", log, re.M)
-    counts = re.search(r"^annotated_nets (\d+) missing_nets (\d+)", log, re.M)
-    if not (power and counts):
-        raise PowerError(f"no power report in the OpenSTA log: see {log_path}")
-    watts = [float(v) for v in power.groups()]
-    breakdown = {k: w * 1e3 for k, w in zip(("internal", "switching", "leakage", "total"), watts, strict=True)}
-    return breakdown, int(counts.group(1)), int(counts.group(2))
-
-
 def _load(path: Path) -> PowerResult:
     return PowerResult(**json.loads(path.read_text()))
+
+
+def _simulate(vvp: str, work: Path, start_ns: float, end_ns: float) -> dict[str, tuple[int, float]]:
+    """Run sim.vvp in `work` and count toggles from its VCD while it is written (see _count_toggles)."""
+    # The testbench dumps to activity.vcd, a link to the write end of a pipe that vvp inherits (a link
+    # because Icarus appends ".vcd" to /dev/fd/N): parsing overlaps the simulation on a second core and
+    # no VCD of tens of MB touches the disk. If vvp dies, the pipe closes and the parse ends.
+    read_fd, write_fd = os.pipe()
+    link = work / "activity.vcd"
+    link.unlink(missing_ok=True)
+    link.symlink_to(f"/dev/fd/{write_fd}")
+    with (work / "vvp.log").open("w") as log:
+        proc = subprocess.Popen(
+            [vvp, "-n", "sim.vvp"],
+            cwd=work,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            pass_fds=(write_fd,),
+        )
+        os.close(write_fd)
+        with os.fdopen(read_fd, "r", buffering=1 << 20) as vcd:
+            try:
+                nets = _count_toggles(vcd, start_ns, end_ns)
+            except PowerError:
+                proc.wait()
+                raise PowerError(f"vvp wrote no usable VCD: see {work / 'vvp.log'}") from None
+        code = proc.wait()
+    link.unlink()
+    if code != 0:
+        raise PowerError(f"vvp failed (exit {code}): see {work / 'vvp.log'}")
+    return nets
 
 
 def measure_power(
@@ -349,12 +505,14 @@ def measure_power(
     seed: int = 0,
     idle: bool = False,
     stimulus: dict[str, np.ndarray] | None = None,
+    delays: bool = False,
 ) -> PowerResult:
     """Energy per cycle (pJ) and power (mW) of one PE at clock_ns (ns) under a simulated operand stream.
 
     The stream is operand_stream(cfg, cycles, seed, idle) unless `stimulus` gives the per-cycle port
     values itself (keys valid first last act q scale zero, equal lengths; `cycles` and `idle` are then
-    ignored). See the module docstring for the method.
+    ignored). delays=True simulates with the cells' specify delays, so glitches count (see the module
+    docstring for the method).
     """
     if not clock_ns > 0:
         raise ValueError(f"clock period {clock_ns} ns must be positive")
@@ -364,8 +522,9 @@ def measure_power(
     synth = synthesize(cfg, clock_ns)
     top = design_name(cfg)
     netlist = (Path(synth.work_dir) / "netlist.v").read_text()
-    bench = _testbench(top, cfg.acc_bits, cycles, clock_ns)
-    key = hashlib.sha256(f"{netlist}\0{bench}\0{hexes}\0{SCRIPT_VERSION}".encode()).hexdigest()[:12]
+    sim_ns = max(clock_ns, round(DELAY_PERIOD_FACTOR * synth.critical_path_ns, 2)) if delays else clock_ns
+    bench = _testbench(top, cfg.acc_bits, cycles, sim_ns)
+    key = hashlib.sha256(f"{netlist}\0{bench}\0{hexes}\0{delays}\0{SCRIPT_VERSION}".encode()).hexdigest()[:12]
     final = cache_root() / "power" / f"{top}-{key}"
     if (final / "result.json").exists():
         return _load(final / "result.json")
@@ -379,24 +538,34 @@ def measure_power(
     (work / "tb.v").write_text(bench)
     (work / "stimulus.hex").write_text(hexes)
     _run(
-        [tools["iverilog"], "-g2005", "-o", "sim.vvp", "-s", "tb", "tb.v", "netlist.v", str(CELL_MODELS)],
+        [
+            tools["iverilog"],
+            "-g2005",
+            *(["-gspecify"] if delays else []),
+            *("-o", "sim.vvp", "-s", "tb", "tb.v", "netlist.v", str(CELL_MODELS)),
+        ],
         work / "iverilog.log",
         work,
     )
-    _run([tools["vvp"], "-n", "sim.vvp"], work / "vvp.log", work)
-    vcd = work / "activity.vcd"
-    unit = _timescale_ns(vcd)
-    start, end = round(RESET_CYCLES * clock_ns / unit), round((RESET_CYCLES + cycles) * clock_ns / unit)
-    nets = {n: v for n, v in _count_toggles(vcd, start, end).items() if n != "clk"}
-    # The VCD is large and fully summarized by activity.tcl.
-    vcd.unlink()
-    lines = [f"  {{{name}}} {{{toggles / cycles:.6g} {duty:.6g}}}" for name, (toggles, duty) in sorted(nets.items())]
-    (work / "activity.tcl").write_text("array set A {\n" + "\n".join(lines) + "\n}\n")
-    (work / "sta.tcl").write_text(_sta_script(top, clock_ns))
-    log = _run([tools["sta"], "-no_init", "-no_splash", "sta.tcl"], work / "sta.log", work)
-    power, annotated, missing = _parse_power(log, work / "sta.log")
+    nets = _simulate(tools["vvp"], work, RESET_CYCLES * sim_ns, (RESET_CYCLES + cycles) * sim_ns)
+    # The clock net counts like any other: it toggles twice per cycle into every flop's CLK pin.
     rates = {name: toggles / cycles for name, (toggles, _) in nets.items()}
-    busiest = max(rates, key=rates.get)
+    # The compiled simulation is large and rebuilt in a second from the files kept beside it.
+    (work / "sim.vvp").unlink()
+    (work / "activity.json").write_text(
+        json.dumps({n: {"toggles": v[0], "duty": v[1]} for n, v in sorted(nets.items())})
+    )
+    energy = _energy(netlist, rates)
+    uniform_energy = _energy(netlist, {name: ACTIVITY for name in nets} | {"clk": 2.0})
+    data = {n: r for n, r in rates.items() if n != "clk"}
+    busiest = max(data, key=data.get)
+    power = {
+        "internal": energy["internal"] / clock_ns,
+        "switching": energy["switching"] / clock_ns,
+        "leakage": energy["leakage_nw"] * 1e-6,
+    }
+    power["total"] = sum(power.values())
+    energy_pj = power["total"] * clock_ns
     result = PowerResult(
         design=top,
         config=cfg.as_dict(),
@@ -404,16 +573,19 @@ def measure_power(
         cycles=cycles,
         seed=seed,
         idle=bool(stimulus is None and idle),
-        energy_pj_per_cycle=power["total"] * clock_ns,
+        delays=delays,
+        energy_pj_per_cycle=energy_pj,
         power_mw=power["total"],
         power_breakdown_mw=power,
-        nets=annotated,
-        unannotated_nets=missing,
-        toggles_per_net_per_cycle=sum(rates.values()) / len(rates),
-        max_toggles_per_cycle=rates[busiest],
+        nets=len(data),
+        toggles_per_net_per_cycle=sum(data.values()) / len(data),
+        max_toggles_per_cycle=data[busiest],
         busiest_net=busiest,
-        global_energy_pj_per_cycle=synth.energy_pj_per_cycle,
-        method=METHOD,
+        global_energy_pj_per_cycle=uniform_energy["internal"]
+        + uniform_energy["switching"]
+        + uniform_energy["leakage_nw"] * 1e-6 * clock_ns,
+        synth_energy_pj_per_cycle=synth.energy_pj_per_cycle,
+        method=METHOD.format(f"specify-delay (clock {sim_ns:g} ns)" if delays else "zero-delay"),
         seconds=round(time.perf_counter() - t0, 3),
         work_dir=str(final),
     )
@@ -431,18 +603,17 @@ def measure_power(
 
 
 def format_table(pairs: list[tuple[PowerResult, PowerResult]]) -> str:
-    """One row per design: active and idle energy from simulated activity beside hw.synth's global estimate."""
-    rows = [("design", "active pJ/cyc", "idle pJ/cyc", "global pJ/cyc", "toggles/net/cyc", "int/sw/leak mW", "sim s")]
+    """Per design: active and idle energy (pJ/cycle) from simulated activity beside the uniform-activity ones."""
+    rows = [("design", "active pJ/cyc", "idle pJ/cyc", "global pJ/cyc", "synth pJ/cyc", "toggles/net/cyc", "sim s")]
     for active, idle in pairs:
-        b = active.power_breakdown_mw
         rows.append(
             (
                 active.design,
                 f"{active.energy_pj_per_cycle:.2f}",
                 f"{idle.energy_pj_per_cycle:.2f}",
                 f"{active.global_energy_pj_per_cycle:.2f}",
+                f"{active.synth_energy_pj_per_cycle:.2f}",
                 f"{active.toggles_per_net_per_cycle:.3f}",
-                f"{b['internal']:.3f}/{b['switching']:.3f}/{b['leakage']:.1e}",
                 f"{active.seconds + idle.seconds:.1f}",
             )
         )
@@ -468,6 +639,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clock-ns", type=float, default=10.0, help="clock period (ns, default 10)")
     p.add_argument("--cycles", type=int, default=2000, help="simulated cycles (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the operand stream")
+    p.add_argument("--delays", action="store_true", help="simulate with cell delays, counting glitches")
     p.add_argument("--json", action="store_true", help="print the active and idle results as JSON")
     args = p.parse_args(argv)
     wformat = args.wformat or ("signed" if args.pe == "int8" else "unsigned")
@@ -482,8 +654,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hw.power: error: {e}", file=sys.stderr)
         return 2
     try:
-        active = measure_power(cfg, args.clock_ns, args.cycles, args.seed)
-        idle = measure_power(cfg, args.clock_ns, args.cycles, args.seed, idle=True)
+        active = measure_power(cfg, args.clock_ns, args.cycles, args.seed, delays=args.delays)
+        idle = measure_power(cfg, args.clock_ns, args.cycles, args.seed, idle=True, delays=args.delays)
     except (PowerError, SynthError) as e:
         print(f"hw.power: error: {e}", file=sys.stderr)
         return 1

@@ -1,6 +1,5 @@
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +8,7 @@ import pytest
 
 import hw.power as power
 from hw.config import PEConfig
-from hw.power import _count_toggles, main, measure_power, operand_stream
+from hw.power import _count_toggles, _energy, main, measure_power, operand_stream
 
 INT8 = PEConfig("int8", 8, "signed", "int8")
 MIXPE = PEConfig("mixpe", 2, "unsigned", "int8", 4)
@@ -42,13 +41,17 @@ def test_energy_is_plausible(results, name):
         b = r.power_breakdown_mw
         assert r.energy_pj_per_cycle > 0 and r.energy_pj_per_cycle == pytest.approx(r.power_mw * r.clock_ns)
         assert b["total"] == pytest.approx(b["internal"] + b["switching"] + b["leakage"], rel=1e-4)
-        assert r.cycles == CYCLES and r.nets > 500 and r.unannotated_nets == 0
+        assert r.cycles == CYCLES and r.nets > 500
         assert json.loads((Path(r.work_dir) / "result.json").read_text()) == r.as_dict()
     # Random operands keep a good share of the nets busy; nothing but the clock moves when idle.
     assert 0.05 < active.toggles_per_net_per_cycle < 1.0
-    assert idle.toggles_per_net_per_cycle < 1e-3 and idle.power_breakdown_mw["switching"] < 1e-6
+    assert idle.toggles_per_net_per_cycle < 1e-3
+    # Idle switching is the clock net's alone.
+    assert 0 < idle.power_breakdown_mw["switching"] < 0.5 * active.power_breakdown_mw["switching"]
     # Idle still clocks every flop, so it costs something, but far less than computing.
     assert 0 < idle.energy_pj_per_cycle < 0.5 * active.energy_pj_per_cycle
+    # The liberty model at hw.synth's uniform activity lands near OpenSTA's figure for the same netlist.
+    assert 0.3 < active.global_energy_pj_per_cycle / active.synth_energy_pj_per_cycle < 3.0
 
 
 def test_zero_operands_cost_less(results, cache):
@@ -58,6 +61,25 @@ def test_zero_operands_cost_less(results, cache):
     zeros = measure_power(MIXPE, stimulus=stream)
     active, idle = results["mixpe"]
     assert idle.energy_pj_per_cycle < zeros.energy_pj_per_cycle < 0.7 * active.energy_pj_per_cycle
+
+
+def test_glitches_add_toggles(results, cache):
+    zero_delay = results["mixpe"][0]
+    timed = measure_power(MIXPE, cycles=CYCLES, delays=True)
+    assert timed.delays and "specify-delay" in timed.method and "zero-delay" in zero_delay.method
+    assert timed.toggles_per_net_per_cycle > 1.2 * zero_delay.toggles_per_net_per_cycle
+    assert timed.energy_pj_per_cycle > zero_delay.energy_pj_per_cycle
+
+
+def test_energy_model_is_linear_in_activity(results):
+    netlist = (Path(results["int8"][0].work_dir) / "netlist.v").read_text()
+    nets = json.loads((Path(results["int8"][0].work_dir) / "activity.json").read_text())
+    rates = {n: v["toggles"] / CYCLES for n, v in nets.items()}
+    one, two = _energy(netlist, rates), _energy(netlist, {n: 2 * r for n, r in rates.items()})
+    still = _energy(netlist, {})
+    for kind in ("internal", "switching"):
+        assert one[kind] > 0 and two[kind] == pytest.approx(2 * one[kind]) and still[kind] == 0
+    assert one["leakage_nw"] == still["leakage_nw"] > 0
 
 
 def test_second_call_is_cached(results, monkeypatch):
@@ -97,15 +119,9 @@ def test_cli_rejects_unsupported_configuration(args, capsys):
     assert err.startswith("hw.power: error: ") and err.count("\n") == 1
 
 
-def test_missing_iverilog_is_one_line(tmp_path):
-    # Synthesis tools stay reachable so that the failure is the simulator's.
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    for tool in ("yosys", "sta", "yosys-abc"):
-        path = shutil.which(tool)
-        if path:
-            (bin_dir / tool).symlink_to(path)
-    env = {**os.environ, "PATH": str(bin_dir), "MIXKIT_CACHE": str(tmp_path / "cache")}
+def test_missing_iverilog_is_one_line(results, cache, tmp_path):
+    # The module's cache already holds the INT8 netlist, so no synthesis tool is needed before the simulator.
+    env = {**os.environ, "PATH": str(tmp_path), "MIXKIT_CACHE": str(cache)}
     proc = subprocess.run(
         [sys.executable, "-m", "hw.power", "--pe", "int8", "--cycles", "50"],
         cwd=ROOT,
@@ -116,4 +132,3 @@ def test_missing_iverilog_is_one_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1
     assert "iverilog not found on PATH" in proc.stderr and "make setup" in proc.stderr
-    assert not (tmp_path / "cache" / "power").exists()
