@@ -10,7 +10,8 @@ the workload's main precision (that of the linear ops with the most MACs); every
 What is measured and what is modeled:
   * cycles: the tile-level model (sim/perf_model.py), exact against the cycle-exact Numba model
     (which `--exact` re-runs on the workload's real tensors, checking Y against torch);
-  * PE area, clock and energy per PE-cycle: yosys + OpenSTA on osu018 (hw/synth.py), measured;
+  * PE area and clock: yosys + OpenSTA on osu018 (hw/synth.py), measured; energy per PE-cycle:
+    gate-level simulation of that netlist, toggles times liberty energies (hw/power.py), measured;
   * SRAM/DRAM energy and the array's register area: modeled (sim/energy.py states the sources).
 Attention ops use their KV bits for traffic; the array multiplies a KV operand of more than 8 bits
 as 8-bit (it has no FP16 x FP16 path), which the report flags.
@@ -147,22 +148,28 @@ class Report:
             "area_um2": self.area_um2,
             "totals": self.totals,
             "ops": [asdict(o) for o in self.ops],
-            "measured": ["PE area", "PE critical path / clock", "PE energy per cycle (OpenSTA)"],
+            "measured": ["PE area", "PE critical path / clock", "PE energy per cycle (gate-level toggles)"],
             "modeled": ["cycles (tile model, exact vs the cycle model)", "SRAM/DRAM energy", "array register area"],
         }
 
 
 def synthesized_cost(cfg: PEConfig) -> PECost:
-    """PE area, clock and energy from yosys + OpenSTA (cached by configuration)."""
+    """PE area and clock from yosys + OpenSTA; energy per cycle from its gate-level toggle activity.
+
+    Active energy: a realistic operand stream (hw/power.py, zero-delay: no glitches, a lower bound);
+    idle energy: the clock running with no operand. All cached by configuration.
+    """
+    from hw.power import measure_power
     from hw.synth import synthesize
 
     r = synthesize(cfg)
+    active, idle = measure_power(cfg), measure_power(cfg, idle=True)
     return PECost(
         area_um2=r.area_um2,
         fmax_mhz=r.fmax_mhz,
-        energy_pj_active=r.energy_pj_per_cycle,
-        energy_pj_idle=r.power_breakdown_mw["leakage"] * r.clock_ns,
-        source=f"yosys+OpenSTA osu018, activity {r.activity}, {r.clock_ns} ns ({r.design})",
+        energy_pj_active=active.energy_pj_per_cycle,
+        energy_pj_idle=idle.energy_pj_per_cycle,
+        source=f"yosys+OpenSTA osu018 ({r.design}); energy: {active.method}, {active.cycles} cycles",
     )
 
 
@@ -365,8 +372,8 @@ def format_report(reports: dict[str, Report], ratios: dict[str, dict], top: int 
     if any(o.approximated for o in first.ops):
         lines.append("* KV operand wider than 8 bits: multiplied on the 8-bit path, traffic at its own width")
     lines.append(
-        "measured: PE area, clock, energy/cycle (yosys+OpenSTA, osu018); modeled: memory energy, "
-        "register area; cycles from the tile model (exact vs the cycle model)"
+        "measured: PE area, clock (yosys+OpenSTA, osu018), PE energy/cycle (gate-level toggles); modeled: memory"
+        " energy, register area; cycles from the tile model (exact vs the cycle model)"
     )
     return "\n".join(lines)
 
