@@ -33,6 +33,7 @@ demo: setup
 
 bench: setup
 	$(PY) -m bench.sim_speed
+	$(PY) -m bench.replay_speed
 
 lint: setup
 	$(VENV)/bin/ruff check .
