@@ -16,7 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hw.config import ACT_KINDS, PE_KINDS, WEIGHT_BITS, WEIGHT_FORMATS, ArrayConfig, ConfigError, PEConfig
+from hw.cli import add_pe_arguments, pe_config_from
+from hw.config import ArrayConfig, ConfigError, PEConfig
 
 
 def design_name(cfg: PEConfig | ArrayConfig) -> str:
@@ -91,9 +92,7 @@ def write_design(cfg: PEConfig | ArrayConfig, outdir: Path) -> tuple[Path, Path]
 
 
 def parse_config(args: argparse.Namespace) -> PEConfig | ArrayConfig:
-    pe = PEConfig(
-        pe=args.pe, wbits=args.wbits, wformat=args.wformat, act=args.act, group=args.group, acc_bits=args.acc_bits
-    )
+    pe = pe_config_from(args)
     return pe if args.pe_only else ArrayConfig(pe, args.rows, args.cols)
 
 
@@ -101,29 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m hw.build", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--pe", choices=PE_KINDS, default="mixpe", help="PE type (default mixpe)")
-    p.add_argument("--wbits", type=int, default=None, help=f"weight bits, one of {WEIGHT_BITS} (default 4; int8 PE: 8)")
-    p.add_argument(
-        "--wformat", choices=WEIGHT_FORMATS, default=None, help="unsigned with zero point (default) or signed"
-    )
-    p.add_argument("--act", choices=ACT_KINDS, default="int8", help="activation type")
-    p.add_argument("--group", type=int, default=128, help="quantization group size G (weights per scale/zero point)")
-    p.add_argument(
-        "--acc-bits",
-        type=int,
-        default=0,
-        help="accumulator width in bits (default: 32 int8 PE, 48 INT8 act, 64 FP16 act)",
-    )
+    add_pe_arguments(p)
     p.add_argument("--rows", type=int, default=4, help="array rows R")
     p.add_argument("--cols", type=int, default=4, help="array columns C")
     p.add_argument("--pe-only", action="store_true", help="emit a single PE instead of an array")
     p.add_argument("-o", "--out", type=Path, default=Path("build"), help="output folder (default build/)")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     args = p.parse_args(argv)
-    if args.wformat is None:
-        args.wformat = "signed" if args.pe == "int8" else "unsigned"
-    if args.wbits is None:
-        args.wbits = 8 if args.pe == "int8" else 4
     try:
         cfg = parse_config(args)
     except ConfigError as e:

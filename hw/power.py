@@ -50,7 +50,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -59,8 +58,10 @@ from pathlib import Path
 import numpy as np
 
 from hw.build import design_name
-from hw.config import ACT_KINDS, PE_KINDS, WEIGHT_BITS, WEIGHT_FORMATS, ConfigError, PEConfig
-from hw.synth import ACTIVITY, LIBERTY, SynthError, cache_root, synthesize
+from hw.cache import cache_root, run_logged, staged_entry
+from hw.cli import add_pe_arguments, pe_config_from
+from hw.config import ConfigError, PEConfig
+from hw.synth import ACTIVITY, LIBERTY, SynthError, synthesize
 
 CELL_MODELS = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.v")
 # Bump when the testbench, the energy model or the parsing change, so cached results are rebuilt.
@@ -453,15 +454,6 @@ def _energy(netlist: str, rates: dict[str, float], liberty: Path = LIBERTY) -> d
     return {"internal": internal, "switching": switching, "leakage_nw": leakage}
 
 
-def _run(cmd: list[str], log: Path, cwd: Path) -> str:
-    with log.open("w") as f:
-        proc = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    text = log.read_text()
-    if proc.returncode != 0:
-        raise PowerError(f"{Path(cmd[0]).name} failed (exit {proc.returncode}): see {log}")
-    return text
-
-
 def _load(path: Path) -> PowerResult:
     return PowerResult(**json.loads(path.read_text()))
 
@@ -529,76 +521,65 @@ def measure_power(
     if (final / "result.json").exists():
         return _load(final / "result.json")
     tools = _require_tools()
-    final.parent.mkdir(parents=True, exist_ok=True)
-    # Private folder renamed into place at the end, as in hw.synth: a cache folder is complete or absent.
-    work = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}-"))
-    work.chmod(0o755)
-    t0 = time.perf_counter()
-    (work / "netlist.v").write_text(netlist)
-    (work / "tb.v").write_text(bench)
-    (work / "stimulus.hex").write_text(hexes)
-    _run(
-        [
-            tools["iverilog"],
-            "-g2005",
-            *(["-gspecify"] if delays else []),
-            *("-o", "sim.vvp", "-s", "tb", "tb.v", "netlist.v", str(CELL_MODELS)),
-        ],
-        work / "iverilog.log",
-        work,
-    )
-    nets = _simulate(tools["vvp"], work, RESET_CYCLES * sim_ns, (RESET_CYCLES + cycles) * sim_ns)
-    # The clock net counts like any other: it toggles twice per cycle into every flop's CLK pin.
-    rates = {name: toggles / cycles for name, (toggles, _) in nets.items()}
-    # The compiled simulation is large and rebuilt in a second from the files kept beside it.
-    (work / "sim.vvp").unlink()
-    (work / "activity.json").write_text(
-        json.dumps({n: {"toggles": v[0], "duty": v[1]} for n, v in sorted(nets.items())})
-    )
-    energy = _energy(netlist, rates)
-    uniform_energy = _energy(netlist, {name: ACTIVITY for name in nets} | {"clk": 2.0})
-    data = {n: r for n, r in rates.items() if n != "clk"}
-    busiest = max(data, key=data.get)
-    power = {
-        "internal": energy["internal"] / clock_ns,
-        "switching": energy["switching"] / clock_ns,
-        "leakage": energy["leakage_nw"] * 1e-6,
-    }
-    power["total"] = sum(power.values())
-    energy_pj = power["total"] * clock_ns
-    result = PowerResult(
-        design=top,
-        config=cfg.as_dict(),
-        clock_ns=clock_ns,
-        cycles=cycles,
-        seed=seed,
-        idle=bool(stimulus is None and idle),
-        delays=delays,
-        energy_pj_per_cycle=energy_pj,
-        power_mw=power["total"],
-        power_breakdown_mw=power,
-        nets=len(data),
-        toggles_per_net_per_cycle=sum(data.values()) / len(data),
-        max_toggles_per_cycle=data[busiest],
-        busiest_net=busiest,
-        global_energy_pj_per_cycle=uniform_energy["internal"]
-        + uniform_energy["switching"]
-        + uniform_energy["leakage_nw"] * 1e-6 * clock_ns,
-        synth_energy_pj_per_cycle=synth.energy_pj_per_cycle,
-        method=METHOD.format(f"specify-delay (clock {sim_ns:g} ns)" if delays else "zero-delay"),
-        seconds=round(time.perf_counter() - t0, 3),
-        work_dir=str(final),
-    )
-    (work / "result.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
-    if final.exists() and not (final / "result.json").exists():
-        shutil.rmtree(final)
-    try:
-        os.rename(work, final)
-    except OSError:
-        # Another run finished the same measurement first; its result is equivalent.
-        shutil.rmtree(work, ignore_errors=True)
-        if not (final / "result.json").exists():
-            raise
+    with staged_entry(final) as work:
+        t0 = time.perf_counter()
+        (work / "netlist.v").write_text(netlist)
+        (work / "tb.v").write_text(bench)
+        (work / "stimulus.hex").write_text(hexes)
+        run_logged(
+            [
+                tools["iverilog"],
+                "-g2005",
+                *(["-gspecify"] if delays else []),
+                *("-o", "sim.vvp", "-s", "tb", "tb.v", "netlist.v", str(CELL_MODELS)),
+            ],
+            work / "iverilog.log",
+            work,
+            PowerError,
+        )
+        nets = _simulate(tools["vvp"], work, RESET_CYCLES * sim_ns, (RESET_CYCLES + cycles) * sim_ns)
+        # The clock net counts like any other: it toggles twice per cycle into every flop's CLK pin.
+        rates = {name: toggles / cycles for name, (toggles, _) in nets.items()}
+        # The compiled simulation is large and rebuilt in a second from the files kept beside it.
+        (work / "sim.vvp").unlink()
+        (work / "activity.json").write_text(
+            json.dumps({n: {"toggles": v[0], "duty": v[1]} for n, v in sorted(nets.items())})
+        )
+        energy = _energy(netlist, rates)
+        uniform_energy = _energy(netlist, {name: ACTIVITY for name in nets} | {"clk": 2.0})
+        data = {n: r for n, r in rates.items() if n != "clk"}
+        busiest = max(data, key=data.get)
+        power = {
+            "internal": energy["internal"] / clock_ns,
+            "switching": energy["switching"] / clock_ns,
+            "leakage": energy["leakage_nw"] * 1e-6,
+        }
+        power["total"] = sum(power.values())
+        energy_pj = power["total"] * clock_ns
+        result = PowerResult(
+            design=top,
+            config=cfg.as_dict(),
+            clock_ns=clock_ns,
+            cycles=cycles,
+            seed=seed,
+            idle=bool(stimulus is None and idle),
+            delays=delays,
+            energy_pj_per_cycle=energy_pj,
+            power_mw=power["total"],
+            power_breakdown_mw=power,
+            nets=len(data),
+            toggles_per_net_per_cycle=sum(data.values()) / len(data),
+            max_toggles_per_cycle=data[busiest],
+            busiest_net=busiest,
+            global_energy_pj_per_cycle=uniform_energy["internal"]
+            + uniform_energy["switching"]
+            + uniform_energy["leakage_nw"] * 1e-6 * clock_ns,
+            synth_energy_pj_per_cycle=synth.energy_pj_per_cycle,
+            method=METHOD.format(f"specify-delay (clock {sim_ns:g} ns)" if delays else "zero-delay"),
+            seconds=round(time.perf_counter() - t0, 3),
+            work_dir=str(final),
+        )
+        (work / "result.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
     return _load(final / "result.json")
 
 
@@ -628,24 +609,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m hw.power", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--pe", choices=PE_KINDS, default="mixpe", help="PE type (default mixpe)")
-    p.add_argument("--wbits", type=int, default=None, help=f"weight bits, one of {WEIGHT_BITS} (default 4; int8 PE: 8)")
-    p.add_argument(
-        "--wformat", choices=WEIGHT_FORMATS, default=None, help="unsigned with zero point (default) or signed"
-    )
-    p.add_argument("--act", choices=ACT_KINDS, default="int8", help="activation type")
-    p.add_argument("--group", type=int, default=128, help="quantization group size G")
-    p.add_argument("--acc-bits", type=int, default=0, help="accumulator width in bits (default: per configuration)")
+    add_pe_arguments(p)
     p.add_argument("--clock-ns", type=float, default=10.0, help="clock period (ns, default 10)")
     p.add_argument("--cycles", type=int, default=2000, help="simulated cycles (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the operand stream")
     p.add_argument("--delays", action="store_true", help="simulate with cell delays, counting glitches")
     p.add_argument("--json", action="store_true", help="print the active and idle results as JSON")
     args = p.parse_args(argv)
-    wformat = args.wformat or ("signed" if args.pe == "int8" else "unsigned")
-    wbits = args.wbits if args.wbits is not None else (8 if args.pe == "int8" else 4)
     try:
-        cfg = PEConfig(args.pe, wbits, wformat, args.act, args.group, args.acc_bits)
+        cfg = pe_config_from(args)
         if not args.clock_ns > 0:
             raise ConfigError(f"clock period {args.clock_ns} ns must be positive")
         if args.cycles < 1:

@@ -17,19 +17,19 @@ import argparse
 import functools
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hw.build import design_name, emit
-from hw.config import ACT_KINDS, PE_KINDS, WEIGHT_BITS, WEIGHT_FORMATS, ConfigError, PEConfig
+from hw.cache import cache_root, run_logged, staged_entry
+from hw.cli import add_pe_arguments, pe_config_from
+from hw.config import ConfigError, PEConfig
 
 LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 # Toggles per clock cycle on every net (OpenSTA `set_power_activity -global`); the clock net toggles twice.
@@ -80,10 +80,6 @@ class SynthResult:
         return asdict(self)
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("MIXKIT_CACHE", Path.home() / ".cache" / "mixkit"))
-
-
 def _require_tools() -> dict[str, str]:
     """Absolute paths of yosys and sta; one-line SynthError naming the fix if one is missing."""
     paths = {}
@@ -95,16 +91,6 @@ def _require_tools() -> dict[str, str]:
     if not LIBERTY.exists():
         raise SynthError(f"liberty file {LIBERTY} not found: run 'make setup' or apt-get install qflow-tech-osu018")
     return paths
-
-
-def _run(cmd: list[str], log: Path, cwd: Path) -> str:
-    """Run a tool with its output in `log`; SynthError naming the log if it fails."""
-    with log.open("w") as f:
-        proc = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    text = log.read_text()
-    if proc.returncode != 0:
-        raise SynthError(f"{Path(cmd[0]).name} failed (exit {proc.returncode}): see {log}")
-    return text
 
 
 def _tool_versions(tools: dict[str, str]) -> dict[str, str]:
@@ -197,6 +183,7 @@ def _parse_sta(log: str, log_path: Path) -> tuple[float, str, str, dict[str, flo
 
 
 def _cache_dir(top: str, text: str, clock_ns: float) -> Path:
+    """The cache entry of one synthesis (see hw/cache.py)."""
     key = hashlib.sha256(f"{text}\0{clock_ns!r}\0{SCRIPT_VERSION}\0{ACTIVITY!r}".encode()).hexdigest()[:12]
     return cache_root() / "synth" / f"{top}-{key}"
 
@@ -205,28 +192,15 @@ def _load(path: Path) -> SynthResult:
     return SynthResult(**json.loads(path.read_text()))
 
 
-def synthesize(cfg: PEConfig, clock_ns: float = 10.0) -> SynthResult:
-    """Area (µm²), critical path (ns), fmax (MHz) and power (mW) of one PE at a clock period of clock_ns (ns)."""
-    if not clock_ns > 0:
-        raise ValueError(f"clock period {clock_ns} ns must be positive")
-    text, _ = emit(cfg)
-    top = design_name(cfg)
-    final = _cache_dir(top, text, clock_ns)
-    if (final / "result.json").exists():
-        return _load(final / "result.json")
-    tools = _require_tools()
-    final.parent.mkdir(parents=True, exist_ok=True)
-    # Run in a private folder and rename it into place at the end: concurrent runs cannot mix files, and a
-    # cache folder either holds a complete result or does not exist. A failed run's folder stays for its logs.
-    work = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}-"))
-    work.chmod(0o755)
+def _run_flow(cfg: PEConfig, clock_ns: float, text: str, top: str, tools: dict, work: Path, final: Path) -> None:
+    """Synthesize, time and measure power in `work`, writing result.json (the entry's path is `final`)."""
     t0 = time.perf_counter()
     (work / "design.v").write_text(text)
     (work / "synth.ys").write_text(_yosys_script(top))
-    ylog = _run([tools["yosys"], "-s", "synth.ys"], work / "yosys.log", work)
+    ylog = run_logged([tools["yosys"], "-s", "synth.ys"], work / "yosys.log", work, SynthError)
     area, counts = _parse_stat(ylog, work / "yosys.log")
     (work / "sta.tcl").write_text(_sta_script(top, clock_ns))
-    stalog = _run([tools["sta"], "-no_init", "-no_splash", "sta.tcl"], work / "sta.log", work)
+    stalog = run_logged([tools["sta"], "-no_init", "-no_splash", "sta.tcl"], work / "sta.log", work, SynthError)
     slack, start, end, power = _parse_sta(stalog, work / "sta.log")
     seconds = time.perf_counter() - t0
     critical = clock_ns - slack
@@ -254,16 +228,20 @@ def synthesize(cfg: PEConfig, clock_ns: float = 10.0) -> SynthResult:
         work_dir=str(final),
     )
     (work / "result.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
-    if final.exists() and not (final / "result.json").exists():
-        # A folder without a result is not a cache entry (its result.json was deleted by hand).
-        shutil.rmtree(final)
-    try:
-        os.rename(work, final)
-    except OSError:
-        # Another run finished the same design first; its result is equivalent.
-        shutil.rmtree(work, ignore_errors=True)
-        if not (final / "result.json").exists():
-            raise
+
+
+def synthesize(cfg: PEConfig, clock_ns: float = 10.0) -> SynthResult:
+    """Area (µm²), critical path (ns), fmax (MHz) and power (mW) of one PE at a clock period of clock_ns (ns)."""
+    if not clock_ns > 0:
+        raise ValueError(f"clock period {clock_ns} ns must be positive")
+    text, _ = emit(cfg)
+    top = design_name(cfg)
+    final = _cache_dir(top, text, clock_ns)
+    if (final / "result.json").exists():
+        return _load(final / "result.json")
+    tools = _require_tools()
+    with staged_entry(final) as work:
+        _run_flow(cfg, clock_ns, text, top, tools, work, final)
     return _load(final / "result.json")
 
 
@@ -308,21 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m hw.synth", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--pe", choices=PE_KINDS, default="mixpe", help="PE type (default mixpe)")
-    p.add_argument("--wbits", type=int, default=None, help=f"weight bits, one of {WEIGHT_BITS} (default 4; int8 PE: 8)")
-    p.add_argument(
-        "--wformat", choices=WEIGHT_FORMATS, default=None, help="unsigned with zero point (default) or signed"
-    )
-    p.add_argument("--act", choices=ACT_KINDS, default="int8", help="activation type")
-    p.add_argument("--group", type=int, default=128, help="quantization group size G")
-    p.add_argument("--acc-bits", type=int, default=0, help="accumulator width in bits (default: per configuration)")
+    add_pe_arguments(p)
     p.add_argument("--clock-ns", type=float, default=10.0, help="clock period for timing and power (ns, default 10)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
-    wformat = args.wformat or ("signed" if args.pe == "int8" else "unsigned")
-    wbits = args.wbits if args.wbits is not None else (8 if args.pe == "int8" else 4)
     try:
-        cfg = PEConfig(args.pe, wbits, wformat, args.act, args.group, args.acc_bits)
+        cfg = pe_config_from(args)
         if not args.clock_ns > 0:
             raise ConfigError(f"clock period {args.clock_ns} ns must be positive")
     except ConfigError as e:

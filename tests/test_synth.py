@@ -18,14 +18,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        root = tmp_path_factory.mktemp("cache")
-        mp.setenv("MIXKIT_CACHE", str(root))
-        yield root
-
-
-@pytest.fixture(scope="module")
 def results(cache):
     return dict(zip(("int8", "mixpe", "dequant"), synthesize_all([INT8, MIXPE, DEQUANT], progress=False), strict=True))
 

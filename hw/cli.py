@@ -1,0 +1,30 @@
+"""Command-line options that name a PE configuration, shared by hw.build, hw.synth and hw.power."""
+
+from __future__ import annotations
+
+import argparse
+
+from hw.config import ACT_KINDS, PE_KINDS, WEIGHT_BITS, WEIGHT_FORMATS, PEConfig
+
+
+def add_pe_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pe", choices=PE_KINDS, default="mixpe", help="PE type (default mixpe)")
+    p.add_argument("--wbits", type=int, default=None, help=f"weight bits, one of {WEIGHT_BITS} (default 4; int8 PE: 8)")
+    p.add_argument(
+        "--wformat", choices=WEIGHT_FORMATS, default=None, help="unsigned with zero point (default) or signed"
+    )
+    p.add_argument("--act", choices=ACT_KINDS, default="int8", help="activation type")
+    p.add_argument("--group", type=int, default=128, help="quantization group size G (weights per scale/zero point)")
+    p.add_argument(
+        "--acc-bits",
+        type=int,
+        default=0,
+        help="accumulator width in bits (default: 32 int8 PE, 48 INT8 act, 64 FP16 act)",
+    )
+
+
+def pe_config_from(args: argparse.Namespace) -> PEConfig:
+    """The PEConfig the options name; the int8 PE defaults to 8-bit signed weights. Raises ConfigError."""
+    wformat = args.wformat or ("signed" if args.pe == "int8" else "unsigned")
+    wbits = args.wbits if args.wbits is not None else (8 if args.pe == "int8" else 4)
+    return PEConfig(args.pe, wbits, wformat, args.act, args.group, args.acc_bits)
