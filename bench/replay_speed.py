@@ -20,6 +20,7 @@ import statistics
 import time
 from pathlib import Path
 
+from sim.files import atomic_write
 from sim.model_shapes import builtin_workload
 from sim.perf_model import MemoryConfig
 from sim.replay import _cost, main_precision, pe_config, replay, speedups, synthesized_cost
@@ -82,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"model": "llama-2-7b", "prefill": 2048, "decode": 128, "array": "32x32", "group": 128},
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
     }
-    tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    tmp.replace(RESULTS)
+    atomic_write(RESULTS, json.dumps(result, indent=1) + "\n")
     return 0
 
 

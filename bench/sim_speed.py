@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from hw.config import ArrayConfig, PEConfig
 from sim.array_model import array_run
+from sim.files import atomic_write
 from sim.gemm import gemm_stream, random_operands
 from tb import runner
 from tb.amaranth_sim import array_trace_amaranth
@@ -126,9 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             "processor": platform.processor(),
         },
     }
-    tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(RESULTS)
+    atomic_write(RESULTS, json.dumps(result, indent=2) + "\n")
     return 0
 
 

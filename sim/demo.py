@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from hw.build import write_design
 from hw.config import ArrayConfig, PEConfig
+from sim.files import atomic_write
 from sim.gemm import gemm_cycles, random_operands, run_gemm
 from sim.model_shapes import builtin_workload
 from sim.perf_model import MemoryConfig
@@ -112,11 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         replays[label] = {"speedups": ratios, "totals": {k: r.totals for k, r in reports.items()}}
     print(f"\nreplay tables, plots: {args.out}/replay_w4a8/, {args.out}/replay_w4a16/")
 
-    summary = args.out / "summary.json"
-    tmp = summary.with_suffix(".tmp")
     payload = {"seed": args.seed, "scale_frac_bits": SCALE_FRAC_BITS, "cases": rows, "replays": replays}
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    tmp.replace(summary)
+    atomic_write(args.out / "summary.json", json.dumps(payload, indent=2) + "\n")
     ok = all(
         r["exact_vs_numpy"] and r["cycles"] == r["cycles_formula"] and r.get("rtl_matches_model", True) for r in rows
     )

@@ -23,9 +23,7 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -34,6 +32,7 @@ import numpy as np
 
 from hw.config import ArrayConfig, ConfigError, PEConfig
 from sim.energy import PECost, array_area_um2, gemm_energy
+from sim.files import atomic_write
 from sim.perf_model import MemoryConfig, gemm_cost
 from sim.workload import Attention, Linear, Op, Workload, WorkloadError, load_workload
 
@@ -265,13 +264,6 @@ def speedups(reports: dict[str, Report]) -> dict[str, dict]:
     return out
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
 def _csv(reports: dict[str, Report]) -> bytes:
     buf = io.StringIO()
     keys = ["pe", "name", "kind", "precision", "instances", "m", "n", "k", "cycles", "compute_cycles", "macs"]
@@ -335,7 +327,7 @@ def write_outputs(reports: dict[str, Report], extra: dict, out: Path) -> list[Pa
     files = {"replay.json": (json.dumps(payload, indent=1) + "\n").encode(), "replay.csv": _csv(reports)}
     files.update(_plots(reports))
     for name, data in files.items():
-        _atomic_write_bytes(out / name, data)
+        atomic_write(out / name, data)
     return [out / name for name in files]
 
 

@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hw.config import ConfigError, PEConfig
+from sim.files import atomic_write
 from sim.perf_model import MemoryConfig
-from sim.replay import ReplayError, _atomic_write_bytes, pe_config, replay, synthesized_cost
+from sim.replay import ReplayError, pe_config, replay, synthesized_cost
 from sim.workload import Linear, WorkloadError
 
 
@@ -171,9 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     w = csv.DictWriter(buf, fieldnames=list(rows[0]))
     w.writeheader()
     w.writerows(rows)
-    _atomic_write_bytes(args.out / "sweep.csv", buf.getvalue().encode())
-    _atomic_write_bytes(args.out / "sweep.json", (json.dumps(rows, indent=1) + "\n").encode())
-    _atomic_write_bytes(args.out / "pareto.png", _plot(rows, front))
+    atomic_write(args.out / "sweep.csv", buf.getvalue())
+    atomic_write(args.out / "sweep.json", json.dumps(rows, indent=1) + "\n")
+    atomic_write(args.out / "pareto.png", _plot(rows, front))
     print(f"{'point':46s} {'GOPS/mm2':>9s} {'energy J':>9s} {'time s':>8s}  Pareto")
     for r in rows:
         name = f"{r['workload']} {r['pe']} {r['rows']}x{r['cols']} w{r['wbits']} g{r['group']} {r['act']}"

@@ -29,8 +29,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
@@ -38,6 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 import numpy as np
 
 from hw.config import ACT_KINDS, WEIGHT_BITS, WEIGHT_FORMATS
+from sim.files import atomic_write
 
 if TYPE_CHECKING:
     from sim.gemm import GemmOperands
@@ -348,18 +347,7 @@ class Workload:
             raise WorkloadError(f"{path}: field 'meta' cannot be written as JSON ({e})") from None
         if self.tensors:
             save_tensors(path.parent / tensors, self.tensors)
-        _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-
-
-def _atomic_write(path: Path, write: Callable[[str], object]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        atomic_write(path, text)
 
 
 def save_tensors(path: str | os.PathLike, operands: dict[str, GemmOperands]) -> None:
@@ -379,7 +367,7 @@ def save_tensors(path: str | os.PathLike, operands: dict[str, GemmOperands]) -> 
             if not np.array_equal(stored, values):
                 raise WorkloadError(f"{path}: tensor '{name}.{part}' has values outside 0..{np.iinfo(dtype).max}")
             arrays[f"{name}.{part}"] = stored
-    _atomic_write(Path(path), lambda tmp: save_file(arrays, tmp))
+    atomic_write(path, lambda tmp: save_file(arrays, tmp))
 
 
 def _check_operands(source: str, index: int, op: Op, arrays: dict[str, np.ndarray], group: int) -> None:
