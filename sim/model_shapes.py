@@ -25,6 +25,7 @@ each, then T decode steps. Counting rules:
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import asdict, dataclass
 
 from sim.workload import AttnPV, AttnQK, Linear, MoeExpert, Op, Workload, WorkloadError
@@ -178,3 +179,30 @@ def builtin_workload(
     except WorkloadError as e:
         # Name the builtin's argument rather than the op the bad setting first landed in.
         raise WorkloadError(f"builtin '{model}': {str(e).split(': ', 2)[-1]}") from None
+
+
+def add_builtin_arguments(p: argparse.ArgumentParser | argparse._ArgumentGroup, prefill: int = 512) -> None:
+    """The options of builtin_workload, for CLIs that build one (sim.workload, sim.replay)."""
+    p.add_argument("--prefill", type=int, default=prefill, help=f"prompt tokens S per sequence (default {prefill})")
+    p.add_argument("--decode", type=int, default=128, help="generated tokens T per sequence (default 128)")
+    p.add_argument("--batch", type=int, default=1, help="sequences B (default 1)")
+    p.add_argument("--wbits", type=int, default=4, help="weight bits: 2, 3, 4 or 8 (default 4)")
+    p.add_argument("--act", default="int8", help="activations: int8 or fp16 (default int8)")
+    p.add_argument("--group", type=int, default=128, help="weights per scale, dividing every k (default 128)")
+    p.add_argument("--wformat", default="unsigned", help="unsigned (zero point) or signed (default unsigned)")
+    p.add_argument("--kv-bits", type=int, default=16, help="KV-cache bits: 2, 4, 8 or 16 (default 16)")
+
+
+def builtin_from_args(model: str, args: argparse.Namespace) -> Workload:
+    """builtin_workload with the options add_builtin_arguments defined."""
+    return builtin_workload(
+        model,
+        prefill=args.prefill,
+        decode=args.decode,
+        batch=args.batch,
+        wbits=args.wbits,
+        act=args.act,
+        group=args.group,
+        wformat=args.wformat,
+        kv_bits=args.kv_bits,
+    )

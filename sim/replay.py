@@ -372,26 +372,18 @@ def format_report(reports: dict[str, Report], ratios: dict[str, dict], top: int 
 
 def load(spec: str, args: argparse.Namespace) -> Workload:
     """A workload file, or a built-in model's shapes with the command line's settings."""
-    from sim.model_shapes import MODELS, builtin_workload
+    from sim.model_shapes import MODELS, builtin_from_args
 
     if Path(spec).is_file():
         return load_workload(spec)
     if spec in MODELS:
-        return builtin_workload(
-            spec,
-            prefill=args.prefill,
-            decode=args.decode,
-            batch=args.batch,
-            wbits=args.wbits,
-            act=args.act,
-            group=args.group,
-            wformat=args.wformat,
-            kv_bits=args.kv_bits,
-        )
+        return builtin_from_args(spec, args)
     raise ReplayError(f"'{spec}' is neither a workload file nor a built-in model ({', '.join(MODELS)})")
 
 
 def parser() -> argparse.ArgumentParser:
+    from sim.model_shapes import add_builtin_arguments
+
     p = argparse.ArgumentParser(
         prog="python -m sim.replay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -406,14 +398,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dram-bytes-per-cycle", type=float, default=32.0, help="DRAM bandwidth (bytes per array cycle)")
     p.add_argument("--no-double-buffer", action="store_true", help="fetch and compute do not overlap")
     b = p.add_argument_group("built-in workloads")
-    b.add_argument("--prefill", type=int, default=2048, help="prompt tokens S (default 2048)")
-    b.add_argument("--decode", type=int, default=128, help="decode steps T (default 128)")
-    b.add_argument("--batch", type=int, default=1, help="sequences B")
-    b.add_argument("--wbits", type=int, default=4, help="weight bits (2, 3, 4, 8)")
-    b.add_argument("--act", choices=("int8", "fp16"), default="int8", help="activation type")
-    b.add_argument("--group", type=int, default=128, help="weights per scale/zero point")
-    b.add_argument("--wformat", choices=("unsigned", "signed"), default="unsigned", help="weight format")
-    b.add_argument("--kv-bits", type=int, default=16, help="KV cache bits (2, 4, 8, 16)")
+    add_builtin_arguments(b, prefill=2048)
     p.add_argument("-o", "--out", type=Path, default=Path("out/replay"), help="output folder (default out/replay)")
     p.add_argument("--json", action="store_true", help="print the totals and ratios as JSON instead of tables")
     return p

@@ -551,7 +551,7 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: list[str] | None = None) -> int:
     """`show FILE [--json]` prints a workload; `builtin MODEL ... -o FILE` writes a built-in one."""
-    from sim.model_shapes import MODELS, builtin_workload
+    from sim.model_shapes import MODELS, add_builtin_arguments, builtin_from_args
 
     parser = _Parser(prog="python -m sim.workload", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -560,14 +560,7 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--json", action="store_true", help="print the manifest plus totals as JSON")
     builtin = sub.add_parser("builtin", help="write a shape-only workload of a known model")
     builtin.add_argument("model", help="one of " + ", ".join(MODELS))
-    builtin.add_argument("--prefill", type=int, default=512, help="prompt tokens S per sequence")
-    builtin.add_argument("--decode", type=int, default=128, help="generated tokens T per sequence")
-    builtin.add_argument("--batch", type=int, default=1, help="sequences B")
-    builtin.add_argument("--wbits", type=int, default=4, help="weight bits: 2, 3, 4 or 8")
-    builtin.add_argument("--act", default="int8", help="activations: int8 or fp16")
-    builtin.add_argument("--group", type=int, default=128, help="weights per scale (divides every k)")
-    builtin.add_argument("--wformat", default="unsigned", help="unsigned (zero point) or signed")
-    builtin.add_argument("--kv-bits", type=int, default=16, help="KV-cache bits: 2, 4, 8 or 16")
+    add_builtin_arguments(builtin)
     builtin.add_argument("-o", "--output", required=True, help="manifest to write (.json)")
     args = parser.parse_args(argv)
     try:
@@ -578,17 +571,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(_format_table(workload))
         else:
-            workload = builtin_workload(
-                args.model,
-                prefill=args.prefill,
-                decode=args.decode,
-                batch=args.batch,
-                wbits=args.wbits,
-                act=args.act,
-                group=args.group,
-                wformat=args.wformat,
-                kv_bits=args.kv_bits,
-            )
+            workload = builtin_from_args(args.model, args)
             workload.save(args.output)
             t = workload.totals()
             print(f"{args.output}: {workload.model}, {len(workload.ops)} ops, {t.macs:.4e} MACs")
