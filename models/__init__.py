@@ -1,0 +1,1 @@
+"""Software techniques on real transformers models: the zoo, quantization, export to workloads."""
