@@ -53,6 +53,21 @@ class ModelShape:
     def head_dim(self) -> int:
         return self.hidden // self.heads
 
+    @classmethod
+    def from_hf_config(cls, config) -> ModelShape:
+        """The shape of a transformers Llama / Mistral / Qwen2 / Mixtral config."""
+        heads = config.num_attention_heads
+        return cls(
+            hidden=config.hidden_size,
+            intermediate=config.intermediate_size,
+            layers=config.num_hidden_layers,
+            heads=heads,
+            kv_heads=getattr(config, "num_key_value_heads", None) or heads,
+            vocab=config.vocab_size,
+            experts=getattr(config, "num_local_experts", 0) or 0,
+            top_k=getattr(config, "num_experts_per_tok", 0) or 0,
+        )
+
 
 MODELS: dict[str, ModelShape] = {
     "llama-2-7b": ModelShape(hidden=4096, intermediate=11008, layers=32, heads=32, kv_heads=32, vocab=32000),
@@ -147,12 +162,27 @@ def builtin_workload(
     """
     if model not in MODELS:
         raise WorkloadError(f"builtin: model '{model}' is unknown, expected one of {', '.join(MODELS)}")
+    return shape_workload(model, MODELS[model], prefill, decode, batch, wbits, act, group, wformat, kv_bits)
+
+
+def shape_workload(
+    model: str,
+    cfg: ModelShape,
+    prefill: int = 512,
+    decode: int = 128,
+    batch: int = 1,
+    wbits: int = 4,
+    act: str = "int8",
+    group: int = 128,
+    wformat: str = "unsigned",
+    kv_bits: int = 16,
+) -> Workload:
+    """builtin_workload for any ModelShape (e.g. ModelShape.from_hf_config of a local checkpoint)."""
     _require(model, "prefill", prefill, 0)
     _require(model, "decode", decode, 0)
     _require(model, "batch", batch, 1)
     if prefill + decode == 0:
         raise WorkloadError(f"builtin '{model}': prefill and decode are both 0, expected at least one token")
-    cfg = MODELS[model]
     weights = dict(wbits=wbits, group=group, wformat=wformat, act=act)
     ops: list[Op] = []
     if prefill:

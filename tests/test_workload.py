@@ -349,3 +349,20 @@ def test_builtin_bad_arguments() -> None:
         builtin_workload("mistral-7b", prefill=0, decode=0)
     w = builtin_workload("llama-2-7b", prefill=0, decode=2)
     assert not any(op.name.startswith("prefill.") for op in w.ops)
+
+
+def test_shapes_from_transformers_configs_match_the_builtins() -> None:
+    from transformers import LlamaConfig, MixtralConfig
+
+    from sim.model_shapes import ModelShape
+
+    llama = LlamaConfig(
+        hidden_size=4096,
+        intermediate_size=11008,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        vocab_size=32000,
+    )
+    assert ModelShape.from_hf_config(llama) == MODELS["llama-2-7b"]
+    assert ModelShape.from_hf_config(MixtralConfig()) == MODELS["mixtral-8x7b"]
