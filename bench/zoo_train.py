@@ -1,0 +1,74 @@
+"""Zoo training speed and quality: the base model and its three variants, trained on the CPU.
+
+Builds the zoo for a preset (target for "default": base plus three variants trained in under 10 minutes
+on 2 cores), then prints tokens/s of each training run and the held-out table of base and variants on each
+task, and whether each variant beats the base on its own tasks. A cached zoo is reported from its record
+(figures measured when it was built); --fresh builds in an empty temporary cache to measure again.
+
+Writes bench/results/zoo_train.json.
+
+    python -m bench.zoo_train [--preset default] [--seed 0] [--fresh]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+from models.zoo import zoo
+from models.zoo.evaluate import table
+from models.zoo.presets import PRESETS
+from sim.files import atomic_write
+
+RESULTS = Path(__file__).resolve().parent / "results" / "zoo_train.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.zoo_train", description=__doc__)
+    p.add_argument("--preset", choices=list(PRESETS), default="default")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fresh", action="store_true", help="train again in an empty temporary cache")
+    args = p.parse_args(argv)
+    if args.fresh:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["MIXKIT_CACHE"] = tmp
+            result = zoo.build_result(args.preset, args.seed)
+    else:
+        result = zoo.build_result(args.preset, args.seed)
+
+    print(f"preset {args.preset}, seed {args.seed}, {result['parameters']:,} parameters")
+    for name, src in result["corpus"].items():
+        print(
+            f"  corpus {name:<5} {src['files_used']:>5} of {src['files_found']:>5} files, "
+            f"{src['chars_used']:>10,} chars"
+        )
+    for name, tr in result["training"].items():
+        print(
+            f"  train {name:<8} {tr['tokens']:>9,} tokens {tr['seconds']:>7.1f} s {tr['tokens_per_s']:>7.0f} tokens/s "
+            f"loss {tr['final_loss']:.3f}"
+        )
+    print(f"  data preparation {result['prep_seconds']:.1f} s; all training {result['train_seconds']:.1f} s")
+    print(table(result["evaluation"]))
+    for variant, own in result["checks"].items():
+        print(
+            f"  {variant:<8} beats base: "
+            + "; ".join(f"{t} ppl {c['ppl']}, accuracy {c['accuracy']}" for t, c in own.items())
+        )
+    out = {
+        "preset": args.preset,
+        "seed": args.seed,
+        "settings": PRESETS[args.preset].__dict__,
+        "result": result,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(RESULTS, json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

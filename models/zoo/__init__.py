@@ -1,0 +1,44 @@
+"""The model zoo: a small Llama trained here on local text and generated tasks, and three specialized variants.
+
+paths = build("tiny")                 # {"base", "code", "math", "english"} -> checkpoint folders (cached)
+model, tokenizer = load("math")       # or load("/path/to/any/llama/checkpoint")
+texts = task_texts("code", "test")    # held-out texts; tasks: code, math, english, recall
+evaluate(model, tokenizer)            # per task: ppl, top1 (+ answer_top1, exact_match)
+"""
+
+from __future__ import annotations
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from models.zoo.data import TASKS, texts_for
+from models.zoo.errors import ZooError
+from models.zoo.evaluate import evaluate as _evaluate
+from models.zoo.evaluate import perplexity
+from models.zoo.presets import PRESETS, get_preset
+from models.zoo.zoo import NAMES, build, build_result, load
+
+__all__ = [
+    "NAMES",
+    "PRESETS",
+    "TASKS",
+    "ZooError",
+    "build",
+    "build_result",
+    "evaluate",
+    "load",
+    "perplexity",
+    "task_texts",
+]
+
+
+def task_texts(task: str, split: str = "test", preset: str = "default", seed: int = 0) -> list[str]:
+    """Texts of `task` ("code", "math", "english", "recall") in `split` ("test": held out; "train")."""
+    return texts_for(task, split, get_preset(preset), seed)
+
+
+def evaluate(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, preset: str = "default", seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """Held-out scores per task: ppl, top1 (next-token accuracy), and for math/recall answer_top1 and
+    exact_match (greedy answer exactly right; for recall, the recall accuracy)."""
+    return _evaluate(model, tokenizer, get_preset(preset), seed)
