@@ -13,6 +13,7 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[str], ob
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; outputs get the usual permissions
         if callable(data):
             os.close(fd)
             data(tmp)
@@ -23,3 +24,9 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[str], ob
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -19,8 +19,9 @@ each, then T decode steps. Counting rules:
   (expert e gets ceil or floor of tokens x top_k / experts, the larger counts to the lower
   indices; experts with no token are left out), the same in every layer. Real routing is uneven;
   replay with real routing needs a workload built from routed token counts.
-- All linear ops use one precision (wbits, group, wformat), the router included; attention ops use
-  kv_bits for the cache and `act` for Q and the scores.
+- All linear ops use one precision (wbits, group, wformat), the router included (with
+  uneven="divisor", an op whose k the group does not divide gets the largest divisor below it);
+  attention ops use kv_bits for the cache and `act` for Q and the scores.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict, dataclass
 
-from sim.workload import AttnPV, AttnQK, Linear, MoeExpert, Op, Workload, WorkloadError
+from sim.workload import UNEVEN_POLICIES, AttnPV, AttnQK, Linear, MoeExpert, Op, Workload, WorkloadError, fit_group
 
 
 @dataclass(frozen=True)
@@ -85,17 +86,25 @@ def expert_tokens(tokens: int, experts: int, top_k: int) -> list[int]:
     return [base + (e < extra) for e in range(experts)]
 
 
-def _phase_linear(cfg: ModelShape, phase: str, m: int, repeat: int, weights: dict) -> list[Op]:
+def _phase_linear(cfg: ModelShape, phase: str, m: int, repeat: int, weights: dict, uneven: str) -> list[Op]:
     """The linear / expert ops of `repeat` identical layer passes over m tokens, then lm_head."""
     h, kv = cfg.hidden, cfg.kv_heads * cfg.head_dim
+    group = weights["group"]
+
+    def fit(k: int) -> dict:
+        # A bad group is left for Linear.check to name; only a valid one is fitted to k.
+        if uneven == "divisor" and isinstance(group, int) and group >= 1:
+            return {**weights, "group": fit_group(group, k)}
+        return weights
+
     ops: list[Op] = [
-        Linear(name=f"{phase}.layers.{proj}", m=m, n=n, k=k, repeat=cfg.layers * repeat, **weights)
+        Linear(name=f"{phase}.layers.{proj}", m=m, n=n, k=k, repeat=cfg.layers * repeat, **fit(k))
         for proj, n, k in (("q_proj", h, h), ("k_proj", kv, h), ("v_proj", kv, h), ("o_proj", h, h))
     ]
     mlp = (("gate_proj", cfg.intermediate, h), ("up_proj", cfg.intermediate, h), ("down_proj", h, cfg.intermediate))
     if cfg.experts:
         ops.append(
-            Linear(name=f"{phase}.layers.router", m=m, n=cfg.experts, k=h, repeat=cfg.layers * repeat, **weights)
+            Linear(name=f"{phase}.layers.router", m=m, n=cfg.experts, k=h, repeat=cfg.layers * repeat, **fit(h))
         )
         for e, routed in enumerate(expert_tokens(m, cfg.experts, cfg.top_k)):
             ops += [
@@ -106,17 +115,17 @@ def _phase_linear(cfg: ModelShape, phase: str, m: int, repeat: int, weights: dic
                     k=k,
                     expert=e,
                     repeat=cfg.layers * repeat,
-                    **weights,
+                    **fit(k),
                 )
                 for proj, n, k in mlp
                 if routed
             ]
     else:
         ops += [
-            Linear(name=f"{phase}.layers.{proj}", m=m, n=n, k=k, repeat=cfg.layers * repeat, **weights)
+            Linear(name=f"{phase}.layers.{proj}", m=m, n=n, k=k, repeat=cfg.layers * repeat, **fit(k))
             for proj, n, k in mlp
         ]
-    ops.append(Linear(name=f"{phase}.lm_head", m=m, n=cfg.vocab, k=h, repeat=repeat, **weights))
+    ops.append(Linear(name=f"{phase}.lm_head", m=m, n=cfg.vocab, k=h, repeat=repeat, **fit(h)))
     return ops
 
 
@@ -176,8 +185,15 @@ def shape_workload(
     group: int = 128,
     wformat: str = "unsigned",
     kv_bits: int = 16,
+    uneven: str = "error",
 ) -> Workload:
-    """builtin_workload for any ModelShape (e.g. ModelShape.from_hf_config of a local checkpoint)."""
+    """builtin_workload for any ModelShape (e.g. ModelShape.from_hf_config of a local checkpoint).
+
+    uneven: what an op whose k the group does not divide gets: "error" (WorkloadError) or "divisor"
+    (sim.workload.fit_group: the largest divisor of k not above group, as models.quant does).
+    """
+    if uneven not in UNEVEN_POLICIES:
+        raise WorkloadError(f"builtin '{model}': uneven is {uneven!r}, expected one of {', '.join(UNEVEN_POLICIES)}")
     _require(model, "prefill", prefill, 0)
     _require(model, "decode", decode, 0)
     _require(model, "batch", batch, 1)
@@ -186,10 +202,10 @@ def shape_workload(
     weights = dict(wbits=wbits, group=group, wformat=wformat, act=act)
     ops: list[Op] = []
     if prefill:
-        ops += _phase_linear(cfg, "prefill", batch * prefill, 1, weights)
+        ops += _phase_linear(cfg, "prefill", batch * prefill, 1, weights, uneven)
         ops += _attention(cfg, "prefill.layers", prefill, prefill, batch, act, kv_bits)
     if decode:
-        ops += _phase_linear(cfg, "decode", batch, decode, weights)
+        ops += _phase_linear(cfg, "decode", batch, decode, weights, uneven)
         for t in range(1, decode + 1):
             ops += _attention(cfg, f"decode.t{t}.layers", 1, prefill + t, batch, act, kv_bits)
     meta = dict(
@@ -202,6 +218,7 @@ def shape_workload(
         group=group,
         wformat=wformat,
         kv_bits=kv_bits,
+        uneven=uneven,
         config=asdict(cfg),
     )
     try:

@@ -130,6 +130,18 @@ class Op:
         return {"kind": self.kind, **asdict(self)}
 
 
+UNEVEN_POLICIES = ("error", "divisor")
+
+
+def fit_group(group: int, k: int) -> int:
+    """The largest group size <= `group` that divides k (`group` itself when it divides k).
+
+    The "divisor" policy for layers whose k the requested group does not divide (e.g. 86 for k = 688
+    at group 128), shared by quantization (models.quant) and shape-only workloads.
+    """
+    return group if k % group == 0 else max(d for d in range(1, min(group, k) + 1) if k % d == 0)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Linear(Op):
     """An mpGEMM with quantized weights W[k, n] = S[k // group, n] * (Q[k, n] - Z[k // group, n]).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from hw.config import ACT_KINDS, MAX_GROUP, WEIGHT_BITS, WEIGHT_FORMATS
+from sim.workload import UNEVEN_POLICIES, fit_group
 
 METHODS = ("rtn", "gptq")
 
@@ -53,7 +54,7 @@ class QuantConfig:
             raise QuantError(f"unknown method '{self.method}': choose rtn or gptq")
         if not isinstance(self.calib_samples, int) or self.calib_samples < 1:
             raise QuantError(f"calib_samples={self.calib_samples}: need at least 1 calibration sequence")
-        if self.uneven not in ("error", "divisor"):
+        if self.uneven not in UNEVEN_POLICIES:
             raise QuantError(f"unknown uneven policy '{self.uneven}': choose error or divisor")
         if not 0 < self.damp < 1:
             raise QuantError(f"damp={self.damp} out of range: choose a fraction in (0, 1), e.g. 0.01")
@@ -61,7 +62,7 @@ class QuantConfig:
     def group_for(self, name: str, in_features: int) -> int:
         """The group size layer `name` gets; QuantError if it cannot be quantized with these settings."""
         if in_features % self.group and self.uneven == "divisor":
-            return max(d for d in range(1, self.group + 1) if in_features % d == 0)
+            return fit_group(self.group, in_features)
         if in_features % self.group:
             raise QuantError(
                 f"group size {self.group} does not divide in_features={in_features} of '{name}':"

@@ -13,7 +13,8 @@ reproducing its call signature.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -136,6 +137,24 @@ def set_engine(model: nn.Module, engine) -> None:
             m.engine = engine
 
 
+@contextmanager
+def recording(model: nn.Module) -> Iterator[list[tuple[str, GemmOperands]]]:
+    """While active, appends (module name, port-level operands) of every QuantLinear call, in call order."""
+    calls: list[tuple[str, GemmOperands]] = []
+    handles = [
+        m.register_forward_hook(
+            lambda mod, inp, _out, name=name: calls.append((name, mod.to_operands(inp[0].reshape(-1, mod.in_features))))
+        )
+        for name, m in model.named_modules()
+        if isinstance(m, QuantLinear)
+    ]
+    try:
+        yield calls
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 @torch.no_grad()
 def capture_operands(model: nn.Module, input_ids: torch.Tensor) -> dict[str, GemmOperands]:
     """Port-level operands of every QuantLinear for one forward pass on input_ids (1, T).
@@ -143,22 +162,15 @@ def capture_operands(model: nn.Module, input_ids: torch.Tensor) -> dict[str, Gem
     Keys are module names; the values can be written with sim.workload.save_tensors for exact
     replay (each layer's F is in its QuantLinear.frac_bits).
     """
-    ops: dict[str, GemmOperands] = {}
-    handles = [
-        m.register_forward_hook(
-            lambda mod, inp, _out, name=name: ops.__setitem__(
-                name, mod.to_operands(inp[0].reshape(-1, mod.in_features))
-            )
-        )
-        for name, m in model.named_modules()
-        if isinstance(m, QuantLinear)
-    ]
-    try:
+    with recording(model) as calls:
         model(input_ids=input_ids, use_cache=False)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return ops
+    return dict(calls)
+
+
+def operand_op(name: str, layer: QuantLinear, operands: GemmOperands) -> Linear:
+    """The workload op `name` of one QuantLinear call with these operands (shape and precision)."""
+    m, n, k = operands.shape
+    return Linear(name=name, m=m, n=n, k=k, act=layer.act, wbits=layer.wbits, group=layer.group, wformat=layer.wformat)
 
 
 def to_workload(model: nn.Module, input_ids: torch.Tensor, name: str = "quantized") -> Workload:
@@ -169,13 +181,7 @@ def to_workload(model: nn.Module, input_ids: torch.Tensor, name: str = "quantize
     """
     ops = capture_operands(model, input_ids)
     modules = dict(model.named_modules())
-    linears = []
-    for op_name, operands in ops.items():
-        mod = modules[op_name]
-        m, n, k = operands.shape
-        linears.append(
-            Linear(name=op_name, m=m, n=n, k=k, act=mod.act, wbits=mod.wbits, group=mod.group, wformat=mod.wformat)
-        )
+    linears = [operand_op(op_name, modules[op_name], operands) for op_name, operands in ops.items()]
     meta = {"frac_bits": {op_name: modules[op_name].frac_bits for op_name in ops}}
     return Workload(model=name, ops=linears, meta=meta, tensors=ops)
 

@@ -3,13 +3,16 @@
 paths = build("tiny")                 # {"base", "code", "math", "english"} -> checkpoint folders (cached)
 model, tokenizer = load("math")       # or load("/path/to/any/llama/checkpoint")
 texts = task_texts("code", "test")    # held-out texts; tasks: code, math, english, recall
+token_windows(tokenizer, "code", "test", seq_len=128, limit=64)   # the same as token windows
 evaluate(model, tokenizer)            # per task: ppl, top1 (+ answer_top1, exact_match)
 """
 
 from __future__ import annotations
 
+import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from models.zoo import data
 from models.zoo.data import TASKS, texts_for
 from models.zoo.errors import ZooError
 from models.zoo.evaluate import evaluate as _evaluate
@@ -24,10 +27,12 @@ __all__ = [
     "ZooError",
     "build",
     "build_result",
+    "calibration_windows",
     "evaluate",
     "load",
     "perplexity",
     "task_texts",
+    "token_windows",
 ]
 
 
@@ -42,3 +47,23 @@ def evaluate(
     """Held-out scores per task: ppl, top1 (next-token accuracy), and for math/recall answer_top1 and
     exact_match (greedy answer exactly right; for recall, the recall accuracy)."""
     return _evaluate(model, tokenizer, get_preset(preset), seed)
+
+
+def token_windows(
+    tokenizer: PreTrainedTokenizerBase,
+    task: str,
+    split: str = "test",
+    seq_len: int = 128,
+    limit: int = 64,
+    preset: str = "default",
+    seed: int = 0,
+) -> list[torch.Tensor]:
+    """Up to `limit` consecutive (seq_len,) token windows of a task's texts, tokenized by `tokenizer`."""
+    return data.token_windows(tokenizer, task, split, seq_len, limit, get_preset(preset), seed)
+
+
+def calibration_windows(
+    tokenizer: PreTrainedTokenizerBase, seq_len: int = 128, count: int = 32, preset: str = "default", seed: int = 0
+) -> list[torch.Tensor]:
+    """`count` (seq_len,) windows of English and code training text, for GPTQ calibration."""
+    return data.calibration_windows(tokenizer, seq_len, count, get_preset(preset), seed)

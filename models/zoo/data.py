@@ -94,3 +94,37 @@ def training_streams(tokenizer: PreTrainedTokenizerBase, preset: Preset, seed: i
     for task in ("math", "recall"):
         streams[task] = make_stream(tokenizer, texts_for(task, "train", preset, seed), aligned=True)
     return streams
+
+
+def token_windows(
+    tokenizer: PreTrainedTokenizerBase, task: str, split: str, seq_len: int, limit: int, preset: Preset, seed: int
+) -> list[torch.Tensor]:
+    """Up to `limit` consecutive, non-overlapping (seq_len,) LongTensor windows of a task's texts.
+
+    The texts are tokenized in order (BOS text EOS each, as make_stream) only as far as needed.
+    """
+    texts = texts_for(task, split, preset, seed)
+    need = seq_len * limit
+    # Tokenize a prefix of about 6 characters per needed token (the corpus averages about 4), all if short.
+    end, chars = 0, 0
+    while end < len(texts) and chars < 6 * need:
+        chars += len(texts[end])
+        end += 1
+    stream = make_stream(tokenizer, texts[:end], aligned=False)
+    if len(stream.tokens) < need and end < len(texts):
+        stream = make_stream(tokenizer, texts, aligned=False)
+    count = min(limit, len(stream.tokens) // seq_len)
+    if count == 0:
+        raise ZooError(f"the {split} texts of {task!r} have {len(stream.tokens)} tokens, fewer than seq_len={seq_len}")
+    tokens = torch.from_numpy(stream.tokens[: count * seq_len].astype(np.int64))
+    return list(tokens.reshape(count, seq_len).unbind(0))
+
+
+def calibration_windows(
+    tokenizer: PreTrainedTokenizerBase, seq_len: int, count: int, preset: Preset, seed: int
+) -> list[torch.Tensor]:
+    """`count` (seq_len,) windows alternating English and code training text (never held-out text)."""
+    half = count // 2 + 1
+    english = token_windows(tokenizer, "english", "train", seq_len, half, preset, seed)
+    code = token_windows(tokenizer, "code", "train", seq_len, half, preset, seed)
+    return [w for pair in zip(english, code, strict=False) for w in pair][:count]
