@@ -1,7 +1,7 @@
 """Build emitted Verilog with a simulator and run a cocotb testbench on it (used by pytest and bench/).
 
-Builds are cached under ~/.cache/mixkit/tb/, keyed by the Verilog text, so a second run only
-re-runs the simulation.
+Builds are cached under ~/.cache/mixkit/tb/, keyed by the Verilog text and the toolchain's paths,
+so a second run only re-runs the simulation.
 """
 
 from __future__ import annotations
@@ -56,7 +56,13 @@ def build(cfg: PEConfig | ArrayConfig, simulator: str = "icarus") -> tuple[objec
     runner = _runner(simulator)
     text, _ = emit(cfg)
     top = design_name(cfg)
-    build_dir = cache_root() / "tb" / simulator / f"{top}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    # Builds embed absolute paths of cocotb's libraries and the simulator: another checkout or venv
+    # sharing the cache must not reuse them.
+    import cocotb
+
+    toolchain = f"{cocotb.__file__}|{cocotb.__version__}|{shutil.which(SIMULATORS[simulator])}"
+    key = hashlib.sha256(f"{toolchain}\n{text}".encode()).hexdigest()[:12]
+    build_dir = cache_root() / "tb" / simulator / f"{top}-{key}"
     source = build_dir / f"{top}.v"
     if not source.exists():
         build_dir.mkdir(parents=True, exist_ok=True)
