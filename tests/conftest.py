@@ -17,3 +17,14 @@ def tiny_zoo():
     from models import zoo
 
     return zoo.build("tiny", seed=0, progress=False)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test: with two xdist workers on 2 cores, two threads each run ~10x slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
