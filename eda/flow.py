@@ -1,0 +1,318 @@
+"""Synthesis → placement → routing → static timing of one Verilog design on osu018, with per-pin labels.
+
+    python -m eda.flow VERILOG --top TOP --clock NS [--json]
+    python -m eda.flow --design add8 --clock 5
+
+qflow drives yosys (synthesis and osu018 mapping), graywolf (placement: `<top>_unroute.def`) and qrouter
+(routing on ROUTE_LAYERS metal layers: `<top>.def` and RC trees `<top>.rc`). Every timing label comes
+from OpenSTA on the post-placement netlist with our own constraints (ideal clock on `clk`, input and
+output delays 0), in three parasitic modes:
+  none     no wires at all (pre-route STA),
+  estimate a star-RC per net from the placed DEF (Manhattan lengths, LEF per-µm RC): the pre-route baseline,
+  routed   the routed RC trees as SPEF: the post-route ground truth (also written as routed.sdf).
+Per pin: arrival, required, slack (ns, setup/max analysis, [rise, fall]) and slew (ns). Stage times (s).
+Runs are cached under ~/.cache/mixkit/eda/ keyed by the Verilog, top, clock and FLOW_VERSION.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hw.cache import cache_root, run_logged, staged_entry
+
+TECH = Path("/usr/share/qflow/tech/osu018")
+LIBERTY = TECH / "osu018_stdcells.lib"
+LEF = TECH / "osu018_stdcells.lef"
+# Three routing layers make routes detour more than a placement estimate expects (see DESIGN.md).
+ROUTE_LAYERS = 3
+MODES = ("none", "estimate", "routed")
+# Bump when the scripts, constraints or label format change, so cached runs are rebuilt.
+FLOW_VERSION = 1
+TOOLS = ("qflow", "sta")
+# OpenSTA marks unconstrained or unreached values with ±1e30.
+_UNSET = 1e20
+
+
+class FlowError(RuntimeError):
+    """A tool is missing or failed, or the input is unusable; the message is one line naming the fix or the log."""
+
+
+@dataclass(frozen=True)
+class FlowResult:
+    """Summary of one flow run. wns_ns/tns_ns by mode (ns, ≤ 0); stage_seconds by stage (s); work_dir holds
+    the placed DEF (placed.def), routed DEF (routed.def), netlist.v, routed.sdf and labels.npz."""
+
+    design: str
+    top: str
+    clock_ns: float
+    cells: int
+    wns_ns: dict[str, float]
+    tns_ns: dict[str, float]
+    stage_seconds: dict[str, float]
+    rc_nets_malformed: int
+    spef_nets_skipped: dict[str, int]
+    work_dir: str
+
+    def path(self, name: str) -> Path:
+        return Path(self.work_dir) / name
+
+    def labels(self) -> dict[str, np.ndarray]:
+        """pins (n,) names; for each mode m: m/arrival, m/required, m/slack, m/slew, each (n, 2) ns [rise, fall]."""
+        with np.load(self.path("labels.npz")) as z:
+            return {k: z[k] for k in z.files}
+
+
+def require_tools() -> None:
+    for tool in TOOLS:
+        if shutil.which(tool) is None:
+            raise FlowError(f"{tool} not found on PATH: run 'make setup' or apt-get install qflow opensta")
+    if not LIBERTY.exists():
+        raise FlowError(f"{LIBERTY} not found: apt-get install qflow-tech-osu018")
+
+
+def sta_script(top: str, clock_ns: float, spef: str | None, sdf: str | None) -> str:
+    """OpenSTA Tcl that times the design and writes pins.tsv (one row per pin) and the TNS/WNS lines."""
+    lines = [
+        f"read_liberty {LIBERTY}",
+        "read_verilog netlist.v",
+        f"link_design {top}",
+        f"create_clock -name clk -period {clock_ns} [get_ports clk]",
+        "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
+        "set_output_delay 0 -clock clk [all_outputs]",
+    ]
+    if spef:
+        lines.append(f"read_spef {spef}")
+    lines += [
+        "report_checks -path_delay max -digits 4",
+        "report_tns -digits 6",
+        "report_wns -digits 6",
+        "set clk [sta::find_clock clk]",
+        "set f [open pins.tsv w]",
+        # lindex end: the max (setup) analysis point of OpenSTA's [min max] lists.
+        "proc dump {f clk pin} {",
+        "  set v [lindex [$pin vertices] 0]",
+        "  set row [list [get_full_name $pin]]",
+        "  foreach q {arrivals_clk requireds_clk slacks_clk} {",
+        "    foreach rf {rise fall} { lappend row [lindex [$v $q $rf $clk rise] end] } }",
+        "  foreach rf {rise fall} { lappend row [$v slew $rf max] }",
+        '  puts $f [join $row "\\t"] }',
+        "foreach pin [get_pins -hierarchical *] { dump $f $clk $pin }",
+        "set it [[sta::top_instance] pin_iterator]",
+        "while {[$it has_next]} { dump $f $clk [$it next] }",
+        "$it finish",
+        "close $f",
+    ]
+    if sdf:
+        lines.append(f"write_sdf -digits 6 {sdf}")
+    lines += ["exit", ""]
+    return "\n".join(lines)
+
+
+def _parse_tns_wns(log: str, log_path: Path) -> tuple[float, float]:
+    errors = re.findall(r"^Error: .*$", log, re.M)
+    if errors:
+        raise FlowError(f"OpenSTA reported {errors[0]!r}: see {log_path}")
+    tns = re.search(r"^tns\s+(-?[\d.]+)", log, re.M)
+    wns = re.search(r"^wns\s+(-?[\d.]+)", log, re.M)
+    if not (tns and wns):
+        raise FlowError(f"no TNS/WNS in the OpenSTA log: see {log_path}")
+    return float(wns.group(1)), float(tns.group(1))
+
+
+def _read_pins(path: Path) -> tuple[list[str], np.ndarray]:
+    """Pin names and a (n, 8) array in ns: arrival, required, slack, slew × [rise, fall]; unset values are NaN."""
+    names, rows = [], []
+    for line in path.read_text().splitlines():
+        parts = line.split("\t")
+        if len(parts) != 9:
+            raise FlowError(f"OpenSTA wrote a malformed row {line[:60]!r} in {path}")
+        names.append(parts[0])
+        rows.append([float(v) if v not in ("", "INF", "-INF") else np.nan for v in parts[1:]])
+    arr = np.array(rows, dtype=np.float64)
+    arr[np.abs(arr) > _UNSET] = np.nan
+    arr[:, :6] *= 1e9  # OpenSTA's Tcl API speaks seconds
+    arr[:, 6:] *= 1e9
+    return names, arr
+
+
+def _cache_dir(top: str, text: str, clock_ns: float) -> Path:
+    key = f"{text}\0{top}\0{clock_ns!r}\0{FLOW_VERSION}\0{ROUTE_LAYERS}".encode()
+    return cache_root() / "eda" / f"{top}-{hashlib.sha256(key).hexdigest()[:12]}"
+
+
+def _project_vars() -> str:
+    return f"set route_layers = {ROUTE_LAYERS}\n"
+
+
+def _run_stage(stage: str, top: str, work: Path, outputs: list[str], seconds: dict[str, float]) -> None:
+    t0 = time.perf_counter()
+    run_logged(["qflow", stage, "-T", "osu018", top], work / f"qflow_{stage}.log", work, FlowError)
+    seconds[stage] = round(time.perf_counter() - t0, 3)
+    missing = [o for o in outputs if not (work / o).exists()]
+    if missing:
+        raise FlowError(f"qflow {stage} left no {missing[0]}: see {work / f'qflow_{stage}.log'} and {work / 'log'}")
+
+
+def run_sta(work: Path, top: str, clock_ns: float, mode: str, spef: str | None, sdf: str | None = None):
+    """Time netlist.v in `work` with OpenSTA: (pin names, (n, 8) array as in _read_pins, WNS ns, TNS ns, seconds)."""
+    (work / f"sta_{mode}.tcl").write_text(sta_script(top, clock_ns, spef, sdf))
+    t0 = time.perf_counter()
+    log = run_logged(["sta", "-no_init", "-no_splash", f"sta_{mode}.tcl"], work / f"sta_{mode}.log", work, FlowError)
+    seconds = time.perf_counter() - t0
+    wns, tns = _parse_tns_wns(log, work / f"sta_{mode}.log")
+    names, arr = _read_pins(work / "pins.tsv")
+    return names, arr, wns, tns, seconds
+
+
+def _synthesize_and_place(text: str, top: str, work: Path, seconds: dict[str, float]) -> None:
+    (work / "source").mkdir()
+    (work / "source" / f"{top}.v").write_text(text)
+    (work / "project_vars.sh").write_text(_project_vars())
+    _run_stage("synthesize", top, work, [f"{top}.rtlnopwr.v"], seconds)
+    _run_stage("place", top, work, [f"{top}_unroute.def", f"{top}.rtlnopwr.v"], seconds)
+    # Placement rewrites <top>.rtlnopwr.v (buffer trees); STA must read this post-placement netlist.
+    shutil.copy(work / f"{top}.rtlnopwr.v", work / "netlist.v")
+    shutil.copy(work / f"{top}_unroute.def", work / "placed.def")
+
+
+def _run_flow(text: str, top: str, design: str, clock_ns: float, work: Path, final: Path) -> None:
+    from eda.parse.def_file import read_def
+    from eda.parse.lef import read_lef
+    from eda.parse.liberty import read_liberty
+    from eda.parse.netlist import read_netlist
+    from eda.parse.rc_tree import read_rc
+    from eda.spef import star_estimate, write_spef
+
+    seconds: dict[str, float] = {}
+    _synthesize_and_place(text, top, work, seconds)
+    _run_stage("route", top, work, [f"{top}.def", f"{top}.rc"], seconds)
+    shutil.copy(work / f"{top}.def", work / "routed.def")
+
+    t0 = time.perf_counter()
+    library, netlist = read_liberty(LIBERTY), read_netlist(work / "netlist.v")
+    rc_nets, malformed = read_rc(work / f"{top}.rc")
+    routed_spef, routed_skipped = write_spef(rc_nets, netlist, library)
+    est_nets = star_estimate(read_def(work / "placed.def"), netlist, library, read_lef(LEF))
+    est_spef, est_skipped = write_spef(est_nets, netlist, library)
+    (work / "routed.spef").write_text(routed_spef)
+    (work / "estimate.spef").write_text(est_spef)
+    seconds["spef"] = round(time.perf_counter() - t0, 3)
+
+    wns, tns, arrays, names0 = {}, {}, {}, None
+    for mode in MODES:
+        spef = {"none": None, "estimate": "estimate.spef", "routed": "routed.spef"}[mode]
+        names, arr, wns[mode], tns[mode], sec = run_sta(
+            work, top, clock_ns, mode, spef, "routed.sdf" if mode == "routed" else None
+        )
+        seconds[f"sta_{mode}"] = round(sec, 3)
+        if names0 is not None and names != names0:
+            raise FlowError(f"OpenSTA listed different pins in mode {mode}: see {work}")
+        names0 = names
+        for k, what in enumerate(("arrival", "required", "slack", "slew")):
+            arrays[f"{mode}/{what}"] = arr[:, 2 * k : 2 * k + 2]
+    np.savez_compressed(work / "labels.npz", pins=np.array(names0), **arrays)
+    cells = sum(1 for cell, _ in netlist.instances.values() if cell in library.cells and not cell.startswith("FILL"))
+    result = FlowResult(
+        design=design,
+        top=top,
+        clock_ns=clock_ns,
+        cells=cells,
+        wns_ns=wns,
+        tns_ns=tns,
+        stage_seconds=seconds,
+        rc_nets_malformed=len(malformed),
+        spef_nets_skipped={"routed": routed_skipped, "estimate": est_skipped},
+        work_dir=str(final),
+    )
+    (work / "result.json").write_text(json.dumps(asdict(result), indent=2) + "\n")
+
+
+def run_placement(text: str, top: str) -> Path:
+    """Synthesize and place only (cached): the folder holding placed.def and netlist.v."""
+    if not re.search(rf"^\s*module\s+{re.escape(top)}\b", text, re.M):
+        raise FlowError(f"the Verilog has no module {top!r}: pass its top module with --top")
+    key = f"{text}\0{top}\0{FLOW_VERSION}".encode()
+    final = cache_root() / "eda" / f"placed-{top}-{hashlib.sha256(key).hexdigest()[:12]}"
+    if not (final / "result.json").exists():
+        require_tools()
+        with staged_entry(final) as work:
+            seconds: dict[str, float] = {}
+            _synthesize_and_place(text, top, work, seconds)
+            (work / "result.json").write_text(json.dumps({"top": top, "stage_seconds": seconds}) + "\n")
+    return final
+
+
+def run_flow(text: str, top: str, clock_ns: float, design: str = "") -> FlowResult:
+    """Run (or load from the cache) the flow for Verilog `text` with top module `top` at clock_ns (ns)."""
+    if not clock_ns > 0:
+        raise FlowError(f"clock period {clock_ns} ns must be positive: pass --clock with a value > 0")
+    if not re.search(rf"^\s*module\s+{re.escape(top)}\b", text, re.M):
+        raise FlowError(f"the Verilog has no module {top!r}: pass its top module with --top")
+    final = _cache_dir(top, text, clock_ns)
+    if not (final / "result.json").exists():
+        require_tools()
+        with staged_entry(final) as work:
+            _run_flow(text, top, design or top, clock_ns, work, final)
+    return load_result(final)
+
+
+def load_result(folder: Path) -> FlowResult:
+    """The FlowResult of a cache entry, with work_dir set to where the entry is now (caches may move)."""
+    return FlowResult(**{**json.loads((folder / "result.json").read_text()), "work_dir": str(folder)})
+
+
+def run_design(name: str, clock_ns: float) -> FlowResult:
+    """run_flow for a named design of eda.designs."""
+    from eda.designs import design_verilog
+
+    text, top = design_verilog(name)
+    return run_flow(text, top, clock_ns, design=name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from eda.designs import DESIGNS
+
+    p = argparse.ArgumentParser(
+        prog="python -m eda.flow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("verilog", nargs="?", type=Path, help="Verilog file of the design (or use --design)")
+    p.add_argument("--top", help="top module name (default: the file's stem)")
+    p.add_argument("--design", choices=sorted(DESIGNS), help="a built-in design instead of a file")
+    p.add_argument("--clock", type=float, default=5.0, help="clock period on port clk (ns, default 5)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = p.parse_args(argv)
+    try:
+        if args.design:
+            result = run_design(args.design, args.clock)
+        elif args.verilog is None:
+            raise FlowError("no design given: pass a Verilog file or --design NAME")
+        else:
+            if not args.verilog.is_file():
+                raise FlowError(f"{args.verilog} not found: pass an existing Verilog file")
+            result = run_flow(args.verilog.read_text(), args.top or args.verilog.stem, args.clock)
+    except FlowError as e:
+        print(f"eda.flow: error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(asdict(result), indent=2))
+    else:
+        print(f"{result.design}: {result.cells} cells, clock {result.clock_ns:g} ns")
+        for mode in MODES:
+            print(f"  {mode:9s} WNS {result.wns_ns[mode]:8.4f} ns  TNS {result.tns_ns[mode]:9.4f} ns")
+        print("  stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.stage_seconds.items()))
+        print(f"  {result.work_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,383 @@
+"""E2ESlack-style pre-routing slack prediction: a GNN for wire-induced delay, propagated in topological order.
+
+    python -m eda.slack predict PLACED_DEF --netlist NETLIST.v --clock NS [--model DIR] [--paths 5] [--json]
+    python -m eda.slack predict DESIGN.v --top TOP --clock NS      (synthesizes and places first)
+
+Model (TimingGCN-like, residual on a no-wire STA run): NetConv layers (torch-geometric MessagePassing over
+net_out, net_in and cell_out edges) predict each pin's local wire-induced delay δ (ns): the wire delay into a
+sink pin, or the extra cell delay an output pin sees from its wire load. `propagate` then accumulates δ level
+by level in topological order: ΔAT(sink) = ΔAT(driver) + δ, ΔAT(output) = Σ gate·ΔAT(input) + δ, where the
+gate is a softmax over the cell's inputs of their no-wire arrival plus the LUT arc delay (the critical input).
+Predicted arrival = no-wire STA arrival + ΔAT. Training uses teacher forcing (true predecessor ΔAT), as
+TimingGCN does; prediction runs the full propagation.
+Fast RAT: at a flop D pin, clock period − the Liberty setup_rising constraint (of the D transition that is
+critical in the no-wire timing) at the predicted D slew (no-wire slew + the model's wire-induced slew
+change) and an ideal clock's zero slew; at an output port, the clock period (output delay 0).
+Slack = RAT − arrival; WNS = min(0, min slack), TNS = Σ min(0, slack) over endpoints (ns).
+With --plot, a DEF inside an eda.flow folder is also plotted against that folder's post-route slack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch_geometric.nn import MessagePassing
+
+from eda.graph import FEATURES, GATE_TAU_NS
+
+# ΔAT and δ are ~0.01–0.3 ns; the network works on them ×TARGET_SCALE.
+TARGET_SCALE = 10.0
+# Normalized features are clipped to ±FEATURE_CLIP standard deviations.
+FEATURE_CLIP = 8.0
+
+
+def _mlp(*sizes: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
+    return nn.Sequential(*layers[:-1])
+
+
+class NetConv(MessagePassing):
+    """One message-passing step along one edge type: messages MLP([x_dst, x_src, edge_attr]), sum- and
+    max-aggregated, then MLP([x, sum, max]) → out_dim."""
+
+    def __init__(self, in_dim: int, edge_dim: int, out_dim: int, hidden: int = 32) -> None:
+        super().__init__(aggr=["sum", "max"])
+        self.msg = _mlp(2 * in_dim + edge_dim, hidden, hidden)
+        self.update_mlp = _mlp(in_dim + 2 * hidden, hidden, out_dim)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
+        agg = self.propagate(edge_index, x=x, edge_attr=edge_attr)
+        return self.update_mlp(torch.cat([x, agg], dim=-1))
+
+    def message(self, x_i: torch.Tensor, x_j: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
+        return self.msg(torch.cat([x_i, x_j, edge_attr], dim=-1))
+
+
+EDGE_TYPES = (("pin", "net_out", "pin"), ("pin", "net_in", "pin"), ("pin", "cell_out", "pin"))
+
+
+class SlackPredictor(nn.Module):
+    """(n, 2) per pin: local wire-induced delay δ (ns; see the module docstring) and the wire-induced slew
+    change (ns, local: a pin's slew follows from its driver's load and its wire, not from a path)."""
+
+    def __init__(self, in_dim: int, hidden: int = 32, layers: int = 3) -> None:
+        super().__init__()
+        self.config = {"in_dim": in_dim, "hidden": hidden, "layers": layers}
+        self.register_buffer("x_mean", torch.zeros(in_dim))
+        self.register_buffer("x_std", torch.ones(in_dim))
+        self.encode = nn.Linear(in_dim, hidden)
+        self.convs = nn.ModuleList(
+            nn.ModuleDict({et[1]: NetConv(hidden, 4, hidden, hidden) for et in EDGE_TYPES}) for _ in range(layers)
+        )
+        self.head = _mlp(hidden + in_dim, hidden, 2)
+
+    def forward(self, data) -> torch.Tensor:
+        # Clipped so a pin far outside the training designs' range cannot blow up its prediction.
+        x = ((data["pin"].x - self.x_mean) / self.x_std).clamp(-FEATURE_CLIP, FEATURE_CLIP)
+        h = self.encode(x)
+        for conv in self.convs:
+            h = h + sum(
+                conv[et[1]](h, data[et].edge_index, data[et].edge_attr) for et in EDGE_TYPES
+            )  # residual: each layer adds context from drivers, sinks and cell neighbours
+        return self.head(torch.cat([h, x], dim=-1)) / TARGET_SCALE
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "config.json").write_text(json.dumps({**self.config, "features": list(FEATURES)}, indent=2))
+        torch.save(self.state_dict(), folder / "model.pt")
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path) -> SlackPredictor:
+        folder = Path(folder)
+        cfg = json.loads((folder / "config.json").read_text())
+        model = cls(cfg["in_dim"], cfg["hidden"], cfg["layers"])
+        model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
+        return model.eval()
+
+
+def arc_gates(data) -> torch.Tensor:
+    """Softmax weight of each cell_out edge among its output pin's incoming arcs (critical input in no-wire timing).
+    CLK→Q arcs get weight 0: an ideal clock launches data at 0, so registers start new paths."""
+    src, dst = data["pin", "cell_out", "pin"].edge_index
+    at = torch.nan_to_num(data["pin"].x[:, FEATURES.index("at_none")])
+    arc_delay = data["pin", "cell_out", "pin"].edge_attr[:, 0]
+    score = (at[src] + arc_delay) / GATE_TAU_NS
+    from torch_geometric.utils import softmax
+
+    gate = softmax(score, dst, num_nodes=data["pin"].num_nodes)
+    clock = data["pin"].x[src, FEATURES.index("clock_pin")] > 0
+    return torch.where(clock, torch.zeros_like(gate), gate)
+
+
+def _incoming(data) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(src, dst, weight) over net_out (weight 1) and cell_out (gate) edges."""
+    ns, nd = data["pin", "net_out", "pin"].edge_index
+    cs, cd = data["pin", "cell_out", "pin"].edge_index
+    w = torch.cat([torch.ones(ns.numel()), arc_gates(data)])
+    return torch.cat([ns, cs]), torch.cat([nd, cd]), w
+
+
+def propagate(data, delta: torch.Tensor) -> torch.Tensor:
+    """ΔAT per pin (ns): δ accumulated in topological order along the gated incoming edges."""
+    src, dst, w = _incoming(data)
+    level = data["pin"].topo_level
+    out = torch.zeros_like(delta)
+    for lv in range(int(level.max()) + 1 if level.numel() else 0):
+        nodes = (level == lv).nonzero().squeeze(-1)
+        mask = level[dst] == lv
+        acc = torch.zeros_like(delta).index_add(0, dst[mask], w[mask] * out[src[mask]])
+        out = out.index_copy(0, nodes, acc[nodes] + delta[nodes])
+    return out
+
+
+def teacher_targets(data) -> tuple[torch.Tensor, torch.Tensor]:
+    """((n, 2) targets in ns, (n, 2) valid mask): δ(p) = ΔAT(p) − Σ gate·ΔAT(pred) with the true
+    routed-minus-no-wire ΔAT, and the routed-minus-no-wire slew."""
+    dat = data["pin"].at_routed - data["pin"].at_none
+    dslew = data["pin"].slew_routed - data["pin"].slew_none
+    dat0 = torch.nan_to_num(dat)
+    src, dst, w = _incoming(data)
+    pred = torch.zeros_like(dat0).index_add(0, dst, w * dat0[src])
+    targets = torch.stack([dat0 - pred, torch.nan_to_num(dslew)], dim=1)
+    return targets, torch.stack([~torch.isnan(dat), ~torch.isnan(dslew)], dim=1)
+
+
+def fast_rat(data, slew: torch.Tensor, clock_ns: float) -> torch.Tensor:
+    """Required arrival time (ns) at each endpoint (NaN elsewhere) given each pin's slew (ns); see the module
+    docstring."""
+    rat = torch.full((data["pin"].num_nodes,), float("nan"))
+    slew = slew.tolist()
+    endpoint = data["pin"].endpoint
+    rat[endpoint] = clock_ns
+    fall = data["pin"].fall_critical.tolist()
+    for d_pin, _, arc in data.setup_arcs:
+        # An ideal clock reaches the flop with zero transition, as OpenSTA times it.
+        point = {"related_pin_transition": 0.0, "constrained_pin_transition": slew[d_pin]}
+        table = arc.tables["fall_constraint" if fall[d_pin] else "rise_constraint"]
+        setup = table.lookup(**point)
+        rat[d_pin] = clock_ns - setup
+    return rat
+
+
+@dataclass
+class Prediction:
+    """Per-endpoint predicted slack (ns) and the totals; paths are the top critical paths as pin lists."""
+
+    names: list[str]
+    endpoint: np.ndarray
+    arrival: np.ndarray
+    rat: np.ndarray
+    slack: np.ndarray
+    wns: float
+    tns: float
+    seconds: float
+
+    def paths(self, data, count: int) -> list[dict]:
+        src, dst, w = _incoming(data)
+        best_in: dict[int, int] = {}
+        order = torch.argsort(w)  # later writes win: keep the highest-weight predecessor
+        for e in order.tolist():
+            if w[e] > 0:
+                best_in[int(dst[e])] = int(src[e])
+        eps = np.flatnonzero(self.endpoint)
+        worst = eps[np.argsort(self.slack[eps])][:count]
+        out = []
+        for ep in worst:
+            path, p = [int(ep)], int(ep)
+            while p in best_in and len(path) < 10_000:
+                p = best_in[p]
+                path.append(p)
+            out.append(
+                {
+                    "endpoint": self.names[ep],
+                    "slack_ns": float(self.slack[ep]),
+                    "pins": [(self.names[q], float(self.arrival[q])) for q in reversed(path)],
+                }
+            )
+        return out
+
+
+@torch.no_grad()
+def predict(model: SlackPredictor, data, names: list[str], clock_ns: float) -> Prediction:
+    t0 = time.perf_counter()
+    delta = model(data)
+    at = torch.nan_to_num(data["pin"].x[:, FEATURES.index("at_none")]) + propagate(data, delta[:, 0])
+    slew = torch.nan_to_num(data["pin"].x[:, FEATURES.index("slew_none")]) + delta[:, 1]
+    rat = fast_rat(data, slew, clock_ns)
+    slack = (rat - at).numpy()
+    ep = data["pin"].endpoint.numpy() & ~np.isnan(slack)
+    s = slack[ep]
+    return Prediction(
+        names, ep, at.numpy(), rat.numpy(), slack, float(min(0.0, s.min())), float(np.minimum(s, 0).sum()),
+        time.perf_counter() - t0,
+    )  # fmt: skip
+
+
+def fit_normalization(model: SlackPredictor, graphs: list) -> None:
+    xs = torch.cat([g["pin"].x for g in graphs])
+    model.x_mean.copy_(xs.mean(0))
+    std = xs.std(0)
+    # A feature constant in training (a cell type no training design uses) keeps its raw scale.
+    model.x_std.copy_(torch.where(std < 1e-6, torch.ones_like(std), std))
+
+
+def train(graphs: list, epochs: int = 150, lr: float = 3e-3, seed: int = 0, progress: bool = True) -> SlackPredictor:
+    """Train on graphs from eda.graph.graph_from_flow with teacher forcing (MSE on δ, ns × TARGET_SCALE)."""
+    from tqdm import tqdm
+
+    torch.manual_seed(seed)
+    model = SlackPredictor(graphs[0]["pin"].x.shape[1])
+    fit_normalization(model, graphs)
+    targets = [teacher_targets(g) for g in graphs]
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in tqdm(range(epochs), desc="train", unit="epoch", disable=not progress):
+        for k in torch.randperm(len(graphs), generator=gen).tolist():
+            target, valid = targets[k]
+            pred = model(graphs[k])
+            loss = ((pred - target)[valid] * TARGET_SCALE).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        sched.step()
+    return model.eval()
+
+
+def default_model_dir() -> Path:
+    from hw.cache import cache_root
+
+    return cache_root() / "eda" / "e2eslack-model"
+
+
+def _graph_for_placed(def_path: Path, netlist_path: Path, clock_ns: float):
+    """(graph, names, no-wire STA seconds) for a placed DEF and its post-placement netlist."""
+    from eda.flow import LEF, LIBERTY, run_sta
+    from eda.graph import PinTable, build_graph
+    from eda.parse.def_file import read_def
+    from eda.parse.lef import read_lef
+    from eda.parse.liberty import read_liberty
+    from eda.parse.netlist import read_netlist
+
+    design, netlist = read_def(def_path), read_netlist(netlist_path)
+    library, lef = read_liberty(LIBERTY), read_lef(LEF)
+    _, names = build_graph(design, netlist, library, lef)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "netlist.v").write_text(netlist_path.read_text())
+        sta_names, arr, _, _, seconds = run_sta(Path(tmp), netlist.top, clock_ns, "none", None)
+    labels = {"pins": np.array(sta_names)}
+    for k, what in enumerate(("arrival", "required", "slack", "slew")):
+        labels[f"none/{what}"] = arr[:, 2 * k : 2 * k + 2]
+    from eda.graph import pin_table
+
+    table: PinTable = pin_table(labels, "none", names)
+    data, names = build_graph(design, netlist, library, lef, table, names)
+    return data, names, seconds
+
+
+def _plot_against_routed(path: Path, flow_dir: Path, result: Prediction, clock_ns: float) -> None:
+    """Scatter of predicted vs post-route OpenSTA endpoint slack (ns), the flow's labels shifted to clock_ns."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from eda.flow import load_result
+    from eda.graph import pin_table
+    from sim.files import atomic_write
+
+    flow = load_result(flow_dir)
+    routed = pin_table(flow.labels(), "routed", result.names).slack + (clock_ns - flow.clock_ns)
+    ep = result.endpoint & ~np.isnan(routed)
+    true, pred = routed[ep], result.slack[ep]
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(true, pred, s=6, alpha=0.6)
+    lo, hi = float(min(true.min(), pred.min())), float(max(true.max(), pred.max()))
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    ax.set_xlabel("post-route OpenSTA endpoint slack (ns)")
+    ax.set_ylabel("predicted slack (ns)")
+    ax.set_title(f"{flow.design} at {clock_ns:g} ns")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m eda.slack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+    q = sub.add_parser("predict", help="predict endpoint slack, WNS/TNS and critical paths of a placed design")
+    q.add_argument("design", type=Path, help="placed DEF (with --netlist) or a Verilog file (with --top)")
+    q.add_argument("--netlist", type=Path, help="post-placement gate netlist of the DEF (default: netlist.v beside it)")
+    q.add_argument("--top", help="top module of a Verilog input (default: the file's stem)")
+    q.add_argument("--clock", type=float, required=True, help="clock period on port clk (ns)")
+    q.add_argument("--model", type=Path, default=None, help="trained model folder (default: bench.e2eslack's)")
+    q.add_argument("--paths", type=int, default=3, help="number of critical paths to print (default 3)")
+    q.add_argument("--json", action="store_true", help="print the result as JSON")
+    q.add_argument("--plot", type=Path, help="PNG of predicted vs post-route slack (DEF inside an eda.flow folder)")
+    args = p.parse_args(argv)
+    from eda.flow import FlowError, run_placement
+    from eda.parse import ParseError
+
+    model_dir = args.model or default_model_dir()
+    try:
+        if not args.clock > 0:
+            raise FlowError(f"clock period {args.clock} ns must be positive")
+        if not (model_dir / "model.pt").exists():
+            raise FlowError(f"no trained model in {model_dir}: run 'python -m bench.e2eslack' or pass --model")
+        if not args.design.is_file():
+            raise FlowError(f"{args.design} not found: pass a placed DEF or a Verilog file")
+        if args.design.suffix.lower() == ".def":
+            netlist = args.netlist or args.design.parent / "netlist.v"
+            if not netlist.is_file():
+                raise FlowError(f"netlist {netlist} not found: pass the post-placement netlist with --netlist")
+            placed = args.design
+            if args.plot and not (placed.parent / "labels.npz").is_file():
+                raise FlowError(f"--plot needs post-route labels: {placed.parent} is not an eda.flow folder")
+        else:
+            if args.plot:
+                raise FlowError("--plot needs a placed DEF inside an eda.flow folder, not a Verilog file")
+            folder = run_placement(args.design.read_text(), args.top or args.design.stem)
+            placed, netlist = folder / "placed.def", folder / "netlist.v"
+        data, names, sta_s = _graph_for_placed(placed, netlist, args.clock)
+        model = SlackPredictor.from_pretrained(model_dir)
+        result = predict(model, data, names, args.clock)
+    except (FlowError, ParseError, ValueError) as e:
+        print(f"eda.slack: error: {e}", file=sys.stderr)
+        return 2
+    paths = result.paths(data, args.paths)
+    if args.plot:
+        _plot_against_routed(args.plot, placed.parent, result, args.clock)
+    summary = {
+        "wns_ns": result.wns,
+        "tns_ns": result.tns,
+        "endpoints": int(result.endpoint.sum()),
+        "predict_seconds": result.seconds + sta_s,
+        "critical_paths": paths,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"predicted WNS {result.wns:.4f} ns, TNS {result.tns:.4f} ns over {summary['endpoints']} endpoints")
+    for k, path in enumerate(paths, 1):
+        print(f"path {k}: slack {path['slack_ns']:.4f} ns at {path['endpoint']} ({len(path['pins'])} pins)")
+        for name, at in path["pins"][-6:]:
+            print(f"    {at:8.4f} ns  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
