@@ -30,6 +30,7 @@ test: setup
 
 demo: setup
 	$(PY) -m sim.demo
+	$(PY) -m models.demo
 
 bench: setup
 	$(PY) -m bench.sim_speed

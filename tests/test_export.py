@@ -130,3 +130,16 @@ def test_bad_input_is_one_line_and_writes_nothing(tiny_zoo, tmp_path, capsys, ca
     err = capsys.readouterr().err.strip()
     assert match in err and "\n" not in err
     assert not out.exists() and not out.with_suffix(".safetensors").exists()
+
+
+def test_demo_runs_a_zoo_model_on_the_array(tiny_zoo) -> None:
+    from models.demo import TASKS, increase_pct, on_the_array
+
+    model, tokenizer = zoo.load(tiny_zoo["base"])
+    q = quantize_model(model, Q)
+    ids = zoo.token_windows(tokenizer, "math", "test", seq_len=16, limit=1, preset="tiny")[0][None]
+    result = on_the_array(q, ids)
+    assert result["logits_equal"] and result["gemms"] == 2 * 7 + 1 and result["cycles"] > 0
+    assert all(m.engine is None for m in q.modules() if hasattr(m, "engine"))  # torch again afterwards
+    ref = {t: {"ppl": 10.0} for t in TASKS}
+    assert increase_pct({t: {"ppl": 11.0} for t in TASKS}, ref) == pytest.approx(10.0)
