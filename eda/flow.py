@@ -66,6 +66,14 @@ class FlowResult:
     def path(self, name: str) -> Path:
         return Path(self.work_dir) / name
 
+    def clock_mhz(self, mode: str = "routed") -> float:
+        """The clock the design achieves under `mode`'s timing: 1000 / (clock_ns - WNS) MHz.
+
+        Exact when WNS < 0 (the critical path is clock_ns - WNS); with WNS = 0 the design meets
+        clock_ns and this is a lower bound. `python -m sim.replay --clock PE=MHZ` takes it.
+        """
+        return 1000.0 / (self.clock_ns - self.wns_ns[mode])
+
     def labels(self) -> dict[str, np.ndarray]:
         """pins (n,) names; for each mode m: m/arrival, m/required, m/slack, m/slew, each (n, 2) ns [rise, fall]."""
         with np.load(self.path("labels.npz")) as z:
@@ -304,11 +312,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"eda.flow: error: {e}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(asdict(result), indent=2))
+        print(json.dumps(asdict(result) | {"clock_mhz": {m: result.clock_mhz(m) for m in MODES}}, indent=2))
     else:
         print(f"{result.design}: {result.cells} cells, clock {result.clock_ns:g} ns")
         for mode in MODES:
-            print(f"  {mode:9s} WNS {result.wns_ns[mode]:8.4f} ns  TNS {result.tns_ns[mode]:9.4f} ns")
+            print(
+                f"  {mode:9s} WNS {result.wns_ns[mode]:8.4f} ns  TNS {result.tns_ns[mode]:9.4f} ns"
+                f"  achieves {result.clock_mhz(mode):7.1f} MHz"
+            )
         print("  stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.stage_seconds.items()))
         print(f"  {result.work_dir}")
     return 0

@@ -10,7 +10,8 @@ the workload's main precision (that of the linear ops with the most MACs); every
 What is measured and what is modeled:
   * cycles: the tile-level model (sim/perf_model.py), exact against the cycle-exact Numba model
     (which `--exact` re-runs on the workload's real tensors, checking Y against torch);
-  * PE area and clock: yosys + OpenSTA on osu018 (hw/synth.py), measured; energy per PE-cycle:
+  * PE area and clock: yosys + OpenSTA on osu018 (hw/synth.py), measured, pre-layout; `--clock
+    PE=MHZ` replaces the clock, e.g. with the post-route one `python -m eda.flow` reports; energy per PE-cycle:
     gate-level simulation of that netlist, toggles times liberty energies (hw/power.py), measured;
   * SRAM/DRAM energy and the array's register area: modeled (sim/energy.py states the sources).
 Attention ops use their KV bits for traffic; the array multiplies a KV operand of more than 8 bits
@@ -24,7 +25,7 @@ import csv
 import io
 import json
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -381,6 +382,21 @@ def load(spec: str, args: argparse.Namespace) -> Workload:
     raise ReplayError(f"'{spec}' is neither a workload file nor a built-in model ({', '.join(MODELS)})")
 
 
+def clock_overrides(specs: list[str]) -> dict[str, float]:
+    """{PE type: MHz} from --clock PE=MHZ options; ReplayError naming a malformed one."""
+    clocks = {}
+    for spec in specs:
+        pe, _, mhz = spec.partition("=")
+        try:
+            value = float(mhz)
+        except ValueError:
+            value = float("nan")
+        if pe not in PE_TYPES or not value > 0:
+            raise ReplayError(f"--clock {spec!r}: expected PE=MHZ with PE one of {', '.join(PE_TYPES)} and MHZ > 0")
+        clocks[pe] = value
+    return clocks
+
+
 def parser() -> argparse.ArgumentParser:
     from sim.model_shapes import add_builtin_arguments
 
@@ -397,6 +413,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-buffer-kib", type=int, default=512, help="weight SRAM (KiB)")
     p.add_argument("--dram-bytes-per-cycle", type=float, default=32.0, help="DRAM bandwidth (bytes per array cycle)")
     p.add_argument("--no-double-buffer", action="store_true", help="fetch and compute do not overlap")
+    p.add_argument(
+        "--clock",
+        action="append",
+        default=[],
+        metavar="PE=MHZ",
+        help="run PE type PE at MHZ instead of its synthesized clock, e.g. the post-route clock that"
+        " `python -m eda.flow` reports (repeatable)",
+    )
     b = p.add_argument_group("built-in workloads")
     add_builtin_arguments(b, prefill=2048)
     p.add_argument("-o", "--out", type=Path, default=Path("out/replay"), help="output folder (default out/replay)")
@@ -415,8 +439,14 @@ def main(argv: list[str] | None = None) -> int:
         kinds = [args.pe]
         if args.compare:
             kinds = [k for k in PE_TYPES if k != "int8" or precision.act == "int8"]
-        reports = {kind: replay(workload, kind, args.rows, args.cols, mem) for kind in kinds}
-        extra = {"speedups": speedups(reports)}
+        clocks = clock_overrides(args.clock)
+        reports = {}
+        for kind in kinds:
+            cost = synthesized_cost(pe_config(kind, precision))
+            if kind in clocks:
+                cost = replace(cost, fmax_mhz=clocks[kind])
+            reports[kind] = replay(workload, kind, args.rows, args.cols, mem, cost)
+        extra = {"speedups": speedups(reports), "clock_overrides_mhz": clocks}
         if args.exact:
             extra["exact"] = exact_check(workload, args.pe, args.rows, args.cols, mem)
     except (WorkloadError, ReplayError, ConfigError, ValueError) as e:

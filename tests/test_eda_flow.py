@@ -83,6 +83,8 @@ def _cli(*args, env_cache):
 def test_cli(flow, cache, tmp_path):
     ok = _cli("--design", SMALLEST, "--clock", str(CLOCK_NS), "--json", env_cache=cache)
     assert ok.returncode == 0 and json.loads(ok.stdout)["work_dir"] == flow.work_dir
+    # The achieved clock that sim.replay --clock takes: the critical path is the period minus WNS.
+    assert json.loads(ok.stdout)["clock_mhz"]["routed"] == pytest.approx(1000 / (CLOCK_NS - flow.wns_ns["routed"]))
     missing = _cli(str(tmp_path / "none.v"), env_cache=cache)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "not found" in missing.stderr
     src = tmp_path / "x.v"

@@ -79,6 +79,16 @@ def test_cli_compare_on_a_builtin_model(tmp_path):
     assert len(rows) == 1 + 3 * len(data["reports"]["mixpe"]["ops"])
 
 
+def test_cli_clock_override_sets_the_time(tmp_path):
+    out = tmp_path / "rp"
+    assert main(["llama-2-7b", *SMALL, "--compare", "--clock", "mixpe=50", "-o", str(out)]) == 0
+    data = json.loads((out / "replay.json").read_text())
+    mixpe = data["reports"]["mixpe"]
+    assert mixpe["pe_cost"]["fmax_mhz"] == 50 and data["clock_overrides_mhz"] == {"mixpe": 50}
+    assert mixpe["totals"]["seconds"] == pytest.approx(mixpe["totals"]["cycles"] / 50e6)
+    assert data["reports"]["dequant"]["pe_cost"]["fmax_mhz"] != 50  # only the named PE changes
+
+
 def test_cli_exact_replay_checks_against_torch(tmp_path):
     pe = PEConfig("mixpe", 4, "unsigned", "int8", 16)
     rng = np.random.default_rng(0)
@@ -99,6 +109,7 @@ def test_cli_exact_replay_checks_against_torch(tmp_path):
         (["no-such-model"], "neither a workload file nor a built-in model"),
         (["llama-2-7b", "--wbits", "5"], "wbits"),
         (["llama-2-7b", "--pe", "int8", "--act", "fp16"], "int8 PE needs INT8 activations"),
+        (["llama-2-7b", "--clock", "mixpe=fast"], "expected PE=MHZ"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, args, words):
