@@ -11,6 +11,7 @@ mostly neighbour normal nodes.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 
 import torch
 import torch.nn.functional as F
@@ -20,14 +21,15 @@ from torch_geometric.nn import GATConv, GCNConv, MessagePassing, SAGEConv
 from torch_geometric.utils import coalesce, degree, remove_self_loops
 
 
-class FullGraphDetector(nn.Module):
+class FullGraphDetector(nn.Module, ABC):
     """Base class: subclasses implement logits(data) over all nodes, (N, 2)."""
 
     def preprocess(self, data: Data) -> Data:
         return data
 
+    @abstractmethod
     def logits(self, data: Data) -> Tensor:
-        raise NotImplementedError
+        """Class logits (N, 2) of every node: column 1 is the anomaly class."""
 
     def forward(self, data: Data, nodes: Tensor) -> Tensor:
         return F.log_softmax(self.logits(data)[nodes], dim=-1)

@@ -16,6 +16,7 @@ Task-vector methods compute deltas τ_i = θ_i − θ₀, then
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -51,7 +52,7 @@ def sign_consensus(weighted: torch.Tensor) -> torch.Tensor:
     return weighted.sign() == elected
 
 
-class MergeMethod:
+class MergeMethod(ABC):
     """One merge method: `merge` combines one parameter tensor of K models."""
 
     name: ClassVar[str]
@@ -62,6 +63,7 @@ class MergeMethod:
         self.lam = lam
         self.normalize = self.default_normalize if normalize is None else normalize
 
+    @abstractmethod
     def merge(
         self,
         base: torch.Tensor | None,
@@ -70,7 +72,7 @@ class MergeMethod:
         densities: Sequence[float],
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        raise NotImplementedError
+        """The merged tensor (shape of the inputs)."""
 
 
 class Linear(MergeMethod):
