@@ -124,7 +124,7 @@ def tensor_export(
     """The workload of one real prefill + greedy decode of the quantized model, with exact operands."""
     from models import zoo
 
-    shape = shape_export(name, config, prefill, decode, 1, qcfg, kv_bits, fp_lm_head=True)
+    shape = shape_export(name, config, prefill, decode, 1, qcfg, kv_bits, fp_lm_head=False)
     if shape.meta["config"]["experts"]:
         raise ExportError(
             f"{path} is a mixture of experts, whose fused expert weights models.quant does not quantize:"
@@ -155,7 +155,6 @@ def tensor_export(
             attention[op.name.rsplit(".layers.", 1)[0]].append(op)
     ops = [op for phase in phases for op in linears[phase] + attention[phase]]
     meta = {**shape.meta, "source": "models.export", "quant": qcfg.as_dict(), "frac_bits": frac_bits}
-    meta.pop("host_ops", None)
     workload = Workload(name, ops, meta, tensors)
     return _without_lm_head(workload, not qcfg.quantize_lm_head)
 
