@@ -1,0 +1,170 @@
+"""python -m models.kv eval MODEL --config PRESET|FILE: quality of a KV cache precision config vs KV16.
+
+MODEL is a zoo name (base, code, math, english; built for --preset if needed) or a local Llama-family
+checkpoint folder. --config is a preset (KV16, KV8, KV4, KIVI-2) or a JSON file of one [key_bits, value_bits]
+pair per layer (bits 16, 8, 4 or 2; 16 = unquantized), with optional group_size (tokens per key group, channels
+per value group, default 32) and residual_length (most recent tokens kept exact, default 0).
+
+The table shows KV16, KV8, KV4, KIVI-2 and the given config side by side: average KV bits (KVTuner's
+sum of key and value bits over 2 x layers), perplexity and its change vs KV16 (%), KL divergence from KV16's
+next-token distribution (mnat: 1e-3 nats/token), top-1 agreement with KV16 (%), key-value recall accuracy (%), and
+the KV storage after one --seq-len window (kbit, codes + 16-bit scales/zero points + 16-bit exact tokens).
+Text windows are prefilled for --prefill tokens and the rest decoded token by token through the cache.
+
+Writes OUT/kv_eval.json (settings and figures), OUT/kv_eval.csv and OUT/kv_eval.png (KL vs average bits),
+atomically. Bad input (unknown preset, missing or malformed config, a config that does not fit the model,
+impossible lengths) exits with code 2 and one line naming the problem; nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+COLUMNS = ("avg_bits", "ppl", "ppl_change_pct", "kl", "top1_agree", "recall", "stored_kbit_per_window")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage plus message
+        print(f"{self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def parser() -> _Parser:
+    p = _Parser(prog="python -m models.kv", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    e = sub.add_parser(
+        "eval",
+        help="evaluate a KV precision config against KV16, KV8, KV4 and KIVI-2",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    e.add_argument("model", help="zoo name (base, code, math, english) or a local checkpoint folder")
+    e.add_argument("--config", required=True, help="preset (KV16, KV8, KV4, KIVI-2) or JSON config file")
+    e.add_argument("--preset", default="default", help="zoo preset for zoo models and evaluation data (tiny, default)")
+    e.add_argument("--seq-len", type=int, default=128, help="tokens per held-out text window (default 128)")
+    e.add_argument("--prefill", type=int, default=32, help="tokens prefilled per window; the rest are decoded")
+    e.add_argument("--windows", type=int, default=8, help="windows per text task (code, english; default 8)")
+    e.add_argument("--recall-examples", type=int, default=100, help="recall examples scored (default 100)")
+    e.add_argument("--query-tokens", type=int, default=4, help="recall prompt tokens decoded, not prefilled")
+    e.add_argument("-o", "--out", type=Path, default=Path("kv_eval"), help="output folder (default ./kv_eval)")
+    e.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
+    e.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    return p
+
+
+def _check_lengths(args: argparse.Namespace) -> None:
+    if args.seq_len < 2 or not 1 <= args.prefill < args.seq_len:
+        raise ValueError(f"--prefill {args.prefill} must be between 1 and --seq-len - 1 ({args.seq_len - 1}) tokens")
+    for name in ("windows", "recall_examples", "query_tokens"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+
+
+def table(results: dict[str, dict[str, float]]) -> str:
+    """A text table, one row per config."""
+    head = f"{'config':<16}{'avg bits':>9}{'ppl':>10}{'Δppl %':>9}{'KL mnat':>10}{'top1 %':>8}"
+    head += f"{'recall %':>9}{'kbit':>9}"
+    rows = [head]
+    for name, r in results.items():
+        rows.append(
+            f"{name:<16}{r['avg_bits']:>9.2f}{r['ppl']:>10.3f}{r['ppl_change_pct']:>9.3f}{1e3 * r['kl']:>10.4f}"
+            f"{100 * r['top1_agree']:>8.2f}{100 * r['recall']:>9.1f}{r['stored_kbit_per_window']:>9.1f}"
+        )
+    return "\n".join(rows)
+
+
+def _csv(results: dict[str, dict[str, float]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(("config", *COLUMNS))
+    for name, r in results.items():
+        w.writerow((name, *(r[c] for c in COLUMNS)))
+    return buf.getvalue()
+
+
+def _plot(results: dict[str, dict[str, float]], title: str, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for name, r in results.items():
+        ax.scatter(r["avg_bits"], 1e3 * r["kl"])
+        ax.annotate(name, (r["avg_bits"], 1e3 * r["kl"]), fontsize=8, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("average KV bits")
+    ax.set_ylabel("KL from KV16 (1e-3 nats/token)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=120)
+    plt.close(fig)
+
+
+def evaluate_command(args: argparse.Namespace) -> dict:
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from models import zoo
+    from models.kv import PRESETS, KVConfig, evaluate
+    from models.zoo.presets import get_preset
+
+    torch.set_num_threads(max(1, args.threads))
+    hf_logging.disable_progress_bar()
+    _check_lengths(args)
+    get_preset(args.preset)
+    given = None if args.config in PRESETS else KVConfig.load(args.config)
+    model, tokenizer = zoo.load(args.model, args.preset)
+    layers = model.config.get_text_config(decoder=True).num_hidden_layers
+    configs = [KVConfig.preset(name, layers) for name in PRESETS]
+    if given is None:
+        given = KVConfig.preset(args.config, layers)
+    elif any(given.name == c.name for c in configs):
+        given = given.with_name(Path(args.config).stem)
+    if all(given != c for c in configs):
+        configs.append(given)
+    results = evaluate(
+        model,
+        tokenizer,
+        configs,
+        args.preset,
+        args.seq_len,
+        args.prefill,
+        args.windows,
+        args.recall_examples,
+        args.query_tokens,
+        progress=not args.json,
+    )
+    ppl16 = results["KV16"]["ppl"]
+    for r in results.values():
+        r["ppl_change_pct"] = 100 * (r["ppl"] / ppl16 - 1)
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "json"}
+    return {"settings": settings, "config": given.to_dict(), "results": results}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from models.kv import KVConfigError
+    from models.zoo import ZooError
+    from sim.files import atomic_write
+
+    try:
+        report = evaluate_command(args)
+    except (KVConfigError, ZooError, ValueError, OSError) as err:
+        print(f"python -m models.kv: {err}", file=sys.stderr)
+        return 2
+    results = report["results"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write(args.out / "kv_eval.json", json.dumps(report, indent=1) + "\n")
+    atomic_write(args.out / "kv_eval.csv", _csv(results))
+    atomic_write(args.out / "kv_eval.png", lambda tmp: _plot(results, f"{args.model} ({args.preset})", tmp))
+    print(json.dumps(report, indent=1) if args.json else table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
