@@ -1,0 +1,208 @@
+"""python -m models.moe carve MODEL --experts E --top-k K --shared S -o OUT: carve a CMoE model from a dense Llama.
+python -m models.moe eval OUT: perplexity and activated parameters of a carved model (optionally its workload).
+
+MODEL is a zoo name (base, code, math, english; built for --preset if needed) or a local Llama checkpoint folder.
+Each FFN of d_ff neurons becomes a shared FFN of S neurons (the most frequently active on the calibration
+tokens) plus E routed experts of (d_ff - S) / E neurons each, K of which run per token; the activated FFN
+fraction is (S + K (d_ff - S) / E) / d_ff. Example for the default zoo model (d_ff = 688): --shared 172
+--experts 12 --top-k 4 is 50%, --shared 86 --experts 14 --top-k 2 is 25%.
+
+carve prints the carving time (s), perplexity per task (code, english, math held-out windows) of the dense and
+the carved model (and after --finetune-steps N steps of fine-tuning, if N > 0), and the activated parameters; it
+writes OUT (save_pretrained model + tokenizer + cmoe.json with the figures) atomically. eval prints the same
+figures for OUT; --workload FILE also writes the sim workload of a --prefill token prefill with the real routing.
+Bad input (missing model, impossible layout, OUT that is not a CMoE folder) exits with code 2 and one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+TASKS = ("code", "english", "math")
+RESULT = "cmoe.json"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage plus message
+        print(f"{self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def parser() -> _Parser:
+    p = _Parser(prog="python -m models.moe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    c = sub.add_parser("carve", help="carve a dense Llama into a CMoE model")
+    c.add_argument("model", help="zoo name (base, code, math, english) or a local Llama checkpoint folder")
+    c.add_argument("--experts", type=int, required=True, help="routed experts E per layer")
+    c.add_argument("--top-k", type=int, required=True, help="routed experts K run per token")
+    c.add_argument("--shared", type=int, required=True, help="shared (always-on) neurons S per FFN")
+    c.add_argument("-o", "--out", type=Path, required=True, help="output folder for the carved model")
+    c.add_argument("--finetune-steps", type=int, default=0, help="fine-tune steps (batch 4 windows; default 0)")
+    c.add_argument("--calib-windows", type=int, default=16, help="calibration windows (default 16)")
+    c.add_argument("--k-act", type=int, default=10, help="neurons marked active per token (ATopK, default 10)")
+    _common(c)
+    e = sub.add_parser("eval", help="evaluate a carved model folder")
+    e.add_argument("out", type=Path, help="folder written by `carve`")
+    e.add_argument("--workload", type=Path, help="also write the routed prefill workload here (JSON)")
+    e.add_argument("--prefill", type=int, default=128, help="prefill tokens S of the workload (default 128)")
+    _common(e)
+    return p
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="default", help="zoo preset for zoo models and evaluation data (tiny, default)")
+    p.add_argument("--seq-len", type=int, default=128, help="tokens per window (default 128)")
+    p.add_argument("--eval-windows", type=int, default=8, help="held-out windows scored per task (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="seed of data order and fine-tune sampling (default 0)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+
+
+def task_ppl(model, tokenizer, preset: str, seq_len: int, windows: int, seed: int) -> dict[str, float]:
+    """Held-out perplexity per task (code, english, math) on `windows` windows of `seq_len` tokens."""
+    from models import zoo
+    from models.quant import evaluate
+
+    return {
+        t: evaluate(model, zoo.token_windows(tokenizer, t, "test", seq_len, windows, preset, seed))["ppl"]
+        for t in TASKS
+    }
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not (out / RESULT).is_file():
+        raise ValueError(f"{out} exists and is not a CMoE output folder: choose a new -o path")
+
+
+def _save(model, tokenizer, result: dict, out: Path) -> None:
+    """Write the model, tokenizer and result into a staging folder beside OUT, then swap it in."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.save_pretrained(stage)
+        tokenizer.save_pretrained(stage)
+        (stage / RESULT).write_text(json.dumps(result, indent=1) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        stage.rename(out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def carve_command(args: argparse.Namespace) -> dict:
+    from models import zoo
+    from models.moe import activated_parameters, carve, cmoe_config, finetune, training_windows
+
+    for name in ("calib_windows", "eval_windows", "k_act", "seq_len"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.finetune_steps < 0:
+        raise ValueError("--finetune-steps must be 0 or more")
+    _check_out(args.out)
+    dense, tokenizer = zoo.load(args.model, args.preset)
+    cmoe_config(dense.config, args.experts, args.top_k, args.shared)
+    calib = zoo.calibration_windows(tokenizer, args.seq_len, args.calib_windows, args.preset, args.seed)
+    model, stats = carve(dense, calib, args.experts, args.top_k, args.shared, args.k_act, progress=True)
+    ppl = {"dense": task_ppl(dense, tokenizer, args.preset, args.seq_len, args.eval_windows, args.seed)}
+    ppl["carved"] = task_ppl(model, tokenizer, args.preset, args.seq_len, args.eval_windows, args.seed)
+    result = {
+        "model": str(args.model),
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "carve_seconds": round(stats["seconds"], 3),
+        "activated": activated_parameters(model),
+        "ppl": ppl,
+    }
+    if args.finetune_steps:
+        data = training_windows(tokenizer, args.preset, args.seq_len, 4 * args.finetune_steps, args.seed)
+        result["finetune"] = finetune(model, data, args.finetune_steps, seed=args.seed)
+        ppl["finetuned"] = task_ppl(model, tokenizer, args.preset, args.seq_len, args.eval_windows, args.seed)
+    _save(model, tokenizer, result, args.out)
+    return result
+
+
+def load_carved(out: Path):
+    """A carved model (eval mode) and its tokenizer from a `carve` output folder; ValueError if it is not one."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import models.moe  # noqa: F401  (registers the "cmoe" model type)
+
+    config = out / "config.json"
+    if not config.is_file():
+        raise ValueError(f"{out} has no config.json: pass a folder written by `python -m models.moe carve`")
+    if json.loads(config.read_text()).get("model_type") != "cmoe":
+        raise ValueError(f"{out} is not a CMoE model (model_type is not 'cmoe'): carve one first")
+    model = AutoModelForCausalLM.from_pretrained(out, local_files_only=True, attn_implementation="eager").eval()
+    return model, AutoTokenizer.from_pretrained(out, local_files_only=True)
+
+
+def eval_command(args: argparse.Namespace) -> dict:
+    from models import zoo
+    from models.moe import activated_parameters, routed_workload
+
+    if args.prefill < 1 or args.eval_windows < 1 or args.seq_len < 2:
+        raise ValueError("--prefill and --eval-windows must be at least 1, --seq-len at least 2")
+    model, tokenizer = load_carved(args.out)
+    result = {
+        "model": str(args.out),
+        "activated": activated_parameters(model),
+        "ppl": {"carved": task_ppl(model, tokenizer, args.preset, args.seq_len, args.eval_windows, args.seed)},
+    }
+    if args.workload:
+        tokens = zoo.token_windows(tokenizer, "code", "test", args.prefill, 1, args.preset, args.seed)[0]
+        w = routed_workload(model, tokens, name=args.out.name)
+        w.save(args.workload)
+        result["workload"] = {
+            "path": str(args.workload),
+            "ops": len(w.ops),
+            "macs": w.totals().macs,
+            "routed_counts": w.meta["routed_counts"],
+        }
+    return result
+
+
+def report(result: dict) -> str:
+    """Carving time, activated parameters and a perplexity table (one row per model)."""
+    a = result["activated"]
+    lines = []
+    if "carve_seconds" in result:
+        lines.append(f"carving time: {result['carve_seconds']:.2f} s")
+    lines.append(
+        f"activated FFN parameters: {100 * a['ffn_ratio']:.1f}%   activated model parameters: "
+        f"{a['activated']:,} of {a['total']:,} ({100 * a['ratio']:.1f}%)"
+    )
+    lines.append(f"{'model':<12}" + "".join(f"{t + ' ppl':>14}" for t in TASKS))
+    for name, ppl in result["ppl"].items():
+        lines.append(f"{name:<12}" + "".join(f"{ppl[t]:>14.3f}" for t in TASKS))
+    if "workload" in result:
+        lines.append(f"workload: {result['workload']['path']} ({result['workload']['ops']} ops)")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from models.moe.errors import MoeError
+    from models.zoo.errors import ZooError
+    from sim.workload import WorkloadError
+
+    torch.set_num_threads(max(1, args.threads))
+    hf_logging.disable_progress_bar()
+    try:
+        result = carve_command(args) if args.command == "carve" else eval_command(args)
+    except (MoeError, ZooError, WorkloadError, ValueError, OSError) as e:
+        print(f"python -m models.moe {args.command}: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=1) if args.json else report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
