@@ -1,4 +1,5 @@
 """python -m models.kv eval MODEL --config PRESET|FILE: quality of a KV cache precision config vs KV16.
+python -m models.kv tune MODEL -o OUT: KVTuner search for per-layer KV precision pairs (see `tune --help`).
 
 MODEL is a zoo name (base, code, math, english; built for --preset if needed) or a local Llama-family
 checkpoint folder. --config is a preset (KV16, KV8, KV4, KIVI-2) or a JSON file of one [key_bits, value_bits]
@@ -23,6 +24,7 @@ import csv
 import io
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 COLUMNS = ("avg_bits", "ppl", "ppl_change_pct", "kl", "top1_agree", "recall", "stored_kbit_per_window")
@@ -54,6 +56,7 @@ def parser() -> _Parser:
     e.add_argument("-o", "--out", type=Path, default=Path("kv_eval"), help="output folder (default ./kv_eval)")
     e.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
     e.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_tune_parser(sub)
     return p
 
 
@@ -146,6 +149,162 @@ def evaluate_command(args: argparse.Namespace) -> dict:
     return {"settings": settings, "config": given.to_dict(), "results": results}
 
 
+TUNE_DOC = """python -m models.kv tune MODEL -o OUT: KVTuner offline search for per-layer (key bits, value bits) pairs.
+
+Calibration text: --windows windows of --seq-len tokens of the zoo's English and code TRAINING text (never the
+held-out text `eval` scores), each prefilled for --prefill tokens and decoded token by token through the cache.
+Steps: (1) sensitivity: KL from KV16 (nats/token) with one layer at one candidate pair (K8V8, K4V8, K8V4, K4V4,
+K2V4, K4V2, K2V2) and every other layer at 16 bits; (2) clustering of layers with similar log-sensitivity
+profiles into --groups groups sharing one pair; (3) per group, pruning of pairs dominated in (key + value bits,
+summed sensitivity); (4) optuna NSGA-II (seeded by --seed) over the groups' pairs for --trials trials,
+minimizing (average KV bits, calibration KL measured with the real mixed-precision cache).
+
+Writes, atomically: OUT/config.json (the lowest-KL Pareto config within --max-bits average KV bits; loads with
+`python -m models.kv eval MODEL --config OUT/config.json`), OUT/pareto.json (settings, uniform presets, every
+trial and the Pareto set), OUT/pareto.csv, OUT/sensitivity.csv (mnat = 1e-3 nats/token, one row per layer) and
+OUT/pareto.png (average bits vs KL, with KV8, KV4 and KIVI-2 marked). Same seed, same numbers. Bad input exits
+with code 2 and one line; nothing is written.
+"""
+
+
+def add_tune_parser(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser(
+        "tune",
+        help="search per-layer KV precision pairs (KVTuner) on calibration text",
+        description=TUNE_DOC,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument("model", help="zoo name (base, code, math, english) or a local checkpoint folder")
+    t.add_argument("--preset", default="default", help="zoo preset for zoo models and calibration data (tiny, default)")
+    t.add_argument("--trials", type=int, default=40, help="NSGA-II trials, each one calibration decode (default 40)")
+    t.add_argument("--seed", type=int, default=0, help="seed of the search and the calibration text (default 0)")
+    t.add_argument("--groups", type=int, default=2, help="layer groups sharing one pair (default 2)")
+    t.add_argument("--max-bits", type=float, default=4.0, help="average KV bits budget of config.json (default 4)")
+    t.add_argument("--seq-len", type=int, default=96, help="tokens per calibration window (default 96)")
+    t.add_argument("--prefill", type=int, default=32, help="tokens prefilled per window; the rest are decoded")
+    t.add_argument("--windows", type=int, default=4, help="calibration windows, English and code (default 4)")
+    t.add_argument("--group-size", type=int, default=32, help="tokens per key group, channels per value group")
+    t.add_argument("--residual-length", type=int, default=0, help="most recent tokens kept exact (default 0)")
+    t.add_argument("-o", "--out", type=Path, default=Path("kv_tune"), help="output folder (default ./kv_tune)")
+    t.add_argument("--json", action="store_true", help="print pareto.json instead of a table")
+    t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+
+
+def _check_tune(args: argparse.Namespace) -> None:
+    if args.seq_len < 2 or not 1 <= args.prefill < args.seq_len:
+        raise ValueError(f"--prefill {args.prefill} must be between 1 and --seq-len - 1 ({args.seq_len - 1}) tokens")
+    if args.windows < 1:
+        raise ValueError("--windows must be at least 1")
+    if args.trials < 2:
+        raise ValueError(f"--trials {args.trials} must be at least 2 (the two extreme configs are always tried)")
+    if args.groups < 1:
+        raise ValueError(f"--groups {args.groups} must be at least 1")
+    if args.max_bits < 2:
+        raise ValueError(f"--max-bits {args.max_bits} is below 2, the fewest average KV bits: use 2 or more")
+    if args.group_size < 1 or args.residual_length < 0:
+        raise ValueError("--group-size must be at least 1 and --residual-length at least 0 tokens")
+
+
+def _tune_csvs(result, uniform: dict[str, dict]) -> tuple[str, str]:
+    sens = io.StringIO()
+    w = csv.writer(sens)
+    w.writerow(("layer", "group", *(f"K{k}V{v}_mnat" for k, v in result.candidates)))
+    for layer, row in enumerate(result.sensitivity):
+        w.writerow((layer, result.labels[layer], *(f"{1e3 * x:.6g}" for x in row)))
+    front = io.StringIO()
+    w = csv.writer(front)
+    w.writerow(("config", "avg_bits", "kl_mnat", "pairs"))
+    for name, r in uniform.items():
+        w.writerow((name, r["avg_bits"], f"{1e3 * r['kl']:.6g}", ""))
+    for i, p in enumerate(result.pareto):
+        w.writerow((f"pareto{i}", p["avg_bits"], f"{1e3 * p['kl']:.6g}", " ".join(f"K{k}V{v}" for k, v in p["pairs"])))
+    return sens.getvalue(), front.getvalue()
+
+
+def _tune_plot(result, uniform: dict[str, dict], chosen: dict, title: str, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.scatter(
+        [p["avg_bits"] for p in result.trials], [1e3 * p["kl"] for p in result.trials], s=10, c="0.75", label="trials"
+    )
+    ax.plot(
+        [p["avg_bits"] for p in result.pareto], [1e3 * p["kl"] for p in result.pareto], "o-", ms=4, label="Pareto set"
+    )
+    ax.scatter(chosen["avg_bits"], 1e3 * chosen["kl"], marker="*", s=120, c="tab:red", label="config.json", zorder=3)
+    for name, r in uniform.items():
+        ax.scatter(r["avg_bits"], 1e3 * r["kl"], marker="s", c="k", zorder=3)
+        ax.annotate(name, (r["avg_bits"], 1e3 * r["kl"]), fontsize=8, xytext=(3, 3), textcoords="offset points")
+    ax.set_yscale("log")
+    ax.set_xlabel("average KV bits")
+    ax.set_ylabel("calibration KL from KV16 (1e-3 nats/token)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=120)
+    plt.close(fig)
+
+
+def tune_command(args: argparse.Namespace) -> int:
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from models import zoo
+    from models.kv import KVConfig
+    from models.kv.tune import KLMeter, calibration_ids, choose, tune
+    from models.zoo.presets import get_preset
+    from sim.files import atomic_write
+
+    torch.set_num_threads(max(1, args.threads))
+    hf_logging.disable_progress_bar()
+    _check_tune(args)
+    get_preset(args.preset)
+    model, tokenizer = zoo.load(args.model, args.preset)
+    text_config = model.config.get_text_config(decoder=True)
+    KVConfig.uniform(16, 16, text_config.num_hidden_layers, group_size=args.group_size).check(text_config)
+    ids = calibration_ids(tokenizer, args.preset, args.seq_len, args.windows, args.seed)
+    meter = KLMeter(model, ids, args.prefill)
+    result = tune(
+        meter,
+        args.groups,
+        args.trials,
+        args.seed,
+        group_size=args.group_size,
+        residual_length=args.residual_length,
+        progress=not args.json,
+    )
+    uniform = {}
+    for name in ("KV8", "KV4", "KIVI-2"):
+        kv = replace(KVConfig.preset(name, text_config.num_hidden_layers), group_size=args.group_size)
+        uniform[name] = {"avg_bits": kv.avg_bits, "kl": meter(kv)}
+    chosen = choose(result, args.max_bits, name=f"kvtuner-{args.max_bits:g}bit")
+    chosen_point = next(p for p in result.pareto if [list(q) for q in chosen.pairs] == p["pairs"])
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "json"}
+    report = {"settings": settings, "uniform": uniform, "chosen": chosen.to_dict(), **result.to_dict()}
+    sens_csv, front_csv = _tune_csvs(result, uniform)
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write(args.out / "config.json", json.dumps(chosen.to_dict(), indent=1) + "\n")
+    atomic_write(args.out / "pareto.json", json.dumps(report, indent=1) + "\n")
+    atomic_write(args.out / "pareto.csv", front_csv)
+    atomic_write(args.out / "sensitivity.csv", sens_csv)
+    atomic_write(
+        args.out / "pareto.png",
+        lambda tmp: _tune_plot(result, uniform, chosen_point, f"{args.model} ({args.preset})", tmp),
+    )
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(front_csv.replace(",", "\t"), end="")
+        print(
+            f"config.json: {chosen.name}, {chosen.avg_bits:.2f} avg bits, calibration KL "
+            f"{1e3 * chosen_point['kl']:.4f} mnat"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from models.kv import KVConfigError
@@ -153,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     from sim.files import atomic_write
 
     try:
+        if args.command == "tune":
+            return tune_command(args)
         report = evaluate_command(args)
     except (KVConfigError, ZooError, ValueError, OSError) as err:
         print(f"python -m models.kv: {err}", file=sys.stderr)
