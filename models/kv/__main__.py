@@ -90,22 +90,31 @@ def _csv(results: dict[str, dict[str, float]]) -> str:
     return buf.getvalue()
 
 
-def _plot(results: dict[str, dict[str, float]], title: str, path: str) -> None:
+def _bits_kl_plot(path: str, title: str, ylabel: str, draw, size: tuple[float, float]) -> None:
+    """A PNG of KL (mnat) against average KV bits; draw(ax) adds the points."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for name, r in results.items():
-        ax.scatter(r["avg_bits"], 1e3 * r["kl"])
-        ax.annotate(name, (r["avg_bits"], 1e3 * r["kl"]), fontsize=8, xytext=(3, 3), textcoords="offset points")
+    fig, ax = plt.subplots(figsize=size)
+    draw(ax)
     ax.set_xlabel("average KV bits")
-    ax.set_ylabel("KL from KV16 (1e-3 nats/token)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=120)
     plt.close(fig)
+
+
+def _labelled_points(ax, results: dict[str, dict[str, float]], **style) -> None:
+    for name, r in results.items():
+        ax.scatter(r["avg_bits"], 1e3 * r["kl"], **style)
+        ax.annotate(name, (r["avg_bits"], 1e3 * r["kl"]), fontsize=8, xytext=(3, 3), textcoords="offset points")
+
+
+def _plot(results: dict[str, dict[str, float]], title: str, path: str) -> None:
+    _bits_kl_plot(path, title, "KL from KV16 (1e-3 nats/token)", lambda ax: _labelled_points(ax, results), (5, 3.5))
 
 
 def evaluate_command(args: argparse.Namespace) -> dict:
@@ -222,30 +231,18 @@ def _tune_csvs(result, uniform: dict[str, dict]) -> tuple[str, str]:
 
 
 def _tune_plot(result, uniform: dict[str, dict], chosen: dict, title: str, path: str) -> None:
-    import matplotlib
+    def draw(ax) -> None:
+        trials, pareto = result.trials, result.pareto
+        ax.scatter([p["avg_bits"] for p in trials], [1e3 * p["kl"] for p in trials], s=10, c="0.75", label="trials")
+        ax.plot([p["avg_bits"] for p in pareto], [1e3 * p["kl"] for p in pareto], "o-", ms=4, label="Pareto set")
+        ax.scatter(
+            chosen["avg_bits"], 1e3 * chosen["kl"], marker="*", s=120, c="tab:red", label="config.json", zorder=3
+        )
+        _labelled_points(ax, uniform, marker="s", c="k", zorder=3)
+        ax.set_yscale("log")
+        ax.legend(fontsize=7)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    ax.scatter(
-        [p["avg_bits"] for p in result.trials], [1e3 * p["kl"] for p in result.trials], s=10, c="0.75", label="trials"
-    )
-    ax.plot(
-        [p["avg_bits"] for p in result.pareto], [1e3 * p["kl"] for p in result.pareto], "o-", ms=4, label="Pareto set"
-    )
-    ax.scatter(chosen["avg_bits"], 1e3 * chosen["kl"], marker="*", s=120, c="tab:red", label="config.json", zorder=3)
-    for name, r in uniform.items():
-        ax.scatter(r["avg_bits"], 1e3 * r["kl"], marker="s", c="k", zorder=3)
-        ax.annotate(name, (r["avg_bits"], 1e3 * r["kl"]), fontsize=8, xytext=(3, 3), textcoords="offset points")
-    ax.set_yscale("log")
-    ax.set_xlabel("average KV bits")
-    ax.set_ylabel("calibration KL from KV16 (1e-3 nats/token)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=120)
-    plt.close(fig)
+    _bits_kl_plot(path, title, "calibration KL from KV16 (1e-3 nats/token)", draw, (5.5, 3.8))
 
 
 def tune_command(args: argparse.Namespace) -> int:
