@@ -117,20 +117,26 @@ def _plot(results: dict[str, dict[str, float]], title: str, path: str) -> None:
     _bits_kl_plot(path, title, "KL from KV16 (1e-3 nats/token)", lambda ax: _labelled_points(ax, results), (5, 3.5))
 
 
-def evaluate_command(args: argparse.Namespace) -> dict:
+def _load(args: argparse.Namespace):
+    """(model, tokenizer) of args.model, with args.threads torch threads and no loading bars."""
     import torch
     from transformers.utils import logging as hf_logging
 
     from models import zoo
-    from models.kv import PRESETS, KVConfig, evaluate
     from models.zoo.presets import get_preset
 
     torch.set_num_threads(max(1, args.threads))
     hf_logging.disable_progress_bar()
-    _check_lengths(args)
     get_preset(args.preset)
+    return zoo.load(args.model, args.preset)
+
+
+def evaluate_command(args: argparse.Namespace) -> dict:
+    from models.kv import PRESETS, KVConfig, evaluate
+
+    _check_lengths(args)
     given = None if args.config in PRESETS else KVConfig.load(args.config)
-    model, tokenizer = zoo.load(args.model, args.preset)
+    model, tokenizer = _load(args)
     layers = model.config.get_text_config(decoder=True).num_hidden_layers
     configs = [KVConfig.preset(name, layers) for name in PRESETS]
     if given is None:
@@ -246,20 +252,12 @@ def _tune_plot(result, uniform: dict[str, dict], chosen: dict, title: str, path:
 
 
 def tune_command(args: argparse.Namespace) -> int:
-    import torch
-    from transformers.utils import logging as hf_logging
-
-    from models import zoo
     from models.kv import KVConfig
     from models.kv.tune import KLMeter, calibration_ids, choose, tune
-    from models.zoo.presets import get_preset
     from sim.files import atomic_write
 
-    torch.set_num_threads(max(1, args.threads))
-    hf_logging.disable_progress_bar()
     _check_tune(args)
-    get_preset(args.preset)
-    model, tokenizer = zoo.load(args.model, args.preset)
+    model, tokenizer = _load(args)
     text_config = model.config.get_text_config(decoder=True)
     KVConfig.uniform(16, 16, text_config.num_hidden_layers, group_size=args.group_size).check(text_config)
     ids = calibration_ids(tokenizer, args.preset, args.seq_len, args.windows, args.seed)
