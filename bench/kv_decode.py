@@ -1,0 +1,163 @@
+"""Modeled decode throughput with a compressed KV cache, relative to KV8, on the MixPE array.
+
+For each model shape and prompt length S, models.kv.workload builds the decode phase (T steps, batch B) under
+each KV setting, and sim.replay runs it on a 32 x 32 MixPE array (W4A8, group 128; PE area, clock and energy
+from synthesis, cached) with the default memory (256/512 KiB buffers, 32 bytes per cycle of DRAM).
+Throughput is B x T / (seconds of all decode ops); the gain is that over KV8's at the same S.
+
+Settings: KV16, KV8, KV4 and KIVI-2 (2-bit with a 32-token FP16 residual window) on every shape; the tuned
+KVTuner configs of bench/results/kvtuner.json on the zoo shape they were tuned for; and KV8 with a cache kept
+to context / R tokens (R = 4, 8, 16: the budget AttentionPredictor is evaluated at; the predictor's own cost is
+not in these numbers). Shapes: the default zoo model (4 layers, hidden 256) and llama-2-7b (32 layers, 4096).
+
+    python -m bench.kv_decode [--decode 16] [--batch 1 8] [--prompts 512 2048 8192 32768]
+
+Prints a table and writes bench/results/kv_decode.json and bench/results/kv_decode.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from models.kv.config import KVConfig
+from models.kv.workload import decode_workload, kept_table
+from models.zoo.presets import get_preset
+from sim.files import atomic_write
+from sim.model_shapes import MODELS, ModelShape
+from sim.perf_model import MemoryConfig
+from sim.replay import main_precision, pe_config, replay, synthesized_cost
+
+RESULTS = Path(__file__).resolve().parent / "results"
+UNIFORM = ("KV16", "KV8", "KV4", "KIVI-2")
+RATIOS = (4, 8, 16)
+PAPER = {"KVTuner": "+38.3% throughput vs KV8 (Llama-3.1-8B)", "AttentionPredictor": "16x KV compression"}
+
+
+def zoo_shape() -> ModelShape:
+    p = get_preset("default")
+    return ModelShape(
+        hidden=p.hidden_size,
+        intermediate=p.intermediate_size,
+        layers=p.num_layers,
+        heads=p.num_heads,
+        kv_heads=p.num_kv_heads,
+        vocab=p.vocab_size,
+    )
+
+
+def settings(shape_name: str, layers: int) -> dict[str, tuple[KVConfig, float]]:
+    """Name -> (KV config, compression ratio) compared on one shape."""
+    out = {name: (KVConfig.preset(name, layers), 1.0) for name in UNIFORM}
+    tuned = RESULTS / "kvtuner.json"
+    if shape_name == "zoo-default" and tuned.is_file():
+        for name, cfg in json.loads(tuned.read_text())["tuned_configs"].items():
+            out[name] = (KVConfig.from_dict(cfg, str(tuned)), 1.0)
+    out |= {f"KV8 keep 1/{r}": (KVConfig.preset("KV8", layers), float(r)) for r in RATIOS}
+    return out
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cases = sorted({(r["shape"], r["batch"]) for r in rows})
+    fig, axes = plt.subplots(1, len(cases), figsize=(4.2 * len(cases), 3.6), squeeze=False)
+    for ax, (shape, batch) in zip(axes[0], cases, strict=True):
+        for name in dict.fromkeys(r["setting"] for r in rows if r["shape"] == shape):
+            pts = [r for r in rows if (r["shape"], r["batch"], r["setting"]) == (shape, batch, name)]
+            ax.plot([r["prompt"] for r in pts], [r["gain_vs_kv8"] for r in pts], "o-", ms=3, label=name)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("prompt tokens S")
+        ax.set_ylabel("decode throughput / KV8's")
+        ax.set_title(f"{shape}, batch {batch}", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.kv_decode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--decode", type=int, default=16, help="decode steps T per case (default 16)")
+    p.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes B (default 1 8)")
+    p.add_argument("--prompts", type=int, nargs="+", default=[512, 2048, 8192, 32768], help="prompt lengths S")
+    args = p.parse_args(argv)
+
+    shapes = {"zoo-default": zoo_shape(), "llama-2-7b": MODELS["llama-2-7b"]}
+    mem = MemoryConfig()
+    rows: list[dict] = []
+    cost = None
+    start = time.perf_counter()
+    cases = [(s, b, n) for s in shapes for b in args.batch for n in args.prompts]
+    for shape_name, batch, prompt in tqdm(cases, desc="decode replays"):
+        shape = shapes[shape_name]
+        base_tps = None
+        for name, (kv, ratio) in settings(shape_name, shape.layers).items():
+            kept = kept_table(prompt, args.decode, shape.layers, ratio)
+            w = decode_workload(shape_name, shape, kv, prompt, args.decode, kept, batch=batch)
+            cost = cost or synthesized_cost(pe_config("mixpe", main_precision(w)))  # same PE for every case
+            totals = replay(w, "mixpe", 32, 32, mem, pe_cost=cost).totals
+            tps = batch * args.decode / totals["seconds"]
+            base_tps = tps if name == "KV8" else base_tps
+            rows.append(
+                dict(
+                    shape=shape_name,
+                    batch=batch,
+                    prompt=prompt,
+                    setting=name,
+                    kv_avg_bits=kv.avg_bits,
+                    ratio=ratio,
+                    tokens_per_s=tps,
+                    dram_mb_per_token=totals["dram_bytes"] / (batch * args.decode) / 1e6,
+                    energy_uj_per_token=totals["energy_j"] * 1e6 / (batch * args.decode),
+                )
+            )
+        for r in rows[-len(settings(shape_name, shape.layers)) :]:
+            r["gain_vs_kv8"] = r["tokens_per_s"] / base_tps
+    seconds = time.perf_counter() - start
+
+    print(f"decode throughput gain vs KV8 (T = {args.decode} steps; MixPE 32x32, W4A8 g128)")
+    for shape_name in shapes:
+        for batch in args.batch:
+            print(f"\n{shape_name}, batch {batch}: " + "  ".join(f"S={n:>6}" for n in args.prompts))
+            for name in dict.fromkeys(r["setting"] for r in rows if r["shape"] == shape_name):
+                gains = [
+                    r["gain_vs_kv8"]
+                    for r in rows
+                    if (r["shape"], r["batch"], r["setting"]) == (shape_name, batch, name)
+                ]
+                print(f"  {name:<16}" + "  ".join(f"{g:8.2f}x" for g in gains))
+    print(f"\npaper: {PAPER}; replay time {seconds:.1f} s")
+    RESULTS.mkdir(exist_ok=True)
+    payload = dict(
+        settings=dict(
+            decode=args.decode,
+            batch=args.batch,
+            prompts=args.prompts,
+            array="mixpe 32x32",
+            weights="W4A8 group 128",
+            memory=mem.__dict__,
+        ),
+        machine=platform.machine(),
+        paper=PAPER,
+        seconds=seconds,
+        rows=rows,
+    )
+    atomic_write(RESULTS / "kv_decode.json", json.dumps(payload, indent=1))
+    _plot(rows, RESULTS / "kv_decode.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
