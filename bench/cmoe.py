@@ -3,7 +3,8 @@
 Layouts (d_ff = 688 on the default preset): S2A2E16 = 25% (--shared 86, 14 routed experts, top-2) and S4A4E16 =
 50% (--shared 172, 12 routed experts, top-4), as CMoE names them (S shared, A active routed, E total experts of 43
 neurons). Each is carved training-free from --calib windows of zoo training text (English and code), scored on
-held-out windows per task (code, english, math), then fine-tuned for --steps steps (batch 4 windows, MoE layers
+held-out windows per task (code, english, math) and on the zoo's task accuracies (math exact match and answer
+top-1, key-value recall; teacher-forced, zoo.evaluate), then fine-tuned for --steps steps (batch 4 windows, MoE layers
 only) and scored again. Because the zoo base model is itself under-trained, the same fine-tune is also applied to
 the dense model (carved with every neuron shared, which is exactly the dense FFN) as the fair reference. The
 routed prefill workload (models.moe.workload) of one held-out code window gives the MLP MACs vs dense.
@@ -32,6 +33,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SEQ = 128
 # name -> (shared experts, active routed, total) in units of d_ff / 16 neurons.
 LAYOUTS = {"S2A2E16 (25%)": (2, 2, 16), "S4A4E16 (50%)": (4, 4, 16)}
+# task accuracies of zoo.evaluate (held-out examples, teacher-forced): name -> (task, key)
+ACCURACY = {
+    "math EM": ("math", "exact_match"),
+    "math ans-top1": ("math", "answer_top1"),
+    "recall": ("recall", "exact_match"),
+}
 
 
 def _mlp_macs(workload) -> int:
@@ -83,12 +90,17 @@ def main(argv: list[str] | None = None) -> int:
     def ppl(m):
         return task_ppl(m, tokenizer, args.preset, SEQ, args.eval_windows, 0)
 
+    def accuracy(m) -> dict[str, float]:
+        scores = zoo.evaluate(m, tokenizer, args.preset)
+        return {name: scores[task][key] for name, (task, key) in ACCURACY.items()}
+
     d = dense.config.intermediate_size
-    ref = {"dense": ppl(dense)}
+    ref = {"dense": ppl(dense), "dense_accuracy": accuracy(dense)}
     same, _ = carve(dense, calib, 0, 0, d, progress=False)  # every neuron shared: exactly the dense FFN
     t0 = time.time()
     finetune(same, data, args.steps, progress=False)
     ref["dense_finetuned"] = ppl(same)
+    ref["dense_finetuned_accuracy"] = accuracy(same)
     ref["dense_finetune_seconds"] = round(time.time() - t0, 2)
     dense_mlp = _mlp_macs(routed_workload(same, probe))
     rows = {}
@@ -102,11 +114,13 @@ def main(argv: list[str] | None = None) -> int:
             "carve_seconds": round(stats["seconds"], 3),
             "activated": activated_parameters(model),
             "ppl": {"carved": ppl(model)},
+            "accuracy": {"carved": accuracy(model)},
         }
         t0 = time.time()
         row["finetune"] = finetune(model, data, args.steps, progress=False)
         row["finetune_seconds"] = round(time.time() - t0, 2)
         row["ppl"]["finetuned"] = ppl(model)
+        row["accuracy"]["finetuned"] = accuracy(model)
         w = routed_workload(model, probe)
         row["workload"] = {
             "prefill": SEQ,
@@ -128,9 +142,19 @@ def main(argv: list[str] | None = None) -> int:
         f"\nzoo base ({args.preset}), perplexity per held-out task ({args.eval_windows} x {SEQ} tokens); "
         f"fine-tune {args.steps} steps x 4 x {SEQ} tokens"
     )
-    print(f"{'model':<34}" + "".join(f"{t:>10}" for t in TASKS) + f"{'carve s':>9}{'MLP MACs':>10}")
-    print(f"{'dense':<34}" + "".join(f"{ref['dense'][t]:>10.3f}" for t in TASKS))
-    print(f"{'dense + same fine-tune':<34}" + "".join(f"{ref['dense_finetuned'][t]:>10.3f}" for t in TASKS))
+    print(
+        f"{'model':<34}"
+        + "".join(f"{t:>10}" for t in TASKS)
+        + "".join(f"{a + ' %':>16}" for a in ACCURACY)
+        + f"{'carve s':>9}{'MLP MACs':>10}"
+    )
+
+    def line(label: str, ppls: dict, acc: dict, extra: str = "") -> None:
+        cells = "".join(f"{ppls[t]:>10.3f}" for t in TASKS) + "".join(f"{100 * acc[a]:>16.1f}" for a in ACCURACY)
+        print(f"{label:<34}{cells}{extra}")
+
+    line("dense", ref["dense"], ref["dense_accuracy"])
+    line("dense + same fine-tune", ref["dense_finetuned"], ref["dense_finetuned_accuracy"])
     for name, r in rows.items():
         for stage in ("carved", "finetuned"):
             extra = (
@@ -138,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                 if stage == "carved"
                 else ""
             )
-            print(f"{name + ' ' + stage:<34}" + "".join(f"{r['ppl'][stage][t]:>10.3f}" for t in TASKS) + extra)
+            line(f"{name} {stage}", r["ppl"][stage], r["accuracy"][stage], extra)
     result = {
         "settings": {**vars(args), "seq_len": SEQ, "threads": 1, "batch": 4, "layouts": LAYOUTS},
         "reference": ref,
