@@ -4,14 +4,17 @@
     python -m eda.flow --design add8 --clock 5
 
 qflow drives yosys (synthesis and osu018 mapping), graywolf (placement: `<top>_unroute.def`) and qrouter
-(routing on ROUTE_LAYERS metal layers: `<top>.def` and RC trees `<top>.rc`). Every timing label comes
+(routing: `<top>.def` and RC trees `<top>.rc`). Routing starts on ROUTE_LAYERS metal layers (or --layers);
+when qrouter leaves nets unrouted, placement and routing are redone with one more layer, up to all
+MAX_ROUTE_LAYERS of osu018, so every label comes from a fully routed design (a failed net has no parasitics
+and would time as an ideal wire); the result records the layers used and the failures. Every timing label comes
 from OpenSTA on the post-placement netlist with our own constraints (ideal clock on `clk`, input and
 output delays 0), in three parasitic modes:
   none     no wires at all (pre-route STA),
   estimate a star-RC per net from the placed DEF (Manhattan lengths, LEF per-µm RC): the pre-route baseline,
   routed   the routed RC trees as SPEF: the post-route ground truth (also written as routed.sdf).
 Per pin: arrival, required, slack (ns, setup/max analysis, [rise, fall]) and slew (ns). Stage times (s).
-Runs are cached under ~/.cache/mixkit/eda/ keyed by the Verilog, top, clock and FLOW_VERSION.
+Runs are cached under ~/.cache/mixkit/eda/ keyed by the Verilog, top, clock, starting layers and FLOW_VERSION.
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ LIBERTY = TECH / "osu018_stdcells.lib"
 LEF = TECH / "osu018_stdcells.lef"
 # Three routing layers make routes detour more than a placement estimate expects (see DESIGN.md).
 ROUTE_LAYERS = 3
+MAX_ROUTE_LAYERS = 6  # osu018 has metal1..metal6
 MODES = ("none", "estimate", "routed")
 # Bump when the scripts, constraints or label format change, so cached runs are rebuilt.
-FLOW_VERSION = 1
+FLOW_VERSION = 2
 TOOLS = ("qflow", "sta")
 # OpenSTA marks unconstrained or unreached values with ±1e30.
 _UNSET = 1e20
@@ -59,6 +63,8 @@ class FlowResult:
     wns_ns: dict[str, float]
     tns_ns: dict[str, float]
     stage_seconds: dict[str, float]
+    route_layers: int  # metal layers the final, fully routed attempt used
+    route_failures: dict[str, int]  # unrouted nets of each failed attempt, by its layer count
     rc_nets_malformed: int
     spef_nets_skipped: dict[str, int]
     work_dir: str
@@ -153,13 +159,19 @@ def _read_pins(path: Path) -> tuple[list[str], np.ndarray]:
     return names, arr
 
 
-def _cache_dir(top: str, text: str, clock_ns: float) -> Path:
-    key = f"{text}\0{top}\0{clock_ns!r}\0{FLOW_VERSION}\0{ROUTE_LAYERS}".encode()
+def _cache_dir(top: str, text: str, clock_ns: float, route_layers: int) -> Path:
+    key = f"{text}\0{top}\0{clock_ns!r}\0{FLOW_VERSION}\0{route_layers}".encode()
     return cache_root() / "eda" / f"{top}-{hashlib.sha256(key).hexdigest()[:12]}"
 
 
-def _project_vars() -> str:
-    return f"set route_layers = {ROUTE_LAYERS}\n"
+def _project_vars(route_layers: int) -> str:
+    return f"set route_layers = {route_layers}\n"
+
+
+def failed_routes(route_log: Path) -> int:
+    """Nets qrouter left unrouted, from its final summary in qflow's route log (0 when all routed)."""
+    found = re.findall(r"^Final: Failed net routes: (\d+)", route_log.read_text(errors="replace"), re.M)
+    return int(found[-1]) if found else 0
 
 
 def _run_stage(stage: str, top: str, work: Path, outputs: list[str], seconds: dict[str, float]) -> None:
@@ -182,18 +194,40 @@ def run_sta(work: Path, top: str, clock_ns: float, mode: str, spef: str | None, 
     return names, arr, wns, tns, seconds
 
 
-def _synthesize_and_place(text: str, top: str, work: Path, seconds: dict[str, float]) -> None:
+def _synthesize(text: str, top: str, work: Path, seconds: dict[str, float], route_layers: int) -> None:
     (work / "source").mkdir()
     (work / "source" / f"{top}.v").write_text(text)
-    (work / "project_vars.sh").write_text(_project_vars())
+    (work / "project_vars.sh").write_text(_project_vars(route_layers))
     _run_stage("synthesize", top, work, [f"{top}.rtlnopwr.v"], seconds)
+
+
+def _place(top: str, work: Path, seconds: dict[str, float], route_layers: int) -> None:
+    # The layer count shapes placement too (pin access, track grid), so a new count means a new placement.
+    (work / "project_vars.sh").write_text(_project_vars(route_layers))
     _run_stage("place", top, work, [f"{top}_unroute.def", f"{top}.rtlnopwr.v"], seconds)
     # Placement rewrites <top>.rtlnopwr.v (buffer trees); STA must read this post-placement netlist.
     shutil.copy(work / f"{top}.rtlnopwr.v", work / "netlist.v")
     shutil.copy(work / f"{top}_unroute.def", work / "placed.def")
 
 
-def _run_flow(text: str, top: str, design: str, clock_ns: float, work: Path, final: Path) -> None:
+def _place_and_route(top: str, work: Path, seconds: dict[str, float], route_layers: int) -> tuple[int, dict]:
+    """Place and route on route_layers, adding a layer while nets stay unrouted: (layers used, failures)."""
+    failures: dict[str, int] = {}
+    for layers in range(route_layers, MAX_ROUTE_LAYERS + 1):
+        _place(top, work, seconds, layers)
+        _run_stage("route", top, work, [f"{top}.def", f"{top}.rc"], seconds)
+        failed = failed_routes(work / "qflow_route.log")
+        if not failed:
+            return layers, failures
+        failures[str(layers)] = failed
+        shutil.copy(work / "qflow_route.log", work / f"qflow_route_{layers}layers.log")
+    raise FlowError(
+        f"qrouter left {failed} nets unrouted even on all {MAX_ROUTE_LAYERS} metal layers "
+        f"(see {work / f'qflow_route_{MAX_ROUTE_LAYERS}layers.log'}): the design is too dense to route; shrink it"
+    )
+
+
+def _run_flow(text: str, top: str, design: str, clock_ns: float, route_layers: int, work: Path, final: Path) -> None:
     from eda.parse.def_file import read_def
     from eda.parse.lef import read_lef
     from eda.parse.liberty import read_liberty
@@ -202,8 +236,8 @@ def _run_flow(text: str, top: str, design: str, clock_ns: float, work: Path, fin
     from eda.spef import star_estimate, write_spef
 
     seconds: dict[str, float] = {}
-    _synthesize_and_place(text, top, work, seconds)
-    _run_stage("route", top, work, [f"{top}.def", f"{top}.rc"], seconds)
+    _synthesize(text, top, work, seconds, route_layers)
+    layers, failures = _place_and_route(top, work, seconds, route_layers)
     shutil.copy(work / f"{top}.def", work / "routed.def")
 
     t0 = time.perf_counter()
@@ -238,6 +272,8 @@ def _run_flow(text: str, top: str, design: str, clock_ns: float, work: Path, fin
         wns_ns=wns,
         tns_ns=tns,
         stage_seconds=seconds,
+        route_layers=layers,
+        route_failures=failures,
         rc_nets_malformed=len(malformed),
         spef_nets_skipped={"routed": routed_skipped, "estimate": est_skipped},
         work_dir=str(final),
@@ -255,22 +291,26 @@ def run_placement(text: str, top: str) -> Path:
         require_tools()
         with staged_entry(final) as work:
             seconds: dict[str, float] = {}
-            _synthesize_and_place(text, top, work, seconds)
+            _synthesize(text, top, work, seconds, ROUTE_LAYERS)
+            _place(top, work, seconds, ROUTE_LAYERS)
             (work / "result.json").write_text(json.dumps({"top": top, "stage_seconds": seconds}) + "\n")
     return final
 
 
-def run_flow(text: str, top: str, clock_ns: float, design: str = "") -> FlowResult:
-    """Run (or load from the cache) the flow for Verilog `text` with top module `top` at clock_ns (ns)."""
+def run_flow(text: str, top: str, clock_ns: float, design: str = "", route_layers: int = ROUTE_LAYERS) -> FlowResult:
+    """Run (or load from the cache) the flow for Verilog `text` with top module `top` at clock_ns (ns),
+    routing on route_layers metal layers or, where nets stay unrouted, on the fewest more that route them all."""
+    if not 2 <= route_layers <= MAX_ROUTE_LAYERS:
+        raise FlowError(f"{route_layers} routing layers: pass --layers between 2 and {MAX_ROUTE_LAYERS} (osu018)")
     if not clock_ns > 0:
         raise FlowError(f"clock period {clock_ns} ns must be positive: pass --clock with a value > 0")
     if not re.search(rf"^\s*module\s+{re.escape(top)}\b", text, re.M):
         raise FlowError(f"the Verilog has no module {top!r}: pass its top module with --top")
-    final = _cache_dir(top, text, clock_ns)
+    final = _cache_dir(top, text, clock_ns, route_layers)
     if not (final / "result.json").exists():
         require_tools()
         with staged_entry(final) as work:
-            _run_flow(text, top, design or top, clock_ns, work, final)
+            _run_flow(text, top, design or top, clock_ns, route_layers, work, final)
     return load_result(final)
 
 
@@ -279,12 +319,12 @@ def load_result(folder: Path) -> FlowResult:
     return FlowResult(**{**json.loads((folder / "result.json").read_text()), "work_dir": str(folder)})
 
 
-def run_design(name: str, clock_ns: float) -> FlowResult:
-    """run_flow for a named design of eda.designs."""
-    from eda.designs import design_verilog
+def run_design(name: str, clock_ns: float, route_layers: int | None = None) -> FlowResult:
+    """run_flow for a named design of eda.designs, starting at route_layers or the design's own layer count."""
+    from eda.designs import design_route_layers, design_verilog
 
     text, top = design_verilog(name)
-    return run_flow(text, top, clock_ns, design=name)
+    return run_flow(text, top, clock_ns, design=name, route_layers=route_layers or design_route_layers(name))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -297,24 +337,37 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--top", help="top module name (default: the file's stem)")
     p.add_argument("--design", choices=sorted(DESIGNS), help="a built-in design instead of a file")
     p.add_argument("--clock", type=float, default=5.0, help="clock period on port clk (ns, default 5)")
+    p.add_argument(
+        "--layers",
+        type=int,
+        help=f"metal layers to start routing on (default {ROUTE_LAYERS}, or the built-in design's own); one more "
+        f"is added while nets stay unrouted, up to {MAX_ROUTE_LAYERS}",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
     try:
         if args.design:
-            result = run_design(args.design, args.clock)
+            result = run_design(args.design, args.clock, args.layers)
         elif args.verilog is None:
             raise FlowError("no design given: pass a Verilog file or --design NAME")
         else:
             if not args.verilog.is_file():
                 raise FlowError(f"{args.verilog} not found: pass an existing Verilog file")
-            result = run_flow(args.verilog.read_text(), args.top or args.verilog.stem, args.clock)
+            result = run_flow(
+                args.verilog.read_text(), args.top or args.verilog.stem, args.clock,
+                route_layers=args.layers or ROUTE_LAYERS,
+            )  # fmt: skip
     except FlowError as e:
         print(f"eda.flow: error: {e}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(asdict(result) | {"clock_mhz": {m: result.clock_mhz(m) for m in MODES}}, indent=2))
     else:
-        print(f"{result.design}: {result.cells} cells, clock {result.clock_ns:g} ns")
+        failed = ", ".join(f"{n} nets unrouted on {k}" for k, n in result.route_failures.items())
+        print(
+            f"{result.design}: {result.cells} cells, clock {result.clock_ns:g} ns, routed on {result.route_layers} "
+            f"metal layers" + (f" ({failed})" if failed else "")
+        )
         for mode in MODES:
             print(
                 f"  {mode:9s} WNS {result.wns_ns[mode]:8.4f} ns  TNS {result.tns_ns[mode]:9.4f} ns"

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from eda.designs import SMALLEST, design_verilog
-from eda.flow import LIBERTY, MODES, FlowError, load_result, run_design, run_flow
+from eda.flow import LIBERTY, MODES, FlowError, failed_routes, load_result, run_design, run_flow
 from eda.parse.def_file import read_def
 from eda.parse.liberty import read_liberty
 from eda.parse.netlist import read_netlist
@@ -30,6 +30,7 @@ def test_flow_runs_every_stage_and_records_times(flow):
     for stage in ("synthesize", "place", "route", "spef", "sta_none", "sta_estimate", "sta_routed"):
         assert flow.stage_seconds[stage] > 0
     assert flow.rc_nets_malformed == 0 and flow.spef_nets_skipped == {"routed": 0, "estimate": 0}
+    assert flow.route_layers == 3 and flow.route_failures == {}
     for mode in MODES:
         assert flow.wns_ns[mode] <= 0 and flow.tns_ns[mode] <= flow.wns_ns[mode] + 1e-9
 
@@ -73,6 +74,20 @@ def test_cache_hit_and_changed_input(flow):
         run_flow(text, "nope", CLOCK_NS)
     with pytest.raises(FlowError, match="must be positive"):
         run_flow(text, top, 0.0)
+
+
+def test_unrouted_nets_add_a_layer(flow, tmp_path):
+    """On 2 metal layers qrouter leaves add8 nets unrouted; the flow places and routes again on 3."""
+    log = tmp_path / "route.log"
+    log.write_text("Final: Failed net routes: 12\nList of failed nets follows:\n")
+    assert failed_routes(log) == 12
+    log.write_text("Final: No failed routes!\n")
+    assert failed_routes(log) == 0
+    two = run_design(SMALLEST, CLOCK_NS, route_layers=2)
+    assert two.route_failures["2"] > 0 and two.route_layers == 3 and two.cells == flow.cells
+    assert Path(two.work_dir, "qflow_route_2layers.log").is_file()
+    with pytest.raises(FlowError, match="pass --layers between 2 and 6"):
+        run_design(SMALLEST, CLOCK_NS, route_layers=7)
 
 
 def _cli(*args, env_cache):
