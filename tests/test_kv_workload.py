@@ -2,13 +2,14 @@
 
 import pytest
 
+from models.kv.__main__ import main
 from models.kv.config import KVConfig
 from models.kv.workload import decode_workload, kept_table, ratio_kept
 from sim.energy import PECost
 from sim.model_shapes import ModelShape, shape_workload
 from sim.perf_model import MemoryConfig
 from sim.replay import replay
-from sim.workload import Attention, AttnPV, AttnQK, Linear, WorkloadError
+from sim.workload import Attention, AttnPV, AttnQK, Linear, WorkloadError, load_workload
 
 SHAPE = ModelShape(hidden=64, intermediate=128, layers=3, heads=4, kv_heads=2, vocab=100)
 COST = PECost(area_um2=1000.0, fmax_mhz=100.0, energy_pj_active=2.0, energy_pj_idle=0.5, source="test")
@@ -95,3 +96,18 @@ def test_bad_requests_name_the_problem(kwargs, message):
     assert message in str(e.value)
     with pytest.raises(WorkloadError, match="compression ratio"):
         ratio_kept(10, 0.5)
+
+
+def test_workload_cli_writes_a_replayable_file(tiny_zoo, tmp_path, capsys):
+    out = tmp_path / "w.json"
+    assert main(["workload", str(tiny_zoo["base"]), "--config", "KIVI-2", "--ratio", "4", "--prefill", "64",
+                 "--decode", "3", "--group", "32", "--preset", "tiny", "-o", str(out)]) == 0  # fmt: skip
+    w = load_workload(out)
+    assert w.meta["kept_tokens"] == kept_table(64, 3, 2, 4) and w.meta["kv_config"]["name"] == "KIVI-2"
+    assert "python -m sim.replay" in capsys.readouterr().out
+    assert replay(w, "mixpe", 4, 4, MemoryConfig(), pe_cost=COST).totals["cycles"] > 0
+    bad = tmp_path / "bad.json"
+    assert main(["workload", "llama-2-7b", "--config", "KV8", "--ratio", "0.5", "-o", str(bad)]) == 2
+    assert main(["workload", "llama-2-7b", "--config", "nope.json", "-o", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "compression ratio" in err[0] and "nope.json" in err[1] and not bad.exists()

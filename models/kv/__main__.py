@@ -1,5 +1,8 @@
 """python -m models.kv eval MODEL --config PRESET|FILE: quality of a KV cache precision config vs KV16.
 python -m models.kv tune MODEL -o OUT: KVTuner search for per-layer KV precision pairs (see `tune --help`).
+python -m models.kv train-predictor MODEL -o OUT: train an AttentionPredictor CNN (see `train-predictor --help`).
+python -m models.kv evict MODEL --predictor DIR: KV selection policies at 4x/8x/16x (see `evict --help`).
+python -m models.kv workload MODEL --config C -o W.json: the decode phase as a sim workload (see `workload --help`).
 
 MODEL is a zoo name (base, code, math, english; built for --preset if needed) or a local Llama-family
 checkpoint folder. --config is a preset (KV16, KV8, KV4, KIVI-2) or a JSON file of one [key_bits, value_bits]
@@ -24,7 +27,7 @@ import csv
 import io
 import json
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 COLUMNS = ("avg_bits", "ppl", "ppl_change_pct", "kl", "top1_agree", "recall", "stored_kbit_per_window")
@@ -57,6 +60,9 @@ def parser() -> _Parser:
     e.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
     e.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     add_tune_parser(sub)
+    add_predictor_parser(sub)
+    add_evict_parser(sub)
+    add_workload_parser(sub)
     return p
 
 
@@ -300,6 +306,300 @@ def tune_command(args: argparse.Namespace) -> int:
     return 0
 
 
+TRAIN_DOC = """python -m models.kv train-predictor MODEL -o OUT: AttentionPredictor's CNN for MODEL's attention.
+
+Captures MODEL's attention (eager) on --sequences windows of the zoo's English and code TRAINING text and as many
+long key-value recall sequences of the train split (--seq-len tokens), pools it over --block keys, and trains the
+CNN (paper sizes: conv 1->16->32 3x3, time mean, 1x1 head; one net for every layer and KV head) to predict the
+next step's block attention from the previous --history steps (--steps target steps per sequence, --epochs
+epochs, Adam, seeded). Reports the held-out attention recovery rate (share of the next step's attention outside
+the --sink first and --local last tokens that falls on the top --k predicted blocks, 0..1) beside random
+blocks, the last step's attention and the accumulated attention.
+
+Writes OUT/config.json and OUT/model.safetensors (load with `evict --predictor OUT`) and OUT/train.json,
+atomically. Bad input exits with code 2 and one line; nothing is written.
+"""
+
+EVICT_DOC = """python -m models.kv evict MODEL --predictor DIR: KV selection policies at several compression ratios.
+
+At every decode step each layer's KV heads attend to exactly ceil(context / R) cached tokens (R: --ratios);
+prefill is dense. Policies (--policies): streaming (StreamingLLM, 4 sinks + recent), h2o (heavy hitters + recent
+half), snapkv (prefill observation-window votes + recent), quest (4-token pages by q.k upper bound), attnpred
+(the trained CNN of --predictor over the attention history; 4 sink and 4 local tokens). Scores against the dense
+cache: perplexity, KL (mnat = 1e-3 nats/token) and top-1 agreement (%) on --windows held-out code and English
+windows of --seq-len tokens (--prefill prefilled, the rest decoded); on long key-value recall (held-out examples
+after distractors, --seq-len tokens, the last --query-tokens and the answer decoded): exact recall (%) and the
+answer's negative log-likelihood (nats/token); and the attention recovery rate (% of the full attention on the
+kept tokens) on both.
+
+Writes OUT/kv_evict.json (settings, figures), OUT/kv_evict.csv and OUT/kv_evict.png atomically. Bad input exits
+with code 2 and one line; nothing is written.
+"""
+
+EVICT_COLUMNS = ("policy", "ratio", "ppl", "kl", "top1_agree", "text_recovery", "recall", "answer_nll")
+EVICT_COLUMNS += ("recall_recovery", "mean_kept", "mean_context")
+
+
+def add_predictor_parser(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser(
+        "train-predictor",
+        help="train the AttentionPredictor CNN on a model's attention histories",
+        description=TRAIN_DOC,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument("model", help="zoo name (base, code, math, english) or a local checkpoint folder")
+    t.add_argument("--preset", default="default", help="zoo preset for zoo models and training data (tiny, default)")
+    t.add_argument("--sequences", type=int, default=16, help="text windows, and as many recall sequences (16)")
+    t.add_argument("--seq-len", type=int, default=256, help="tokens per sequence, at most the model's window (256)")
+    t.add_argument("--steps", type=int, default=32, help="target decode steps per sequence (default 32)")
+    t.add_argument("--epochs", type=int, default=8, help="training epochs (default 8)")
+    t.add_argument("--history", type=int, default=8, help="attention steps fed to the CNN (default 8)")
+    t.add_argument("--block", type=int, default=4, help="keys per block (default 4)")
+    t.add_argument("--sink", type=int, default=4, help="first tokens always kept, never ranked (default 4)")
+    t.add_argument("--local", type=int, default=4, help="most recent tokens always kept, never ranked (default 4)")
+    t.add_argument("--k", type=int, default=2, help="blocks kept when measuring recovery (default 2)")
+    t.add_argument("--seed", type=int, default=0, help="seed of data draws, split and training (default 0)")
+    t.add_argument("-o", "--out", type=Path, default=Path("kv_predictor"), help="output folder (./kv_predictor)")
+    t.add_argument("--json", action="store_true", help="print train.json instead of a summary")
+    t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+
+
+def add_evict_parser(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser(
+        "evict",
+        help="compare KV selection policies (StreamingLLM, H2O, SnapKV, Quest, AttentionPredictor)",
+        description=EVICT_DOC,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    e.add_argument("model", help="zoo name (base, code, math, english) or a local checkpoint folder")
+    e.add_argument("--predictor", type=Path, help="folder from train-predictor (needed by attnpred)")
+    e.add_argument("--policies", default="streaming,h2o,snapkv,quest,attnpred", help="comma-separated policies")
+    e.add_argument("--ratios", default="4,8,16", help="comma-separated compression ratios (>= 1; default 4,8,16)")
+    e.add_argument("--preset", default="default", help="zoo preset for zoo models and evaluation data (tiny, default)")
+    e.add_argument("--seq-len", type=int, default=256, help="tokens per text window and recall sequence (256)")
+    e.add_argument("--prefill", type=int, default=128, help="text tokens prefilled per window (default 128)")
+    e.add_argument("--windows", type=int, default=4, help="windows per text task (code, english; default 4)")
+    e.add_argument("--recall-examples", type=int, default=100, help="recall sequences scored (default 100)")
+    e.add_argument("--query-tokens", type=int, default=4, help="recall prompt tokens decoded, not prefilled")
+    e.add_argument(
+        "--calibration-step",
+        type=int,
+        default=5,
+        help="attnpred: every N decode steps its history gets the full attention row, else the attention over the"
+        " kept tokens (default 5, the paper's; 1: always full; 0: never)",
+    )
+    e.add_argument("--seed", type=int, default=0, help="seed of the evaluation data (default 0)")
+    e.add_argument("-o", "--out", type=Path, default=Path("kv_evict"), help="output folder (default ./kv_evict)")
+    e.add_argument("--json", action="store_true", help="print kv_evict.json instead of a table")
+    e.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+
+
+def _positive(args: argparse.Namespace, names: tuple[str, ...]) -> None:
+    for name in names:
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+
+
+def predictor_command(args: argparse.Namespace) -> int:
+    from models.kv.eviction_eval import train_predictor
+    from models.kv.predictor import PredictorConfig
+    from sim.files import atomic_write
+
+    _positive(args, ("sequences", "seq_len", "steps", "epochs", "history", "block", "k"))
+    if args.sink < 0 or args.local < 0:
+        raise ValueError("--sink and --local must be at least 0 tokens")
+    model, tokenizer = _load(args)
+    config = PredictorConfig(args.history, args.block, args.sink, args.local)
+    net, result = train_predictor(
+        model,
+        tokenizer,
+        config,
+        args.preset,
+        args.seq_len,
+        args.sequences,
+        args.steps,
+        args.epochs,
+        args.k,
+        args.seed,
+        progress=not args.json,
+    )
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "json"}
+    report = {"settings": settings, **asdict(result)}
+    net.save_pretrained(args.out)
+    atomic_write(args.out / "train.json", json.dumps(report, indent=1) + "\n")
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        rates = ", ".join(f"{name} {100 * r:.1f}%" for name, r in result.recovery.items())
+        print(f"{result.pairs} pairs; held-out recovery at {result.k} blocks: {rates}; wrote {args.out}")
+    return 0
+
+
+def _numbers(text: str, what: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        values = []
+    if not values or any(not v >= 1 for v in values):
+        raise ValueError(f"--{what} {text!r}: expected comma-separated numbers >= 1, e.g. 4,8,16")
+    return values
+
+
+def evict_table(results: dict[str, dict]) -> str:
+    head = f"{'run':<16}{'ppl':>9}{'KL mnat':>10}{'top1 %':>8}{'recov %':>9}{'recall %':>9}{'ans nll':>9}{'recov %':>9}"
+    rows = [head + "   (text | recall)"]
+    for name, r in results.items():
+        rows.append(
+            f"{name:<16}{r['ppl']:>9.2f}{1e3 * r['kl']:>10.1f}{100 * r['top1_agree']:>8.1f}"
+            f"{100 * r['text_recovery']:>9.1f}{100 * r['recall']:>9.1f}{r['answer_nll']:>9.3f}"
+            f"{100 * r['recall_recovery']:>9.1f}"
+        )
+    return "\n".join(rows)
+
+
+def evict_plot(results: dict[str, dict], title: str, path: str) -> None:
+    """KL from dense, answer NLL and recall-time attention recovery against the compression ratio, per policy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = (("kl", "text KL from dense (nats/token)"), ("answer_nll", "recall answer NLL (nats/token)"))
+    panels += (("recall_recovery", "recall attention recovery"),)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.5))
+    policies = sorted({r["policy"] for r in results.values() if r["policy"] != "dense"})
+    for ax, (key, label) in zip(axes, panels, strict=True):
+        for policy in policies:
+            runs = sorted((r["ratio"], r[key]) for r in results.values() if r["policy"] == policy)
+            ax.plot([x for x, _ in runs], [y for _, y in runs], "o-", ms=4, label=policy)
+        if "dense" in results:
+            ax.axhline(results["dense"][key], c="k", ls=":", lw=1, label="dense")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("compression ratio (x)")
+        ax.set_title(label, fontsize=9)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=120)
+    plt.close(fig)
+
+
+def evict_command(args: argparse.Namespace) -> int:
+    from models.kv.eviction_eval import evaluate_eviction
+    from models.kv.predictor import AttentionCNN
+    from models.kv.selection import POLICIES
+    from sim.files import atomic_write
+
+    _positive(args, ("windows", "recall_examples", "query_tokens"))
+    if args.calibration_step < 0:
+        raise ValueError(f"--calibration-step {args.calibration_step} must be at least 0 (0: never calibrate)")
+    if args.seq_len < 2 or not 1 <= args.prefill < args.seq_len:
+        raise ValueError(f"--prefill {args.prefill} must be between 1 and --seq-len - 1 ({args.seq_len - 1}) tokens")
+    ratios = _numbers(args.ratios, "ratios")
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    unknown = [p for p in policies if p not in POLICIES]
+    if unknown or not policies:
+        raise ValueError(f"--policies {args.policies!r}: use names from {', '.join(POLICIES)}")
+    if "attnpred" in policies and args.predictor is None:
+        raise ValueError("policy attnpred needs --predictor DIR: train one with `python -m models.kv train-predictor`")
+    predictor = AttentionCNN.from_pretrained(args.predictor) if args.predictor is not None else None
+    model, tokenizer = _load(args)
+    results = evaluate_eviction(
+        model,
+        tokenizer,
+        policies,
+        ratios,
+        predictor,
+        args.preset,
+        args.seq_len,
+        args.prefill,
+        args.windows,
+        args.recall_examples,
+        args.query_tokens,
+        args.seed,
+        progress=not args.json,
+        calibration_step=args.calibration_step,
+    )
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "json"}
+    report = {"settings": settings, "results": results}
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(("run", *EVICT_COLUMNS))
+    for name, r in results.items():
+        w.writerow((name, *(r[c] for c in EVICT_COLUMNS)))
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write(args.out / "kv_evict.json", json.dumps(report, indent=1) + "\n")
+    atomic_write(args.out / "kv_evict.csv", buf.getvalue())
+    atomic_write(args.out / "kv_evict.png", lambda tmp: evict_plot(results, f"{args.model} ({args.preset})", tmp))
+    print(json.dumps(report, indent=1) if args.json else evict_table(results))
+    return 0
+
+
+WORKLOAD_DOC = """python -m models.kv workload MODEL --config PRESET|FILE -o W.json: the decode phase of MODEL with a
+compressed KV cache as a sim workload, for `python -m sim.replay W.json`.
+
+MODEL is a zoo name, a local Llama-family checkpoint folder, or a built-in shape of sim.model_shapes
+(llama-2-7b, llama-2-13b, mistral-7b, mixtral-8x7b); only its shape is used. The workload holds T = --decode
+steps after an S = --prefill token prompt for B = --batch sequences: the linear ops at --wbits/--group/--act,
+and per step the attention GEMMs of every layer over ceil((S + t) / R) kept tokens (R = --ratio; every
+selection policy of `evict` keeps exactly this budget), read at the layer's key and value bits from --config,
+with the config's exact residual window at 16 bits (models/kv/workload.py documents the counting).
+Bad input exits with code 2 and one line; nothing is written.
+"""
+
+
+def add_workload_parser(sub: argparse._SubParsersAction) -> None:
+    w = sub.add_parser(
+        "workload",
+        help="write the decode-phase workload (per-layer KV bits, kept tokens) for sim.replay",
+        description=WORKLOAD_DOC,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    w.add_argument("model", help="zoo name, local checkpoint folder, or built-in shape (e.g. llama-2-7b)")
+    w.add_argument("--config", required=True, help="KV preset (KV16, KV8, KV4, KIVI-2) or JSON config file")
+    w.add_argument("--ratio", type=float, default=1.0, help="KV compression ratio R >= 1 (default 1: keep all)")
+    w.add_argument("--prefill", type=int, default=512, help="prompt tokens S (default 512)")
+    w.add_argument("--decode", type=int, default=32, help="decode steps T (default 32)")
+    w.add_argument("--batch", type=int, default=1, help="sequences B (default 1)")
+    w.add_argument("--wbits", type=int, default=4, help="weight bits of the linear ops (default 4)")
+    w.add_argument("--group", type=int, default=128, help="weights per scale (default 128)")
+    w.add_argument("--act", default="int8", help="activations: int8 or fp16 (default int8)")
+    w.add_argument("--preset", default="default", help="zoo preset for zoo models (tiny, default)")
+    w.add_argument("-o", "--out", type=Path, required=True, help="workload JSON to write")
+
+
+def workload_command(args: argparse.Namespace) -> int:
+    from models.kv import resolve
+    from models.kv.workload import decode_workload, kept_table
+    from sim.model_shapes import MODELS, ModelShape
+
+    if args.model in MODELS:
+        shape = MODELS[args.model]
+    else:
+        args.threads = 1
+        shape = ModelShape.from_hf_config(_load(args)[0].config)
+    kv = resolve(args.config, shape.layers)
+    kept = kept_table(args.prefill, args.decode, shape.layers, args.ratio)
+    name = Path(args.model).name
+    w = decode_workload(name, shape, kv, args.prefill, args.decode, kept, args.batch, args.wbits, args.act, args.group)
+    w.save(args.out)
+    t = w.totals()
+    print(
+        f"{args.out}: {len(w.ops)} ops, {t.macs / 1e9:.3f} GMAC, KV {t.kv_bytes / 1e6:.2f} MB read, "
+        f"weights {t.weight_bytes / 1e6:.2f} MB read ({args.decode} steps, {kv.name} at {kv.avg_bits:g} average "
+        f"bits, keep 1/{args.ratio:g}); replay with: python -m sim.replay {args.out}"
+    )
+    return 0
+
+
+COMMANDS = {
+    "tune": tune_command,
+    "train-predictor": predictor_command,
+    "evict": evict_command,
+    "workload": workload_command,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from models.kv import KVConfigError
@@ -307,10 +607,10 @@ def main(argv: list[str] | None = None) -> int:
     from sim.files import atomic_write
 
     try:
-        if args.command == "tune":
-            return tune_command(args)
+        if args.command in COMMANDS:
+            return COMMANDS[args.command](args)
         report = evaluate_command(args)
-    except (KVConfigError, ZooError, ValueError, OSError) as err:
+    except (KVConfigError, ZooError, ValueError, OSError) as err:  # WorkloadError is a ValueError
         print(f"python -m models.kv: {err}", file=sys.stderr)
         return 2
     results = report["results"]
