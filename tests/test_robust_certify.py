@@ -1,0 +1,76 @@
+"""Certification math: Clopper-Pearson against scipy, Cohen's CERTIFY, radii, Damerau-Levenshtein."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+from models.robust.certify import clopper_pearson as cp
+from models.robust.certify import (
+    cohen_certify,
+    cohen_radius,
+    damerau_levenshtein,
+    frs_radius,
+    ranmask_radius,
+    safer_radius,
+)
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "alpha"), [(0, 10, 0.05), (3, 10, 0.05), (10, 10, 0.01), (47, 50, 0.001), (1, 1, 0.1)]
+)
+def test_clopper_pearson_matches_scipy_exact_interval(k, n, alpha):
+    ci = binomtest(k, n).proportion_ci(confidence_level=1 - alpha, method="exact")
+    assert cp(k, n, alpha) == pytest.approx((ci.low, ci.high), abs=1e-9)
+
+
+def test_cohen_certify_abstains_on_a_close_vote_and_certifies_a_clear_one():
+    assert cohen_certify(np.array([3, 1]), np.array([52, 48]), 0.05).abstained
+    cert = cohen_certify(np.array([0, 4, 0]), np.array([1, 98, 1]), 0.05)
+    assert cert.label == 1
+    # one-sided lower bound at alpha = the two-sided bound at 2 alpha
+    assert cert.p_a_lower == pytest.approx(cp(98, 100, 0.1)[0])
+    assert cohen_radius(cert.p_a_lower, 0.5) > cohen_radius(0.8, 0.5) > 0
+
+
+def test_frs_radius_follows_theorem_1_and_is_monotone():
+    # largest r with 1 - omega^r < p_A - 1/2
+    assert frs_radius(0.94, 0.95) == 11
+    assert frs_radius(0.94, 0.7) == 1
+    assert frs_radius(0.5, 0.9) == -1
+    margins = np.linspace(0.51, 0.999, 40)
+    radii = [frs_radius(p, 0.9) for p in margins]
+    assert all(a <= b for a, b in zip(radii, radii[1:], strict=False))
+    assert radii[-1] > radii[0]
+    # Corollary 1: a higher randomization rate in the area certifies more, by about log(w_m) / log(w_h)
+    r_m, r_h = frs_radius(0.99, 0.7), frs_radius(0.99, 0.95)
+    assert r_h > r_m
+    assert r_h == pytest.approx(r_m * math.log(0.7) / math.log(0.95), abs=math.log(0.7) / math.log(0.95) + 1)
+
+
+def test_ranmask_and_safer_radii():
+    # 10 words, 9 masked: one perturbed word stays visible with probability 1/10
+    assert ranmask_radius(0.65, 10, 9) == 1
+    assert ranmask_radius(0.59, 10, 9) == 0
+    assert safer_radius(0.99, [1.0, 1.0, 1.0]) == 3
+    assert safer_radius(0.9, [0.5, 0.9, 0.95]) == 0
+    assert safer_radius(0.9, [0.95, 0.9, 0.5]) == safer_radius(0.9, [0.5, 0.9, 0.95])
+    assert safer_radius(0.8, [0.95, 0.9, 0.8]) == 2  # Δ(2) = 1 - 0.8 * 0.9 < 0.3 < Δ(3)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "d"),
+    [
+        ("kitten", "sitting", 3),
+        ("ca", "abc", 2),  # unrestricted DL (OSA says 3)
+        ("abcdef", "badcfe", 3),
+        ("", "abc", 3),
+        ("same", "same", 0),
+        ("a cat sat".split(), "cat a sat".split(), 1),
+        ("the cf movie".split(), "the movie".split(), 1),
+    ],
+)
+def test_damerau_levenshtein_known_pairs(a, b, d):
+    assert damerau_levenshtein(a, b) == d
+    assert damerau_levenshtein(b, a) == d
