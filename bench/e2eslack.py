@@ -1,9 +1,10 @@
 """E2ESlack on this project's designs: pre-routing slack prediction judged against post-route OpenSTA.
 
-    python -m bench.e2eslack [--epochs 40] [--seed 0] [--test mac8,mul8s1,pe_int8] [--pes pe_int8]
+    python -m bench.e2eslack [--epochs 40] [--seed 0] [--test mac8,mul8s1,pe_int8,pe_dequant_w2] [--pes pe_int8,...]
 
 Runs (or loads from the cache) eda.flow for every design of eda.designs, trains the predictor on the
-training designs (teacher forcing), and evaluates on held-out designs against two baselines: OpenSTA with
+training designs (teacher forcing; each design routed on the fewest metal layers, from 3, that route every net,
+so the 2.4k-cell MixPE and dequant PEs on 6), and evaluates on held-out designs against two baselines: OpenSTA with
 no parasitics and OpenSTA with the placement-stage star-RC estimate. Each design is judged at its own
 clock, 0.9 × its no-wire critical delay (endpoint slacks shift exactly with the clock under an ideal clock),
 so that it has violations. Figures: R² of the wire-induced change (routed − no-wire) of per-pin arrival and
@@ -23,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eda.designs import ARITHMETIC, DESIGNS
-from eda.flow import FLOW_VERSION, LEF, LIBERTY, ROUTE_LAYERS, run_design
+from eda.designs import ARITHMETIC, DESIGNS, PES
+from eda.flow import FLOW_VERSION, LEF, LIBERTY, run_design
 from eda.graph import graph_from_flow
 from eda.slack import default_model_dir, predict, train
 from sim.files import atomic_write
@@ -32,7 +33,7 @@ from sim.files import atomic_write
 RESULTS = Path(__file__).resolve().parent / "results"
 FLOW_CLOCK_NS = 5.0
 CLOCK_FACTOR = 0.9
-DEFAULT_TEST = ("mac8", "mul8s1", "pe_int8")
+DEFAULT_TEST = ("mac8", "mul8s1", "pe_int8", "pe_dequant_w2")
 
 
 def r2(y: np.ndarray, yhat: np.ndarray) -> float:
@@ -123,9 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--test", default=",".join(DEFAULT_TEST), help="held-out designs, comma-separated")
     p.add_argument(
         "--pes",
-        default="pe_int8",
-        help="PE designs to include, comma-separated, '' for none (default pe_int8; the 2-4k-cell PEs route for "
-        "30+ minutes each on 3 layers)",
+        default=",".join(PES),
+        help=f"PE designs to include, comma-separated, '' for none (default {','.join(PES)}; the MixPE and dequant "
+        "PEs take 10-20 minutes each to place and route the first time)",
     )
     args = p.parse_args(argv)
     torch.set_num_threads(2)
@@ -161,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             scatters[name] = scatter
         f = flows[name]
         res["cells"] = f.cells
+        res["route_layers"] = f.route_layers
+        res["route_failures"] = f.route_failures
         res["split"] = "test" if name in test else "train"
         res["route_plus_sta_seconds"] = (
             f.stage_seconds["route"] + f.stage_seconds["spef"] + f.stage_seconds["sta_routed"]
@@ -170,13 +173,14 @@ def main(argv: list[str] | None = None) -> int:
         per_design[name] = res
 
     print(f"trained on {len(train_names)} designs in {train_s:.0f} s; held-out: {', '.join(test)}")
-    head = f"{'design':14s} {'cells':>5s} {'R2 dAT':>7s} {'(est)':>6s} {'R2 dSlk':>7s} {'(est)':>6s} "
+    head = f"{'design':14s} {'cells':>5s} {'lay':>3s} {'R2 dAT':>7s} {'(est)':>6s} {'R2 dSlk':>7s} {'(est)':>6s} "
     head += f"{'MAE pred/none/est ns':>22s} {'WNS pred/route ns':>18s} {'TNS pred/route ns':>19s} {'speedup':>7s}"
     print(head)
     for name, r in per_design.items():
         m = r["mae_endpoint_slack_ns"]
         print(
-            f"{name + ('*' if r['split'] == 'test' else ''):14s} {r['cells']:5d} {r['r2_pin_dat']['predicted']:7.3f} "
+            f"{name + ('*' if r['split'] == 'test' else ''):14s} {r['cells']:5d} {r['route_layers']:3d} "
+            f"{r['r2_pin_dat']['predicted']:7.3f} "
             f"{r['r2_pin_dat']['estimate']:6.3f} {r['r2_endpoint_dslack']['predicted']:7.3f} "
             f"{r['r2_endpoint_dslack']['estimate']:6.3f} "
             f"{m['predicted']:6.4f}/{m['none']:6.4f}/{m['estimate']:6.4f} "
@@ -192,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "settings": {
             "epochs": args.epochs, "seed": args.seed, "test": test, "train": train_names,
-            "flow_clock_ns": FLOW_CLOCK_NS, "clock_factor": CLOCK_FACTOR, "route_layers": ROUTE_LAYERS,
+            "flow_clock_ns": FLOW_CLOCK_NS, "clock_factor": CLOCK_FACTOR,
             "flow_version": FLOW_VERSION, "train_seconds": train_s,
         },
         "machine": {"python": platform.python_version(), "cpu_count": __import__("os").cpu_count()},

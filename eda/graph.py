@@ -6,7 +6,8 @@ Nodes: pins (instance pins `INST/PIN` and ports), one node type 'pin'. Edges:
 Node features `x` (FEATURES, then a one-hot of the pin's cell type over the library, ports last):
 placement-derived wire estimates (star Manhattan length, HPWL, fanout, Elmore delay, load), distances to the
 die edges, pin capacitance and LUT-derived delay/slew increments (the library's NLDM tables evaluated at the
-estimated load versus the pins-only load), and the no-wire STA arrival and slew. Lengths in 100 µm, times in
+estimated load versus the pins-only load), the no-wire STA arrival and slew, and the metal layers the design is
+(to be) routed on, a flow setting known before routing (more layers: shorter detours). Lengths in 100 µm, times in
 ns, capacitances in pF. `topo_level` orders pins for propagation; `fall_critical` marks pins whose falling
 transition is the critical one in the no-wire timing.
 Labels (when flow labels are given): y_at (ns, late arrival, max of rise/fall) per mode, endpoint masks.
@@ -31,7 +32,7 @@ FEATURES = (
     "in_port", "out_port", "driver", "endpoint", "clock_pin",
     "d_left", "d_right", "d_bottom", "d_top", "pin_cap",
     "fanout", "hpwl", "star_len", "elmore", "load", "wire_cap",
-    "lut_delay_inc", "lut_slew_inc", "at_none", "slew_none",
+    "lut_delay_inc", "lut_slew_inc", "at_none", "slew_none", "route_layers",
 )  # fmt: skip
 # Softmax temperature (ns) of the cell-arc gate: inputs within ~this of the latest input share the gate.
 GATE_TAU_NS = 0.02
@@ -94,9 +95,11 @@ def build_graph(
     lef: Lef,
     none: PinTable | None = None,
     names_hint: list[str] | None = None,
+    route_layers: int = 3,
 ):
     """(HeteroData, pin names). `none` is the no-wire STA timing aligned to the returned names (see pin_table);
-    if None, the at_none/slew_none features are zero (call again with it once the names are known)."""
+    if None, the at_none/slew_none features are zero (call again with it once the names are known).
+    route_layers: metal layers of the routing the prediction is for (eda.flow's default is 3)."""
     from torch_geometric.data import HeteroData
 
     layer = lef.layers[ESTIMATE_LAYER]
@@ -207,6 +210,7 @@ def build_graph(
     if none is not None:
         x[:, f["at_none"]] = np.nan_to_num(none.at)
         x[:, f["slew_none"]] = np.nan_to_num(none.slew)
+    x[:, f["route_layers"]] = route_layers
     fall_critical = none.fall_critical if none is not None else np.zeros(n, dtype=bool)
 
     data = HeteroData()
@@ -284,7 +288,7 @@ def graph_from_flow(work_dir: str | Path, liberty: str | Path, lef_path: str | P
     library, lef = read_liberty(liberty), read_lef(lef_path)
     _, names = build_graph(design, netlist, library, lef)
     tables = {m: pin_table(labels, m, names) for m in ("none", "estimate", "routed")}
-    data, names = build_graph(design, netlist, library, lef, tables["none"], names)
+    data, names = build_graph(design, netlist, library, lef, tables["none"], names, result.route_layers)
     for mode, t in tables.items():
         data["pin"][f"at_{mode}"] = torch.from_numpy(t.at.astype(np.float32))
         data["pin"][f"slack_{mode}"] = torch.from_numpy(t.slack.astype(np.float32))

@@ -262,8 +262,9 @@ def default_model_dir() -> Path:
     return cache_root() / "eda" / "e2eslack-model"
 
 
-def _graph_for_placed(def_path: Path, netlist_path: Path, clock_ns: float):
-    """(graph, names, no-wire STA seconds) for a placed DEF and its post-placement netlist."""
+def _graph_for_placed(def_path: Path, netlist_path: Path, clock_ns: float, route_layers: int):
+    """(graph, names, no-wire STA seconds) for a placed DEF and its post-placement netlist, to be routed on
+    route_layers metal layers."""
     from eda.flow import LEF, LIBERTY, run_sta
     from eda.graph import PinTable, build_graph
     from eda.parse.def_file import read_def
@@ -283,7 +284,7 @@ def _graph_for_placed(def_path: Path, netlist_path: Path, clock_ns: float):
     from eda.graph import pin_table
 
     table: PinTable = pin_table(labels, "none", names)
-    data, names = build_graph(design, netlist, library, lef, table, names)
+    data, names = build_graph(design, netlist, library, lef, table, names, route_layers)
     return data, names, seconds
 
 
@@ -324,12 +325,17 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--netlist", type=Path, help="post-placement gate netlist of the DEF (default: netlist.v beside it)")
     q.add_argument("--top", help="top module of a Verilog input (default: the file's stem)")
     q.add_argument("--clock", type=float, required=True, help="clock period on port clk (ns)")
+    q.add_argument(
+        "--layers",
+        type=int,
+        help="metal layers the design will be routed on (default: the eda.flow folder's, else 3)",
+    )
     q.add_argument("--model", type=Path, default=None, help="trained model folder (default: bench.e2eslack's)")
     q.add_argument("--paths", type=int, default=3, help="number of critical paths to print (default 3)")
     q.add_argument("--json", action="store_true", help="print the result as JSON")
     q.add_argument("--plot", type=Path, help="PNG of predicted vs post-route slack (DEF inside an eda.flow folder)")
     args = p.parse_args(argv)
-    from eda.flow import FlowError, run_placement
+    from eda.flow import ROUTE_LAYERS, FlowError, load_result, run_placement
     from eda.parse import ParseError
 
     model_dir = args.model or default_model_dir()
@@ -352,7 +358,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise FlowError("--plot needs a placed DEF inside an eda.flow folder, not a Verilog file")
             folder = run_placement(args.design.read_text(), args.top or args.design.stem)
             placed, netlist = folder / "placed.def", folder / "netlist.v"
-        data, names, sta_s = _graph_for_placed(placed, netlist, args.clock)
+        layers = args.layers
+        if layers is None:
+            flow = placed.parent / "result.json"
+            layers = load_result(placed.parent).route_layers if flow.is_file() else ROUTE_LAYERS
+        data, names, sta_s = _graph_for_placed(placed, netlist, args.clock, layers)
         model = SlackPredictor.from_pretrained(model_dir)
         result = predict(model, data, names, args.clock)
     except (FlowError, ParseError, ValueError) as e:
