@@ -1,0 +1,298 @@
+"""python -m models.recover select MODEL --pruned PRUNED --budget 0.1 -o SEL.json: choose recovery data (PASER).
+python -m models.recover train PRUNED --selection SEL.json -o OUT: LoRA-recover a pruned model on a selection.
+python -m models.recover compare MODEL --pruned PRUNED -o DIR: every method at several budgets, trained and scored.
+
+MODEL (the original) and PRUNED are zoo names (base, code, math, english; built for --preset if needed) or local
+Llama checkpoint folders (e.g. a `python -m models.prune` output); --drop I[,J] removes those decoder blocks
+(0-based, ShortGPT-style) from PRUNED after loading, so `--pruned base --drop 1` is the base model without block 1.
+
+The pool is built from the zoo preset's training data (arithmetic, recall, code, English instruction/response
+pairs; --pool-size N per capability, recall N/4) or read from --pool FILE (a JSON list of {instruction, response,
+capability}). --budget is a fraction of the pool's tokens (BOS + instruction + response + EOS): 0.1 trains on
+10% of the pool's tokens, whatever the method. Methods: paser (manifold + spectral clustering of MiniLM
+instruction embeddings, budget by per-cluster degradation JSD(original, pruned), priority JSD / log(tokens^2),
+concept-consistency filter), random, ifd (Cherry-LLM instruction-following difficulty, highest first), full.
+
+select writes SEL.json (settings, per-cluster figures, selection time in s, the chosen samples). train fine-tunes
+LoRA adapters (rank --rank, alpha 2 x rank) for --epochs epochs, merges them, and writes OUT (save_pretrained
+model + tokenizer + recover.json with held-out perplexity and top-1 accuracy per task before and after).
+compare writes DIR/compare.json and DIR/compare.png (quality vs budget per method). Perplexity is per token;
+accuracies are fractions. Bad input exits with code 2 and one line; no output is half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from models.recover.select import METHODS
+
+RESULT = "recover.json"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage plus message
+        print(f"{self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _budgets(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of fractions, e.g. 0.04,0.1,0.2"
+        ) from e
+
+
+def parser() -> _Parser:
+    p = _Parser(
+        prog="python -m models.recover", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    s = sub.add_parser("select", help="choose recovery samples for a pruned model")
+    s.add_argument("model", help="the original model: zoo name or local Llama checkpoint folder")
+    s.add_argument("--pruned", required=True, help="the pruned model: zoo name or checkpoint folder")
+    s.add_argument("--budget", type=float, required=True, help="fraction of the pool's tokens to select, in (0, 1]")
+    s.add_argument("--method", default="paser", choices=METHODS, help="selection method (default paser)")
+    s.add_argument("-o", "--out", type=Path, required=True, help="selection file to write (JSON)")
+    _pool(s)
+    t = sub.add_parser("train", help="LoRA-recover a pruned model on a selection file")
+    t.add_argument("pruned", help="the pruned model: zoo name or checkpoint folder")
+    t.add_argument("--selection", type=Path, required=True, help="file written by `select`")
+    t.add_argument("-o", "--out", type=Path, required=True, help="output folder for the recovered model")
+    _train(t)
+    c = sub.add_parser("compare", help="train every method at every budget and plot quality vs budget")
+    c.add_argument("model", help="the original model: zoo name or local Llama checkpoint folder")
+    c.add_argument("--pruned", required=True, help="the pruned model: zoo name or checkpoint folder")
+    c.add_argument("--budgets", type=_budgets, default=[0.04, 0.1, 0.2], help="fractions (default 0.04,0.1,0.2)")
+    c.add_argument("--methods", default="paser,random,ifd,full", help="comma-separated (default all four)")
+    c.add_argument("-o", "--out", type=Path, required=True, help="folder for compare.json and compare.png")
+    _pool(c)
+    _train(c)
+    return p
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--drop", default="", help="decoder blocks to remove from PRUNED after loading, e.g. 1 or 1,2")
+    p.add_argument("--preset", default="default", help="zoo preset for zoo models and task data (tiny, default)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the pool, clustering, random selection, training")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _pool(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pool", type=Path, help="JSON pool file instead of the zoo-built pool")
+    p.add_argument(
+        "--pool-size", type=int, default=300, help="zoo pool: samples per capability, recall a quarter (default 300)"
+    )
+    p.add_argument(
+        "--encoder",
+        default="minilm",
+        choices=("minilm", "model"),
+        help="paser embeddings: sentence encoder or the original model's hidden states (default minilm)",
+    )
+    p.add_argument("--clusters", type=int, default=10, help="paser capability clusters (default 10)")
+    p.add_argument("--no-ccg", action="store_true", help="paser without the concept-consistency filter")
+    _common(p)
+
+
+def _train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int, default=2, help="passes over the selection (default 2)")
+    p.add_argument("--batch", type=int, default=8, help="samples per step (default 8)")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (default 1e-3)")
+    p.add_argument("--rank", type=int, default=8, help="LoRA rank r (alpha = 2r; default 8)")
+    if not any(a.dest == "drop" for a in p._actions):
+        _common(p)
+
+
+def _train_settings(args: argparse.Namespace) -> dict:
+    if args.epochs < 1 or args.batch < 1 or args.rank < 1 or args.lr <= 0:
+        raise ValueError("--epochs, --batch and --rank must be at least 1 and --lr positive")
+    return {"epochs": args.epochs, "batch": args.batch, "lr": args.lr, "r": args.rank, "alpha": 2.0 * args.rank}
+
+
+def _settings(args: argparse.Namespace) -> dict:
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+
+
+def _load_pool(args: argparse.Namespace):
+    from models.recover.instructions import build_pool, load_pool
+
+    if args.pool is not None:
+        if not args.pool.is_file():
+            raise ValueError(f"{args.pool} does not exist: pass a JSON pool file or omit --pool")
+        return load_pool(args.pool)
+    if args.pool_size < 4:
+        raise ValueError("--pool-size must be at least 4")
+    n = args.pool_size
+    return build_pool(args.preset, {"arithmetic": n, "recall": n // 4, "code": n, "english": n}, args.seed)
+
+
+def _models(args: argparse.Namespace):
+    from models.recover.pipeline import load_model, parse_drop
+
+    original, tokenizer = load_model(args.model, args.preset)
+    pruned, _ = load_model(args.pruned, args.preset, parse_drop(args.drop))
+    return original, pruned, tokenizer
+
+
+def select_command(args: argparse.Namespace) -> dict:
+    from models.recover.pipeline import Scored, run_selection, save_selection, score
+
+    if args.clusters < 1:
+        raise ValueError("--clusters must be at least 1")
+    if not 0 < args.budget <= 1:
+        raise ValueError(
+            f"--budget {args.budget} is not a fraction in (0, 1]: use e.g. 0.1 for 10% of the pool's tokens"
+        )
+    if not args.out.parent.is_dir():
+        raise ValueError(f"the folder of {args.out} does not exist: create it or choose another -o path")
+    original, pruned, tokenizer = _models(args)
+    samples = _load_pool(args)
+    scored = score(
+        Scored(samples),
+        [args.method],
+        original,
+        pruned,
+        tokenizer,
+        args.encoder,
+        args.clusters,
+        args.seed,
+        progress=True,
+    )
+    sel = run_selection(args.method, scored, args.budget, args.seed, ccg=not args.no_ccg)
+    meta = {
+        "model": args.model,
+        "pruned": args.pruned,
+        "drop": args.drop,
+        "budget": args.budget,
+        "settings": _settings(args),
+        "scoring_seconds": scored.seconds,
+    }
+    doc = save_selection(args.out, sel, scored, meta)
+    return {k: v for k, v in doc.items() if k not in ("samples", "indices")}
+
+
+def _save(model, tokenizer, result: dict, out: Path) -> None:
+    """Write the model, tokenizer and result into a staging folder beside OUT, then swap it in."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.save_pretrained(stage)
+        tokenizer.save_pretrained(stage)
+        (stage / RESULT).write_text(json.dumps(result, indent=1) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        stage.rename(out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def train_command(args: argparse.Namespace) -> dict:
+    from models.recover.pipeline import load_model, load_selection, parse_drop, quality, train_copy
+
+    settings = _train_settings(args)
+    if args.out.exists() and not (args.out / RESULT).is_file():
+        raise ValueError(f"{args.out} exists and is not a recovery output folder: choose a new -o path")
+    samples, doc = load_selection(args.selection)
+    pruned, tokenizer = load_model(args.pruned, args.preset, parse_drop(args.drop))
+    before = quality(pruned, tokenizer, args.preset, args.seed)
+    model, stats = train_copy(pruned, tokenizer, samples, {**settings, "seed": args.seed}, progress=True)
+    result = {
+        "pruned": args.pruned,
+        "selection": {k: doc.get(k) for k in ("method", "budget", "selected", "selected_tokens", "model")},
+        "settings": _settings(args),
+        "train": stats,
+        "quality": {"pruned": before, "recovered": quality(model, tokenizer, args.preset, args.seed)},
+    }
+    _save(model, tokenizer, result, args.out)
+    return result
+
+
+def compare_command(args: argparse.Namespace) -> dict:
+    from models.recover.pipeline import compare, plot
+    from models.recover.select import METHODS
+    from sim.files import atomic_write
+
+    methods = [m for m in args.methods.split(",") if m]
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise ValueError(f"unknown method {bad[0] if bad else '(none)'!r} in --methods: use {', '.join(METHODS)}")
+    if not args.budgets or any(not 0 < b <= 1 for b in args.budgets):
+        raise ValueError("--budgets must be fractions in (0, 1], e.g. 0.04,0.1,0.2")
+    settings = _train_settings(args)
+    original, pruned, tokenizer = _models(args)
+    samples = _load_pool(args)
+    from models.recover.pipeline import Scored, score
+
+    scored = score(Scored(samples), methods, original, pruned, tokenizer, args.encoder, args.clusters, args.seed, True)
+    result = compare(scored, original, pruned, tokenizer, args.budgets, methods, settings, args.preset, args.seed)
+    result["settings"] = _settings(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write(args.out / "compare.json", json.dumps(result, indent=1) + "\n")
+    plot(result, args.out / "compare.png")
+    return result
+
+
+def report(result: dict) -> str:
+    """A short text view of a select, train or compare result."""
+    from models.recover.pipeline import TASKS
+
+    def row(name: str, q: dict) -> str:
+        return (
+            f"{name:<22}"
+            + "".join(f"{q[t]['ppl']:>13.2f}{100 * q[t]['top1']:>7.1f}" for t in TASKS)
+            + f"{q['average']['ppl']:>13.2f}{100 * q['average']['top1']:>7.1f}"
+        )
+
+    head = f"{'model':<22}" + "".join(f"{t + ' ppl':>13}{'top1%':>7}" for t in (*TASKS, "avg"))
+    if "runs" in result:
+        lines = [head, row("original", result["reference"]["original"]), row("pruned", result["reference"]["pruned"])]
+        for r in result["runs"]:
+            lines.append(
+                row(f"{r['method']} {100 * r['budget']:g}%", r["quality"]) + f"  sel {r['selection_seconds']:.1f} s"
+            )
+        return "\n".join(lines)
+    if "quality" in result:
+        return "\n".join(
+            [
+                head,
+                *(row(k, q) for k, q in result["quality"].items()),
+                f"trained {result['train']['tokens']} tokens in {result['train']['seconds']:.1f} s",
+            ]
+        )
+    return (
+        f"{result['method']}: {result['selected']} of {result['pool_samples']} samples, "
+        f"{result['selected_tokens']} of {result['pool_tokens']} tokens (budget {result['budget_tokens']}); "
+        f"selection time {result['details']['selection_seconds']:.1f} s; capabilities {result['capabilities']}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from models.recover.errors import RecoverError
+    from models.zoo.errors import ZooError
+
+    torch.set_num_threads(max(1, args.threads))
+    hf_logging.disable_progress_bar()
+    commands = {"select": select_command, "train": train_command, "compare": compare_command}
+    try:
+        result = commands[args.command](args)
+    except (RecoverError, ZooError, ValueError, OSError) as e:
+        print(f"python -m models.recover {args.command}: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=1) if args.json else report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
