@@ -264,8 +264,9 @@ def _comb_order(nl: Netlist) -> list[int]:
     lib = library()
     drivers = _drivers(nl)
     comb = [i for i, t in enumerate(nl.types) if not lib[t].sequential]
-    pending = {i: sum(1 for n in nl.ins[i].values() if n in drivers and not lib[nl.types[drivers[n]]].sequential)
-               for i in comb}
+    pending = {
+        i: sum(1 for n in nl.ins[i].values() if n in drivers and not lib[nl.types[drivers[n]]].sequential) for i in comb
+    }
     loads = _loads(nl)
     ready = [i for i in comb if pending[i] == 0]
     order = []
@@ -371,9 +372,7 @@ def node_features(nl: Netlist, probs: dict[int, float]) -> np.ndarray:
 def edges(nl: Netlist) -> np.ndarray:
     """(2, E) int64 undirected edges (both directions, no duplicates, no self-loops) from net drivers to loads."""
     drivers = _drivers(nl)
-    pairs = {
-        (drivers[n], j) for j, ins in enumerate(nl.ins) for n in ins.values() if n in drivers and drivers[n] != j
-    }
+    pairs = {(drivers[n], j) for j, ins in enumerate(nl.ins) for n in ins.values() if n in drivers and drivers[n] != j}
     e = np.array(sorted(pairs | {(b, a) for a, b in pairs}), dtype=np.int64).reshape(-1, 2)
     return e.T.copy()
 
@@ -457,9 +456,7 @@ def inject_outliers(
     m = max(1, round(half / clique))
     chosen = rng.choice(n, size=m * clique + half, replace=False)
     structural, contextual = chosen[: m * clique], chosen[m * clique :]
-    new_edges = [
-        (a, b) for group in structural.reshape(m, clique) for a in group for b in group if a != b
-    ]
+    new_edges = [(a, b) for group in structural.reshape(m, clique) for a in group for b in group if a != b]
     pairs = {tuple(p) for p in edge_index.T.tolist()} | set(map(tuple, np.array(new_edges).tolist()))
     x = x.copy()
     original = x.copy()

@@ -76,9 +76,7 @@ def score(model: nn.Module, data: Data, nodes: torch.Tensor | None = None) -> np
     return model.anomaly_probability(data, nodes).numpy()
 
 
-def fit(
-    model: nn.Module, data: Data, split: Split, lr: float, settings: TrainSettings, progress: bool = False
-) -> dict:
+def fit(model: nn.Module, data: Data, split: Split, lr: float, settings: TrainSettings, progress: bool = False) -> dict:
     """Train in place on split.train, restore the best validation state; return the training history.
 
     `data` must come from model.preprocess(). Returns {"best_epoch", "val_selection", "seconds"}."""

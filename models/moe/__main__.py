@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
+
+from models.checkpoint import save_checkpoint
 
 TASKS = ("code", "english", "math")
 RESULT = "cmoe.json"
@@ -79,22 +79,6 @@ def _check_out(out: Path) -> None:
         raise ValueError(f"{out} exists and is not a CMoE output folder: choose a new -o path")
 
 
-def _save(model, tokenizer, result: dict, out: Path) -> None:
-    """Write the model, tokenizer and result into a staging folder beside OUT, then swap it in."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        model.save_pretrained(stage)
-        tokenizer.save_pretrained(stage)
-        (stage / RESULT).write_text(json.dumps(result, indent=1) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        stage.rename(out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-
-
 def carve_command(args: argparse.Namespace) -> dict:
     from models import zoo
     from models.moe import activated_parameters, carve, cmoe_config, finetune, training_windows
@@ -122,7 +106,7 @@ def carve_command(args: argparse.Namespace) -> dict:
         data = training_windows(tokenizer, args.preset, args.seq_len, 4 * args.finetune_steps, args.seed)
         result["finetune"] = finetune(model, data, args.finetune_steps, seed=args.seed)
         ppl["finetuned"] = task_ppl(model, tokenizer, args.preset, args.seq_len, args.eval_windows, args.seed)
-    _save(model, tokenizer, result, args.out)
+    save_checkpoint(model, tokenizer, args.out, {RESULT: result})
     return result
 
 

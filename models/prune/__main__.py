@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
+
+from models.checkpoint import save_checkpoint
 
 RESULT = "prune.json"
 
@@ -132,22 +132,6 @@ def _ppl(model, tokenizer, args: argparse.Namespace) -> dict[str, float]:
     return task_ppl(model, tokenizer, args.preset, args.seq_len, args.eval_windows, args.seed)
 
 
-def _save(model, tokenizer, result: dict, out: Path) -> None:
-    """Write the model, tokenizer and result into a staging folder beside OUT, then swap it in."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        model.save_pretrained(stage)
-        tokenizer.save_pretrained(stage)
-        (stage / RESULT).write_text(json.dumps(result, indent=1) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        stage.rename(out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-
-
 def _settings(args: argparse.Namespace) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
 
@@ -193,7 +177,7 @@ def prune_command(args: argparse.Namespace) -> dict:
     result["seconds"] = round(time.time() - t0, 3)
     result["blocks"] = model.config.num_hidden_layers
     result["ppl"]["pruned"] = _ppl(model, tokenizer, args)
-    _save(model, tokenizer, result, args.out)
+    save_checkpoint(model, tokenizer, args.out, {RESULT: result})
     return result
 
 

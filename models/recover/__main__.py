@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
+from models.checkpoint import save_checkpoint
 from models.recover.select import METHODS
 
 RESULT = "recover.json"
@@ -178,22 +177,6 @@ def select_command(args: argparse.Namespace) -> dict:
     return {k: v for k, v in doc.items() if k not in ("samples", "indices")}
 
 
-def _save(model, tokenizer, result: dict, out: Path) -> None:
-    """Write the model, tokenizer and result into a staging folder beside OUT, then swap it in."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        model.save_pretrained(stage)
-        tokenizer.save_pretrained(stage)
-        (stage / RESULT).write_text(json.dumps(result, indent=1) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        stage.rename(out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-
-
 def train_command(args: argparse.Namespace) -> dict:
     from models.recover.pipeline import load_model, load_selection, parse_drop, quality, train_copy
 
@@ -211,7 +194,7 @@ def train_command(args: argparse.Namespace) -> dict:
         "train": stats,
         "quality": {"pruned": before, "recovered": quality(model, tokenizer, args.preset, args.seed)},
     }
-    _save(model, tokenizer, result, args.out)
+    save_checkpoint(model, tokenizer, args.out, {RESULT: result})
     return result
 
 
