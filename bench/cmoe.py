@@ -7,7 +7,9 @@ held-out windows per task (code, english, math) and on the zoo's task accuracies
 top-1, key-value recall; teacher-forced, zoo.evaluate), then fine-tuned for --steps steps (batch 4 windows, MoE layers
 only) and scored again. Because the zoo base model is itself under-trained, the same fine-tune is also applied to
 the dense model (carved with every neuron shared, which is exactly the dense FFN) as the fair reference. The
-routed prefill workload (models.moe.workload) of one held-out code window gives the MLP MACs vs dense.
+routed prefill workload (models.moe.workload) of one held-out code window gives the MLP MACs vs dense, and its
+replay on a 16 x 16 MixPE array (W4A8, group fitted to each layer; sim.replay, PE costs from synthesis) the
+cycles and energy of the whole prefill vs the dense model's.
 
     python -m bench.cmoe [--preset default] [--steps 150]
 
@@ -28,6 +30,8 @@ from models import zoo
 from models.moe import activated_parameters, carve, finetune, routed_workload, training_windows
 from models.moe.__main__ import TASKS, task_ppl
 from sim.files import atomic_write
+from sim.perf_model import MemoryConfig
+from sim.replay import replay
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEQ = 128
@@ -47,6 +51,12 @@ def _mlp_macs(workload) -> int:
         for op in workload.ops
         if op.kind == "moe_expert" or ".shared_expert." in op.name or op.name.endswith(".router")
     )
+
+
+def _replay(workload) -> dict:
+    """Cycles and energy (J) of the workload on a 16 x 16 MixPE array with the default memory."""
+    totals = replay(workload, "mixpe", 16, 16, MemoryConfig()).totals
+    return {"cycles": totals["cycles"], "energy_j": totals["energy_j"]}
 
 
 def _plot(rows: dict, dense: dict, path: Path) -> None:
@@ -102,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     ref["dense_finetuned"] = ppl(same)
     ref["dense_finetuned_accuracy"] = accuracy(same)
     ref["dense_finetune_seconds"] = round(time.time() - t0, 2)
-    dense_mlp = _mlp_macs(routed_workload(same, probe))
+    dense_w = routed_workload(same, probe)
+    dense_mlp, dense_hw = _mlp_macs(dense_w), _replay(dense_w)
+    ref["dense_replay"] = dense_hw
     rows = {}
     for name, (n_shared, top_k, total) in LAYOUTS.items():
         experts, shared = total - n_shared, n_shared * d // total
@@ -126,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             "prefill": SEQ,
             "mlp_macs": _mlp_macs(w),
             "mlp_macs_ratio_vs_dense": _mlp_macs(w) / dense_mlp,
+            "replay": _replay(w),
             "routed_counts": w.meta["routed_counts"],
         }
         row["increase_pct"] = {
@@ -163,6 +176,16 @@ def main(argv: list[str] | None = None) -> int:
                 else ""
             )
             line(f"{name} {stage}", r["ppl"][stage], r["accuracy"][stage], extra)
+    d = ref["dense_replay"]
+    print(
+        f"\nprefill of {SEQ} tokens on a 16x16 MixPE array: dense {d['cycles']:,} cycles, {1e3 * d['energy_j']:.3f} mJ"
+    )
+    for name, r in rows.items():
+        h = r["workload"]["replay"]
+        print(
+            f"  {name}: {h['cycles']:,} cycles ({100 * h['cycles'] / d['cycles']:.1f}%), "
+            f"{1e3 * h['energy_j']:.3f} mJ ({100 * h['energy_j'] / d['energy_j']:.1f}%)"
+        )
     result = {
         "settings": {**vars(args), "seq_len": SEQ, "threads": 1, "batch": 4, "layouts": LAYOUTS},
         "reference": ref,
