@@ -37,6 +37,7 @@ from transformers import AutoConfig, PretrainedConfig
 
 from models.quant import QuantConfig, QuantError, operand_op, quantize_model, recording
 from models.zoo import NAMES, ZooError
+from sim.cli import OneLineParser
 from sim.model_shapes import ModelShape, add_builtin_arguments, shape_workload
 from sim.workload import UNEVEN_POLICIES, Attention, Linear, Workload, WorkloadError
 
@@ -186,14 +187,8 @@ def export(
     return tensor_export(name, path, config, prefill, decode, qcfg, kv_bits, preset, text)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line instead of usage plus message
-        print(f"{self.prog}: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    p = _Parser(
+    p = OneLineParser(
         prog="python -m models.export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("model", help="base, code, math, english (the zoo), or a local Hugging Face checkpoint folder")

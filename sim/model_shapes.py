@@ -103,9 +103,7 @@ def _phase_linear(cfg: ModelShape, phase: str, m: int, repeat: int, weights: dic
     ]
     mlp = (("gate_proj", cfg.intermediate, h), ("up_proj", cfg.intermediate, h), ("down_proj", h, cfg.intermediate))
     if cfg.experts:
-        ops.append(
-            Linear(name=f"{phase}.layers.router", m=m, n=cfg.experts, k=h, repeat=cfg.layers * repeat, **fit(h))
-        )
+        ops.append(Linear(name=f"{phase}.layers.router", m=m, n=cfg.experts, k=h, repeat=cfg.layers * repeat, **fit(h)))
         for e, routed in enumerate(expert_tokens(m, cfg.experts, cfg.top_k)):
             ops += [
                 MoeExpert(

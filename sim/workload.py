@@ -25,7 +25,6 @@ WorkloadError with one line naming the file, the op (index and name) and the fie
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 import numpy as np
 
 from hw.config import ACT_KINDS, WEIGHT_BITS, WEIGHT_FORMATS
+from sim.cli import OneLineParser
 from sim.files import atomic_write
 
 if TYPE_CHECKING:
@@ -553,19 +553,11 @@ def _format_table(workload: Workload) -> str:
     return "\n".join(lines)
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error: no usage dump, exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"error: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
 def main(argv: list[str] | None = None) -> int:
     """`show FILE [--json]` prints a workload; `builtin MODEL ... -o FILE` writes a built-in one."""
     from sim.model_shapes import MODELS, add_builtin_arguments, builtin_from_args
 
-    parser = _Parser(prog="python -m sim.workload", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m sim.workload", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     show = sub.add_parser("show", help="print a workload's ops and totals")
     show.add_argument("file")

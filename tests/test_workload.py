@@ -259,7 +259,7 @@ def test_cli_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture, args: list
         main(args)
     assert excinfo.value.code == 2
     out, err = capsys.readouterr()
-    assert out == "" and err.startswith("error: ") and err.count("\n") == 1
+    assert out == "" and err.startswith("python -m sim.workload") and err.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
 
 
@@ -272,7 +272,11 @@ def test_cli_as_module(tmp_path: Path) -> None:
     ):
         run = subprocess.run([sys.executable, "-m", "sim.workload", *args], cwd=ROOT, capture_output=True, text=True)
         assert run.returncode == 2 and run.stdout == ""
-        assert len(run.stderr.splitlines()) == 1 and run.stderr.startswith("error: ") and message in run.stderr
+        assert (
+            len(run.stderr.splitlines()) == 1
+            and run.stderr.startswith("python -m sim.workload")
+            and message in run.stderr
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]
 
 

@@ -26,12 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from models.anomaly import METHODS
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line instead of usage plus message
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        raise SystemExit(2)
+from sim.cli import OneLineParser
 
 
 def _positive(text: str) -> int:
@@ -52,8 +47,8 @@ def _methods(text: str) -> list[str]:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     fmt = argparse.RawDescriptionHelpFormatter
-    p = _Parser(prog="python -m models.anomaly", description=__doc__, formatter_class=fmt)
-    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    p = OneLineParser(prog="python -m models.anomaly", description=__doc__, formatter_class=fmt)
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=OneLineParser)
     for name, text in (("train", "train, save checkpoints and evaluate"), ("eval", "evaluate saved checkpoints")):
         s = sub.add_parser(name, help=text)
         s.add_argument("--dataset", action="append", required=True, help="dataset name or file (repeatable)")

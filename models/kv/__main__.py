@@ -30,18 +30,16 @@ import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from sim.cli import OneLineParser
+
 COLUMNS = ("avg_bits", "ppl", "ppl_change_pct", "kl", "top1_agree", "recall", "stored_kbit_per_window")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line instead of usage plus message
-        print(f"{self.prog}: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
-def parser() -> _Parser:
-    p = _Parser(prog="python -m models.kv", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def parser() -> OneLineParser:
+    p = OneLineParser(
+        prog="python -m models.kv", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     e = sub.add_parser(
         "eval",
         help="evaluate a KV precision config against KV16, KV8, KV4 and KIVI-2",

@@ -32,15 +32,11 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line instead of usage plus message
-        print(f"{self.prog}: {message}", file=sys.stderr)
-        raise SystemExit(2)
+from sim.cli import OneLineParser
 
 
-def parser() -> _Parser:
-    p = _Parser(
+def parser() -> OneLineParser:
+    p = OneLineParser(
         prog="python -m models.merge", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("config", type=Path, help="YAML merge config (mergekit-style, see above)")

@@ -22,20 +22,17 @@ import sys
 from pathlib import Path
 
 from models.checkpoint import save_checkpoint
+from sim.cli import OneLineParser
 
 TASKS = ("code", "english", "math")
 RESULT = "cmoe.json"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line instead of usage plus message
-        print(f"{self.prog}: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
-def parser() -> _Parser:
-    p = _Parser(prog="python -m models.moe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def parser() -> OneLineParser:
+    p = OneLineParser(
+        prog="python -m models.moe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     c = sub.add_parser("carve", help="carve a dense Llama into a CMoE model")
     c.add_argument("model", help="zoo name (base, code, math, english) or a local Llama checkpoint folder")
     c.add_argument("--experts", type=int, required=True, help="routed experts E per layer")

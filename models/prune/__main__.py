@@ -25,21 +25,16 @@ import sys
 from pathlib import Path
 
 from models.checkpoint import save_checkpoint
+from sim.cli import OneLineParser
 
 RESULT = "prune.json"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line instead of usage plus message
-        print(f"{self.prog}: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
-def parser() -> _Parser:
-    p = _Parser(
+def parser() -> OneLineParser:
+    p = OneLineParser(
         prog="python -m models.prune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     r = sub.add_parser("rank", help="print every block's importance per metric")
     _model(r)
     _common(r)

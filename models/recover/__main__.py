@@ -29,14 +29,9 @@ from pathlib import Path
 
 from models.checkpoint import save_checkpoint
 from models.recover.select import METHODS
+from sim.cli import OneLineParser
 
 RESULT = "recover.json"
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line instead of usage plus message
-        print(f"{self.prog}: {message}", file=sys.stderr)
-        raise SystemExit(2)
 
 
 def _budgets(text: str) -> list[float]:
@@ -48,11 +43,11 @@ def _budgets(text: str) -> list[float]:
         ) from e
 
 
-def parser() -> _Parser:
-    p = _Parser(
+def parser() -> OneLineParser:
+    p = OneLineParser(
         prog="python -m models.recover", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     s = sub.add_parser("select", help="choose recovery samples for a pruned model")
     s.add_argument("model", help="the original model: zoo name or local Llama checkpoint folder")
     s.add_argument("--pruned", required=True, help="the pruned model: zoo name or checkpoint folder")

@@ -24,12 +24,7 @@ import sys
 from pathlib import Path
 
 from models.robust.data import LABELS
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line instead of usage plus message
-        print(f"{self.prog}: {message}", file=sys.stderr)
-        raise SystemExit(2)
+from sim.cli import OneLineParser
 
 
 def _fail(message: str) -> int:
@@ -38,7 +33,7 @@ def _fail(message: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = OneLineParser(
         prog="python -m models.robust", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = p.add_subparsers(dest="command", required=True)

@@ -17,17 +17,14 @@ import sys
 from models.zoo.errors import ZooError
 from models.zoo.evaluate import table
 from models.zoo.presets import PRESETS
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line instead of usage plus message
-        print(f"{self.prog}: {message}", file=sys.stderr)
-        raise SystemExit(2)
+from sim.cli import OneLineParser
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = _Parser(prog="python -m models.zoo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
+    p = OneLineParser(
+        prog="python -m models.zoo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = p.add_subparsers(dest="cmd", required=True, parser_class=OneLineParser)
     b = sub.add_parser("build", help="train (or find cached) base and variants, print their evaluation")
     e = sub.add_parser("eval", help="evaluate a zoo model (base, code, math, english) or a local checkpoint folder")
     e.add_argument("model", help="base, code, math, english, or a local Hugging Face checkpoint folder")
