@@ -48,20 +48,25 @@ def parser() -> OneLineParser:
     )
     e.add_argument("model", help="zoo name (base, code, math, english) or a local checkpoint folder")
     e.add_argument("--config", required=True, help="preset (KV16, KV8, KV4, KIVI-2) or JSON config file")
-    e.add_argument("--preset", default="default", help="zoo preset for zoo models and evaluation data (tiny, default)")
-    e.add_argument("--seq-len", type=int, default=128, help="tokens per held-out text window (default 128)")
-    e.add_argument("--prefill", type=int, default=32, help="tokens prefilled per window; the rest are decoded")
-    e.add_argument("--windows", type=int, default=8, help="windows per text task (code, english; default 8)")
-    e.add_argument("--recall-examples", type=int, default=100, help="recall examples scored (default 100)")
-    e.add_argument("--query-tokens", type=int, default=4, help="recall prompt tokens decoded, not prefilled")
-    e.add_argument("-o", "--out", type=Path, default=Path("kv_eval"), help="output folder (default ./kv_eval)")
-    e.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
-    e.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    _quality_arguments(e, seq_len=128, prefill=32, windows=8, out="kv_eval")
     add_tune_parser(sub)
     add_predictor_parser(sub)
     add_evict_parser(sub)
     add_workload_parser(sub)
     return p
+
+
+def _quality_arguments(p: argparse.ArgumentParser, seq_len: int, prefill: int, windows: int, out: str) -> None:
+    """The evaluation-data and output options `eval` and `evict` share (their defaults differ)."""
+    p.add_argument("--preset", default="default", help="zoo preset for zoo models and evaluation data (tiny, default)")
+    p.add_argument("--seq-len", type=int, default=seq_len, help=f"tokens per text window (default {seq_len})")
+    p.add_argument("--prefill", type=int, default=prefill, help=f"tokens prefilled per window (default {prefill})")
+    p.add_argument("--windows", type=int, default=windows, help=f"windows per text task (code, english; {windows})")
+    p.add_argument("--recall-examples", type=int, default=100, help="recall examples scored (default 100)")
+    p.add_argument("--query-tokens", type=int, default=4, help="recall prompt tokens decoded, not prefilled")
+    p.add_argument("-o", "--out", type=Path, default=Path(out), help=f"output folder (default ./{out})")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
 
 
 def _check_lengths(args: argparse.Namespace) -> None:
@@ -373,12 +378,7 @@ def add_evict_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--predictor", type=Path, help="folder from train-predictor (needed by attnpred)")
     e.add_argument("--policies", default="streaming,h2o,snapkv,quest,attnpred", help="comma-separated policies")
     e.add_argument("--ratios", default="4,8,16", help="comma-separated compression ratios (>= 1; default 4,8,16)")
-    e.add_argument("--preset", default="default", help="zoo preset for zoo models and evaluation data (tiny, default)")
-    e.add_argument("--seq-len", type=int, default=256, help="tokens per text window and recall sequence (256)")
-    e.add_argument("--prefill", type=int, default=128, help="text tokens prefilled per window (default 128)")
-    e.add_argument("--windows", type=int, default=4, help="windows per text task (code, english; default 4)")
-    e.add_argument("--recall-examples", type=int, default=100, help="recall sequences scored (default 100)")
-    e.add_argument("--query-tokens", type=int, default=4, help="recall prompt tokens decoded, not prefilled")
+    _quality_arguments(e, seq_len=256, prefill=128, windows=4, out="kv_evict")
     e.add_argument(
         "--calibration-step",
         type=int,
@@ -387,9 +387,6 @@ def add_evict_parser(sub: argparse._SubParsersAction) -> None:
         " kept tokens (default 5, the paper's; 1: always full; 0: never)",
     )
     e.add_argument("--seed", type=int, default=0, help="seed of the evaluation data (default 0)")
-    e.add_argument("-o", "--out", type=Path, default=Path("kv_evict"), help="output folder (default ./kv_evict)")
-    e.add_argument("--json", action="store_true", help="print kv_evict.json instead of a table")
-    e.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
 
 
 def _positive(args: argparse.Namespace, names: tuple[str, ...]) -> None:
