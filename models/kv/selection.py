@@ -29,6 +29,7 @@ number of KV tokens attended).
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -95,7 +96,7 @@ def block_to_tokens(block_scores: torch.Tensor, block: int, t: int) -> torch.Ten
     return block_scores.repeat_interleave(block, dim=-1)[..., :t]
 
 
-class SelectionPolicy:
+class SelectionPolicy(ABC):
     """Chooses which cached tokens each KV head attends to. Subclasses set `name` and override `select`;
     `prefill` and `observe` let them watch attention. Evicting policies set `evicts`: a token they drop never
     comes back (the framework passes `alive`, the tokens not yet evicted)."""
@@ -103,19 +104,19 @@ class SelectionPolicy:
     name = "policy"
     evicts = False
 
-    def reset(self, num_layers: int) -> None:
+    def reset(self, num_layers: int) -> None:  # noqa: B027 - an optional hook, a no-op by default
         """Forget the state of a previous sequence."""
 
-    def prefill(self, layer: int, attention: torch.Tensor) -> None:
+    def prefill(self, layer: int, attention: torch.Tensor) -> None:  # noqa: B027 - an optional hook, a no-op by default
         """The dense prefill attention (B, Hkv, P, P) of `layer`."""
 
+    @abstractmethod
     def select(
         self, layer: int, query: torch.Tensor, keys: torch.Tensor, budget: int, alive: torch.Tensor
     ) -> torch.Tensor:
         """(B, Hkv, T) bool mask of exactly min(budget, T) tokens; query (B, Hq, 1, d), keys (B, Hkv, T, d)."""
-        raise NotImplementedError
 
-    def observe(self, layer: int, used: torch.Tensor, full: torch.Tensor) -> None:
+    def observe(self, layer: int, used: torch.Tensor, full: torch.Tensor) -> None:  # noqa: B027 - an optional hook, a no-op by default
         """This step's attention (B, Hkv, T): `used` over the kept tokens only, `full` as if all were kept."""
 
 
