@@ -4,9 +4,13 @@ The default zoo base recalls about 2% of the long key-value recall prompts (long
 cache, so a policy cannot be told apart by recall. `recall_model` fine-tunes a copy of the base with the zoo's own
 training loop (models.zoo.train.train) on the zoo's TRAIN-split streams (models.zoo.data.training_streams) in
 RECALL_MIX: 60% recall examples (the zoo's own format and pair count) and 40% natural text (code, man pages,
-package docs), so it stays a language model. Budget: `tokens` (default 1.0 M tokens, about 7-8 minutes on one
+package docs), so it stays a language model. Budget: `tokens` (default 1.0 M tokens: 488 steps, 476 s on one
 thread on this machine) at the base's pretraining peak learning rate (the preset's base_lr, warmup then cosine
 decay), since recall is a mechanism the base never learned rather than a domain to adapt to.
+
+Measured on the default preset (seed 0): this budget does NOT make the model recall. Dense long-recall accuracy
+stays at 2% (answer NLL 3.99 -> 3.90 nats/token; chance is about 4.5), and 90% recall weight instead of 60%
+reaches 3% (3.89) while text perplexity gets worse; 60% improves it (code 182 -> 131, English 302 -> 200).
 """
 
 from __future__ import annotations
