@@ -1,10 +1,13 @@
-"""FRS against RanMASK, SAFER, Text-CRS (embedding part) and uniform randomized smoothing on a backdoored
+"""FRS against RanMASK, SAFER, Text-CRS and uniform randomized smoothing on a backdoored
 MiniLM classifier (which local source a 16-word snippet comes from: code, man page, doc, arithmetic).
 
 Attack: rare-word trigger ("cf", "mn", ...) on 20% of the non-target training samples, target label 0
 (data poisoning during fine-tuning); --attack ripple for the RIPPLe-like weight poisoning. FRS runs on
 its BMPS fine-tune, the baselines on the ordinary one; uniform, RanMASK and FRS share the randomization
-budget omega = 0.7 (FRS: omega_h = 0.95 in the fuzzed area, omega_l below 0.7 elsewhere). Reported: clean
+budget omega = 0.7 (FRS: omega_h = 0.95 in the fuzzed area, omega_l below 0.7 elsewhere; Text-CRS's word
+deletion: p = 0.7). Text-CRS runs as three defenses, one per certified operation: textcrs (Gaussian noise on
+word embeddings, substitutions), textcrs-del (Bernoulli deletion, deleted words) and textcrs-order (uniform
+noise of half-width 16 on word positions, adjacent transpositions). Reported: clean
 accuracy (CA) and ASR of the smoothed classifiers, certified accuracy against radius (word edits; each
 method's own threat model, see models/robust/certify.py), the average certified radius, and the fuzzing
 cost per sample. Checks: FRS's ASR below every baseline's at no larger CA loss, and FRS's average radius

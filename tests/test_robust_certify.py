@@ -1,4 +1,5 @@
-"""Certification math: Clopper-Pearson against scipy, Cohen's CERTIFY, radii, Damerau-Levenshtein."""
+"""Certification math: Clopper-Pearson against scipy, Cohen's CERTIFY, radii, Damerau-Levenshtein, and Text-CRS's
+deletion and reordering randomizations."""
 
 import math
 
@@ -11,10 +12,14 @@ from models.robust.certify import (
     cohen_certify,
     cohen_radius,
     damerau_levenshtein,
+    deletion_radius,
     frs_radius,
     ranmask_radius,
+    reorder_l1,
+    reorder_radius,
     safer_radius,
 )
+from models.robust.randomize import delete, shuffle_positions
 
 
 @pytest.mark.parametrize(
@@ -74,3 +79,44 @@ def test_ranmask_and_safer_radii():
 def test_damerau_levenshtein_known_pairs(a, b, d):
     assert damerau_levenshtein(a, b) == d
     assert damerau_levenshtein(b, a) == d
+
+
+def _monotone_and_growing(radius) -> None:
+    radii = [radius(p) for p in np.linspace(0.51, 0.999, 40)]
+    assert all(a <= b for a, b in zip(radii, radii[1:], strict=False))
+    assert radii[-1] > radii[0]
+
+
+def test_textcrs_deletion_radius():
+    # largest r <= length with r < log(3/2 - p_A) / log(p): log(0.56) / log(0.7) = 1.63, / log(0.95) = 11.3
+    assert deletion_radius(0.94, 0.7, 16) == 1
+    assert deletion_radius(0.94, 0.95, 16) == 11
+    assert deletion_radius(0.94, 0.95, 8) == 8  # cannot delete more words than the text has
+    assert deletion_radius(0.5, 0.9, 16) == -1 and deletion_radius(0.3, 0.9, 16) == -1
+    assert deletion_radius(0.51, 0.7, 16) == 0
+    _monotone_and_growing(lambda p: deletion_radius(p, 0.9, 100))
+    with pytest.raises(ValueError):
+        deletion_radius(0.9, 1.0, 16)
+
+
+def test_textcrs_reorder_radius():
+    # l1 < 2 window (p_A - 1/2); an adjacent transposition shifts two positions by one
+    assert reorder_l1(0.9, 16) == pytest.approx(12.8)
+    assert reorder_radius(0.9, 16, 16) == 6
+    assert reorder_radius(0.75, 16, 16) == 3  # r = 4 gives l1 = 8 = the bound, not below it
+    assert reorder_radius(0.99, 16, 3) == 3  # at most C(3, 2) transpositions
+    assert reorder_radius(0.5, 16, 16) == -1 and reorder_l1(0.5, 16) == -1
+    _monotone_and_growing(lambda p: reorder_radius(p, 16, 100))
+    assert reorder_radius(0.9, 32, 100) > reorder_radius(0.9, 16, 100)
+
+
+def test_textcrs_randomizations_are_seeded_and_keep_their_promises():
+    words = [f"w{i}" for i in range(20)]
+    kept = [len(delete(words, 0.7, np.random.default_rng(s)).split()) for s in range(400)]
+    assert np.mean(kept) == pytest.approx(20 * 0.3, abs=0.3)
+    assert delete(words, 0.7, np.random.default_rng(1)) == delete(words, 0.7, np.random.default_rng(1))
+    out = shuffle_positions(words, 4.0, np.random.default_rng(2)).split()
+    assert sorted(out) == sorted(words) and out != words
+    # noise of half-width 4 moves a word by less than 8 positions
+    assert max(abs(out.index(w) - i) for i, w in enumerate(words)) < 8
+    assert shuffle_positions(words, 0.4, np.random.default_rng(3)).split() == words

@@ -127,11 +127,11 @@ def test_cli_certify_end_to_end(tmp_path, cache, capsys):
     out = tmp_path / "run"
     argv = (
         "certify --layers 1 --steps 2 --per-class 3 --test-per-class 1 --words 8 --copies 2 --n 4 --fuzz-budget 2"
-        " --methods frs,uniform --quant 8 --quiet --threads 1"
+        " --methods frs,uniform,textcrs-del,textcrs-order --quant 8 --quiet --threads 1"
     ).split() + ["--out", str(out)]
     assert main(argv) == 0
     result = json.loads((out / "result.json").read_text())
-    assert set(result["methods"]) == {"frs", "uniform"}
+    assert set(result["methods"]) == {"frs", "uniform", "textcrs-del", "textcrs-order"}
     for m in result["methods"].values():
         assert 0 <= m["clean_accuracy"] <= 1 and 0 <= m["asr"] <= 1
     assert result["methods"]["frs"]["fuzz_ms_per_sample"] > 0

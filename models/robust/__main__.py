@@ -55,8 +55,17 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--json", action="store_true", help="print the result as JSON")
         s.add_argument("--quiet", action="store_true", help="no progress bars")
         if name != "train-backdoor":
-            s.add_argument("--methods", default="frs,uniform,ranmask,safer,textcrs", help="comma-separated defenses")
-            s.add_argument("--omega", type=float, default=0.7, help="randomization budget (probability per word)")
+            s.add_argument(
+                "--methods",
+                default="frs,uniform,ranmask,safer,textcrs,textcrs-del,textcrs-order",
+                help="comma-separated defenses",
+            )
+            s.add_argument(
+                "--omega",
+                type=float,
+                default=0.7,
+                help="randomization budget (probability per word) of uniform/FRS wiping, RanMASK, Text-CRS deletion",
+            )
             s.add_argument("--n", type=int, default=32, help="Monte Carlo estimation draws per text (selection n/4)")
             s.add_argument("--alpha", type=float, default=0.05, help="certification failure probability")
             s.add_argument("--fuzz-budget", type=int, default=24, help="FRS MCTS iterations (model calls) per text")

@@ -93,6 +93,35 @@ def safer_radius(p_a_lower: float, overlaps: Sequence[float]) -> int:
     return _largest(lambda r: 1 - cum[r], p_a_lower, len(ordered))
 
 
+def deletion_radius(p_a_lower: float, p: float, length: int) -> int:
+    """Text-CRS's word-deletion certificate (Theorem 4 as we read it, from memory; a Bernoulli-mask bound
+    like RanMASK's and FRS's Theorem 1): every word is deleted independently with probability p. Deleting r
+    words of a text only changes the randomized distribution on the event that not all r are deleted by the
+    noise too, Δ(r) = 1 - p^r; certified while p_A - p_B > 2 Δ, i.e. with p_B <= 1 - p_A the largest r <= length
+    with r < log(3/2 - p_A_lower) / log(p). Returns r in deleted words (-1 below p_A_lower = 1/2)."""
+    if not 0 < p < 1:
+        raise ValueError(f"p={p} out of range: a deletion probability in (0, 1)")
+    return _largest(lambda r: 1 - p**r, p_a_lower, length)
+
+
+def reorder_l1(p_a_lower: float, window: float) -> float:
+    """Text-CRS's word-reordering certificate (Theorem 2 as we read it, from memory): uniform noise U[-window,
+    window] on every word's position index, words read in the order of their noisy positions. Smoothing with
+    uniform noise certifies an l1 shift of the position vector below window * (p_A - p_B) (Yang et al. 2020's
+    uniform-noise l1 bound, Δ = ||δ||_1 / (2 window)); with p_B <= 1 - p_A that is 2 window (p_A_lower - 1/2).
+    Returns that l1 radius in positions (-1 below p_A_lower = 1/2)."""
+    if window <= 0:
+        raise ValueError(f"window={window} out of range: a positive position-noise half-width")
+    return 2 * window * (p_a_lower - 0.5) if p_a_lower > 0.5 else -1.0
+
+
+def reorder_radius(p_a_lower: float, window: float, length: int) -> int:
+    """reorder_l1 in Damerau-Levenshtein edits: each adjacent transposition moves two words by one position
+    (l1 shift 2), so r transpositions are certified while 2 r < 2 window (p_A_lower - 1/2), i.e. Δ(r) = r /
+    window < p_A_lower - 1/2; at most C(length, 2) transpositions (every pair inverted)."""
+    return _largest(lambda r: r / window, p_a_lower, math.comb(length, 2))
+
+
 def damerau_levenshtein(a: Sequence, b: Sequence) -> int:
     """Unrestricted Damerau-Levenshtein distance (insert, delete, substitute, transpose adjacent; a
     substring may be edited after a transposition) between two sequences (strings or word lists),

@@ -3,27 +3,45 @@
 Each method draws randomized versions of a text (a list of words) and turns a certified lower bound
 p_A_lower into radii, in word edits ("radius"). FRS: fuzzed randomization plus BMPS's K noisy model copies;
 Uniform: the same wiping at one rate everywhere (plain randomized smoothing of text); RanMASK: random
-masking; SAFER: random in-set substitution; TextCRS: Gaussian noise on word embeddings certified by
-Cohen's l2 radius (Text-CRS's substitution/insertion certificates; its permutation and deletion parts are
-not implemented).
+masking; SAFER: random in-set substitution; Text-CRS, one class per certified operation: TextCRS (Gaussian
+noise on word embeddings, Cohen's l2 radius in substitutions), TextCRSDelete (Bernoulli word deletion,
+deleted words) and TextCRSReorder (uniform noise on word positions, adjacent transpositions). Text-CRS's
+insertion certificate is not implemented.
 """
 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from models.robust.certify import cohen_radius, frs_radius, ranmask_radius, safer_radius
+from models.robust.certify import (
+    cohen_radius,
+    deletion_radius,
+    frs_radius,
+    ranmask_radius,
+    reorder_l1,
+    reorder_radius,
+    safer_radius,
+)
 from models.robust.classifier import TextClassifier
 from models.robust.fuzz import FuzzResult, fuzz
-from models.robust.randomize import Neighbours, fuzzed_rates, mask, substitute, wipe_with_rates
+from models.robust.randomize import (
+    Neighbours,
+    delete,
+    fuzzed_rates,
+    mask,
+    shuffle_positions,
+    substitute,
+    wipe_with_rates,
+)
 from models.robust.smoothing import ParameterSmoothing
 
 
-class Method:
+class Method(ABC):
     """Base: no preparation, no parameter smoothing, no embedding noise."""
 
     name = "method"
@@ -34,11 +52,13 @@ class Method:
         """Per-text context computed once before sampling (e.g. FRS's vulnerable area)."""
         return [None] * len(texts)
 
+    @abstractmethod
     def draw(self, words: list[str], ctx, rng: np.random.Generator) -> str:
-        raise NotImplementedError
+        """One randomized version of the text."""
 
+    @abstractmethod
     def radii(self, p_a_lower: float, words: list[str], ctx) -> dict[str, float]:
-        raise NotImplementedError
+        """Certified radii (word edits, -1: not certified) for a lower bound p_A_lower on the top class."""
 
     def settings(self) -> dict:
         return {"name": self.name}
@@ -185,3 +205,45 @@ class TextCRS(Method):
 
     def settings(self):
         return {"name": self.name, "sigma": self.sigma, "set_size": self.neighbours.size}
+
+
+@dataclass
+class TextCRSDelete(Method):
+    """Text-CRS's word-deletion smoothing: every word deleted independently with probability p (Bernoulli);
+    radius in deleted words, certify.deletion_radius."""
+
+    p: float = 0.7
+    name = "textcrs-del"
+
+    def draw(self, words, ctx, rng):
+        return delete(words, self.p, rng)
+
+    def radii(self, p_a_lower, words, ctx):
+        return {"radius": deletion_radius(p_a_lower, self.p, len(words))}
+
+    def settings(self):
+        return {"name": self.name, "p": self.p}
+
+
+@dataclass
+class TextCRSReorder(Method):
+    """Text-CRS's word-reordering smoothing: uniform noise U[-window, window] on every word's position, words
+    read in noisy-position order; radius in adjacent transpositions (certify.reorder_radius), "l1" the
+    certified l1 shift of the positions."""
+
+    # positions; the snippet length, so a word can land anywhere (near bag-of-words): the radius grows with
+    # the window while the order left to classify on shrinks
+    window: float = 16.0
+    name = "textcrs-order"
+
+    def draw(self, words, ctx, rng):
+        return shuffle_positions(words, self.window, rng)
+
+    def radii(self, p_a_lower, words, ctx):
+        return {
+            "radius": reorder_radius(p_a_lower, self.window, len(words)),
+            "l1": reorder_l1(p_a_lower, self.window),
+        }
+
+    def settings(self):
+        return {"name": self.name, "window": self.window}

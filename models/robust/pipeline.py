@@ -23,7 +23,7 @@ from models.robust.backdoor import RippleConfig, ripple_poison
 from models.robust.classifier import TextClassifier, encoder_path
 from models.robust.data import Sample, Trigger, load_task, poison, triggered
 from models.robust.harness import MonteCarlo, attack_success, evaluate_method, smoothed_accuracy
-from models.robust.methods import FRS, Method, RanMask, Safer, TextCRS, Uniform
+from models.robust.methods import FRS, Method, RanMask, Safer, TextCRS, TextCRSDelete, TextCRSReorder, Uniform
 from models.robust.quantize import quantize_linears
 from models.robust.randomize import Neighbours
 from models.robust.smoothing import ParameterSmoothing, bmps_finetune
@@ -136,11 +136,12 @@ def plain_scores(clf: TextClassifier, clean: list[Sample], trig: list[Sample], t
     }
 
 
-METHODS = ("frs", "uniform", "ranmask", "safer", "textcrs")
+METHODS = ("frs", "uniform", "ranmask", "safer", "textcrs", "textcrs-del", "textcrs-order")
 
 
 def make_method(name: str, neighbours: Neighbours, setup: Setup, omega: float = 0.7, fuzz_budget: int = 24) -> Method:
-    """A defense by name; uniform, RanMASK and FRS share the randomization budget omega (FRS's omega_m)."""
+    """A defense by name; uniform, RanMASK, Text-CRS deletion and FRS share the randomization budget omega (FRS's
+    omega_m; RanMASK's masked fraction, Text-CRS's deletion probability)."""
     if name == "frs":
         return FRS(neighbours, omega_m=omega, smoothing=setup.smoothing, fuzz_budget=fuzz_budget, seed=setup.seed)
     if name == "uniform":
@@ -151,6 +152,10 @@ def make_method(name: str, neighbours: Neighbours, setup: Setup, omega: float = 
         return Safer(neighbours)
     if name == "textcrs":
         return TextCRS(neighbours)
+    if name == "textcrs-del":
+        return TextCRSDelete(omega)
+    if name == "textcrs-order":
+        return TextCRSReorder()
     raise ValueError(f"unknown method '{name}': choose {', '.join(METHODS)}")
 
 

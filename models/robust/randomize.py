@@ -1,5 +1,6 @@
-"""Word-level text randomizations: FRS's fuzzed (segment-weighted) one, uniform, RanMASK masking and SAFER
-substitution, with substitutes drawn from the encoder's own embedding neighbours (no synonym list offline).
+"""Word-level text randomizations: FRS's fuzzed (segment-weighted) one, uniform, RanMASK masking, SAFER
+substitution and Text-CRS's deletion and position shuffling, with substitutes drawn from the encoder's own
+embedding neighbours (no synonym list offline).
 
 A randomization maps a list of words to a randomized string. "Randomizing" a word (FRS, uniform) wipes it:
 it is deleted or replaced by an embedding neighbour with equal probability, both Damerau-Levenshtein edits.
@@ -89,3 +90,15 @@ def mask(words: list[str], masked: int, mask_token: str, rng: np.random.Generato
 def substitute(words: list[str], neighbours: Neighbours, rng: np.random.Generator) -> str:
     """SAFER: every word replaced by a uniform draw from its substitution set (itself included)."""
     return " ".join(s[rng.integers(len(s))] for s in map(neighbours.of, words))
+
+
+def delete(words: list[str], p: float, rng: np.random.Generator) -> str:
+    """Text-CRS deletion: each word deleted independently with probability p."""
+    keep = rng.random(len(words)) >= p
+    return " ".join(w for w, k in zip(words, keep, strict=True) if k)
+
+
+def shuffle_positions(words: list[str], window: float, rng: np.random.Generator) -> str:
+    """Text-CRS reordering: word i gets position i + U[-window, window]; words read in noisy-position order."""
+    noisy = np.arange(len(words)) + rng.uniform(-window, window, len(words))
+    return " ".join(words[i] for i in np.argsort(noisy, kind="stable"))

@@ -17,13 +17,13 @@ from sim.files import atomic_write  # noqa: E402
 
 def table(result: dict) -> str:
     """One line per method: clean accuracy, ASR (percent), average certified radius (words and R_r)."""
-    lines = [f"{'method':<12}{'CA %':>8}{'ASR %':>8}{'radius':>9}{'R_r %':>8}"]
+    lines = [f"{'method':<15}{'CA %':>8}{'ASR %':>8}{'radius':>9}{'R_r %':>8}"]
     for name, key in (("undefended", "victim"), ("undefended*", "frs")):
         u = result["undefended"][key]
-        lines.append(f"{name:<12}{100 * u['clean_accuracy']:>8.1f}{100 * u['asr']:>8.1f}{'-':>9}{'-':>8}")
+        lines.append(f"{name:<15}{100 * u['clean_accuracy']:>8.1f}{100 * u['asr']:>8.1f}{'-':>9}{'-':>8}")
     for name, m in result["methods"].items():
         lines.append(
-            f"{name:<12}{100 * m['clean_accuracy']:>8.1f}{100 * m['asr']:>8.1f}"
+            f"{name:<15}{100 * m['clean_accuracy']:>8.1f}{100 * m['asr']:>8.1f}"
             f"{m['average_radius']:>9.2f}{100 * m['average_radius_fraction']:>8.1f}"
         )
     return "\n".join(lines)
