@@ -69,17 +69,18 @@ def _plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     cases = sorted({(r["shape"], r["batch"]) for r in rows})
+    color = {name: f"C{i}" for i, name in enumerate(dict.fromkeys(r["setting"] for r in rows))}  # same in every panel
     fig, axes = plt.subplots(1, len(cases), figsize=(4.2 * len(cases), 3.6), squeeze=False)
     for ax, (shape, batch) in zip(axes[0], cases, strict=True):
         for name in dict.fromkeys(r["setting"] for r in rows if r["shape"] == shape):
             pts = [r for r in rows if (r["shape"], r["batch"], r["setting"]) == (shape, batch, name)]
-            ax.plot([r["prompt"] for r in pts], [r["gain_vs_kv8"] for r in pts], "o-", ms=3, label=name)
+            ax.plot([r["prompt"] for r in pts], [r["gain_vs_kv8"] for r in pts], "o-", ms=3, c=color[name], label=name)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("prompt tokens S")
         ax.set_ylabel("decode throughput / KV8's")
         ax.set_title(f"{shape}, batch {batch}", fontsize=9)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=6)
+        ax.legend(fontsize=6)
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
     plt.close(fig)
