@@ -8,7 +8,7 @@ TOOLS    = iverilog vvp yosys sta qflow graywolf qrouter
 OSU018   = /usr/share/qflow/tech/osu018/osu018_stdcells.lib
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system test demo bench lint clean
+.PHONY: setup system test demo bench lint lock clean
 
 setup: system $(STAMP)
 
@@ -20,10 +20,19 @@ system:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PKGS) >/dev/null; \
 	fi
 
-$(STAMP): pyproject.toml
+# Exact versions from requirements.lock (pip freeze of a working venv), then the project itself without
+# re-resolving: a fresh clone gets the versions the suite passed with. After changing pyproject.toml's
+# dependencies, run `make lock` and commit requirements.lock.
+$(STAMP): pyproject.toml requirements.lock
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip check
 	touch $(STAMP)
+
+lock: $(STAMP)
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements.lock
 
 test: setup
 	$(PY) -m pytest -q -n 2

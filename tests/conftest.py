@@ -1,4 +1,27 @@
+import os
+import shutil
+import tempfile
+
 import pytest
+
+
+def pytest_configure(config):
+    """Every test runs on a temporary MIXKIT_CACHE, never the user's: the controller makes one and the xdist
+    workers inherit it, so entries built by one worker (the tiny zoo, simulator builds) serve the other."""
+    if hasattr(config, "workerinput"):  # an xdist worker: the controller already set it
+        return
+    config._mixkit_user_cache = os.environ.get("MIXKIT_CACHE")
+    config._mixkit_cache = os.environ["MIXKIT_CACHE"] = tempfile.mkdtemp(prefix="mixkit-test-cache-")
+
+
+def pytest_unconfigure(config):
+    made = getattr(config, "_mixkit_cache", None)
+    if made:
+        shutil.rmtree(made, ignore_errors=True)
+        if config._mixkit_user_cache is None:
+            os.environ.pop("MIXKIT_CACHE", None)
+        else:
+            os.environ["MIXKIT_CACHE"] = config._mixkit_user_cache
 
 
 @pytest.fixture(scope="module")
@@ -13,7 +36,7 @@ def cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_zoo():
     """The tiny zoo preset's checkpoint folders {"base", "code", "math", "english"}, built once (~12 s on
-    2 cores) into the user cache, so every module and later runs share it."""
+    2 cores) into the session's temporary cache, so every module shares it."""
     from models import zoo
 
     return zoo.build("tiny", seed=0, progress=False)

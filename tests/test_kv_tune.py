@@ -58,7 +58,14 @@ def meter(tiny_zoo):
 def test_search_is_non_dominated_deterministic_and_respects_the_budget(meter, tmp_path):
     result = tune(meter, groups=2, trials=8, seed=3, progress=False)
     assert result.sensitivity.shape == (2, 7) and (result.sensitivity[:, -1] > result.sensitivity[:, 0]).all()
-    assert len(result.trials) == 8 and result.trials[0]["avg_bits"] == 8 and result.trials[1]["avg_bits"] == 2
+    assert len(result.trials) == 8
+    # The first two trials are every group at its most and at its fewest kept bits, whatever the pruning kept
+    # (which pairs survive depends on the model's numbers, so only the structure is asserted).
+    for trial, pick in zip(result.trials[:2], (-1, 0), strict=True):
+        expected = [list(result.candidates[result.group_pairs[g][pick]]) for g in result.labels]
+        assert trial["pairs"] == expected
+    bits = [t["avg_bits"] for t in result.trials]
+    assert bits[0] == max(bits) and bits[1] == min(bits) == 2  # K2V2 has the fewest bits and is never pruned
     front = result.pareto
     for p in front:
         for q in front:
