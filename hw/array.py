@@ -8,7 +8,7 @@ Dataflow (output-stationary: PE (i, j) owns output Y[i, j] of the current tile):
   * Activations and flags move right one PE per cycle, weights move down one PE per cycle:
     PE (i, j) sees the operand the host presented at cycle t in cycle t + i + j.
   * Drain: each column has a chain of result registers that shifts *up*, against the wavefront.
-    PE (i, j)'s result (out_valid in cycle t_last + i + j + L, L the PE's latency: 2 for MixPE, else 1)
+    PE (i, j)'s result (out_valid in cycle t_last + i + j + L, L = PEConfig.latency)
     leaves the top of column j in cycle t_last + 2*i + j + 1 + L, so rows never collide within a tile,
     and column outputs come row by row.
 

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 PE_KINDS = ("mixpe", "dequant", "int8")
 ACT_KINDS = ("int8", "fp16")
 WEIGHT_FORMATS = ("unsigned", "signed")
+ACCUMULATE_KINDS = ("int", "fp32")
 WEIGHT_BITS = (2, 3, 4, 8)
 MAX_GROUP = 1024
 MAX_ARRAY_DIM = 64
@@ -47,6 +48,9 @@ class PEConfig:
     group: weights per quantization group (G); MixPE applies scale and zero point once per G.
     acc_bits: width of the output accumulator (bits); it wraps modulo 2**acc_bits like the RTL.
         0 picks the default for the configuration.
+    accumulate: "int" (exact integer result, the default) or "fp32" (FP16 activations only, dequant
+        or mixpe): the scale port holds FP16 bits and out_y the FP32 bits of the result, accumulated
+        with IEEE round-to-nearest-even (hw/float_arith.py states every rounding); acc_bits is 32.
     """
 
     pe: str = "mixpe"
@@ -55,6 +59,7 @@ class PEConfig:
     act: str = "int8"
     group: int = 128
     acc_bits: int = 0
+    accumulate: str = "int"
 
     def __post_init__(self) -> None:
         if self.acc_bits == 0:
@@ -62,7 +67,7 @@ class PEConfig:
         self.validate()
 
     def default_acc_bits(self) -> int:
-        if self.pe == "int8":
+        if self.pe == "int8" or self.fp32:
             return 32
         return 64 if self.act == "fp16" else 48
 
@@ -84,15 +89,34 @@ class PEConfig:
             raise ConfigError(f"group size {self.group} out of range: choose 1..{MAX_GROUP}")
         if not 16 <= self.acc_bits <= 64:
             raise ConfigError(f"accumulator width {self.acc_bits} out of range: choose 16..64 bits")
+        if self.accumulate not in ACCUMULATE_KINDS:
+            raise ConfigError(f"unknown accumulation '{self.accumulate}': choose int or fp32")
+        if self.fp32 and (self.pe == "int8" or self.act != "fp16"):
+            raise ConfigError("FP32 accumulation needs FP16 activations and the mixpe or dequant PE: use --act fp16")
+        if self.fp32 and self.acc_bits != 32:
+            raise ConfigError(f"an FP32 accumulator is 32 bits, not {self.acc_bits}: drop --acc-bits")
 
     @property
     def signed_weights(self) -> bool:
         return self.wformat == "signed"
 
     @property
+    def fp32(self) -> bool:
+        """The result is accumulated in IEEE FP32 (out_y holds FP32 bits), not as an exact integer."""
+        return self.accumulate == "fp32"
+
+    @property
     def latency(self) -> int:
-        """Cycles from an operand with `last` to out_valid (MixPE dequantizes in a second stage)."""
-        return 2 if self.pe == "mixpe" else 1
+        """Cycles from an operand with `last` to out_valid; the one source of the PE's pipeline depth.
+
+        int8: 1 (one MAC stage). dequant: 2 (dequantize, then multiply-accumulate); with FP32
+        accumulation 3 (dequantize to FP16, exact FP16 x FP16 product, FP32 add). mixpe: 2 (group
+        sum, then dequantize once per group); with FP32 accumulation 3 (group sum, convert and
+        scale to FP32, FP32 add).
+        """
+        if self.pe == "int8":
+            return 1
+        return 3 if self.fp32 else 2
 
     @property
     def act_fixed_bits(self) -> int:
@@ -118,7 +142,8 @@ class PEConfig:
         if self.pe == "int8":
             return f"int8_w8a8{acc}"
         fmt = "u" if self.wformat == "unsigned" else "s"
-        return f"{self.pe}_w{self.wbits}{fmt}_a{self.act}_g{self.group}{acc}"
+        fp32 = "_fp32" if self.fp32 else ""
+        return f"{self.pe}_w{self.wbits}{fmt}_a{self.act}_g{self.group}{acc}{fp32}"
 
     def as_dict(self) -> dict:
         return asdict(self)

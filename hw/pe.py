@@ -13,8 +13,9 @@ One operand per cycle, valid-qualified, no back-pressure (a systolic array canno
     out_y      the accumulator, signed acc_bits, wrapping modulo 2**acc_bits
     out_valid  one cycle after an operand with `last`; out_y then holds the finished dot product
 
-Latency: the dequantize-then-multiply and INT8 PEs show an operand presented in cycle t in out_y in
-cycle t+1, and raise out_valid one cycle after `last`; MixPE takes two (PEConfig.latency).
+Latency: the INT8 PE shows an operand presented in cycle t in out_y in cycle t+1, and raises
+out_valid one cycle after `last`; the pipelined dequantize-then-multiply PE and MixPE take two, their
+FP32-accumulating variants three (PEConfig.latency is the one source of these numbers).
 The result is an exact integer: y = sum over groups of S * sum_k a_k * (q_k - z) in the PE domain
 (INT8, or FP16 aligned to 2**-24), so y * 2**-F (* 2**-24 for FP16) is the real dot product.
 """
@@ -52,7 +53,7 @@ class PE(wiring.Component):
     """Base of all PEs: a one-stage accumulator that restarts on `first`; `last` -> out_valid.
 
     Subclasses define `increment(m) -> Value`, the amount added to the accumulator this cycle (it
-    may add registers of its own), or their own `elaborate` (MixPE's two stages).
+    may add registers of its own), or their own `elaborate` (the pipelined PEs).
     """
 
     def __init__(self, cfg: C.PEConfig):

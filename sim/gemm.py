@@ -81,7 +81,7 @@ def tile_spacing(cfg: ArrayConfig, k: int) -> int:
 def gemm_cycles(cfg: ArrayConfig, m: int, n: int, k: int) -> int:
     """Cycles from the first operand to the last result, inclusive (see hw/array.py).
 
-    cycles = (tiles - 1) * max(K, 2R - 1) + K + 2R + C - 2 + L      (L: PE latency, 2 for MixPE)
+    cycles = (tiles - 1) * max(K, 2R - 1) + K + 2R + C - 2 + L      (L: PEConfig.latency)
     """
     return (len(tiles(cfg, m, n)) - 1) * tile_spacing(cfg, k) + k + drain_cycles(cfg)
 

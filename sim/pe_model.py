@@ -1,7 +1,8 @@
 """Cycle model of one PE (Numba), bit-exact with hw/mixpe_pe.py, hw/dequant_pe.py and hw/int8_pe.py.
 
-The dequantize-then-multiply and INT8 PEs have one register stage: an operand presented in cycle t
-is reflected in out_y in cycle t+1, and out_valid is `valid & last` delayed one cycle. MixPE
+An operand presented in cycle t is reflected in out_y in cycle t + L, L = PEConfig.latency (1 for
+the INT8 PE, 2 for the pipelined dequantize-then-multiply PE), and out_valid is `valid & last`
+delayed L cycles. MixPE
 dequantizes each finished group in a second stage: out_y changes only when a group lands, two cycles
 after the group's last operand, and out_valid follows `last` by two cycles. The accumulator wraps modulo
 2**acc_bits exactly as the RTL's truncating assignment does; intermediate products may wrap modulo
@@ -80,9 +81,8 @@ def pe_update(kind, wbits, signed_w, group, acc_bits, y, psum, asum, count, a, q
 
 
 @numba.njit(cache=True)
-def _pe_trace(kind, wbits, signed_w, group, acc_bits, valid, first, last, a, q, scale, zero):
+def _pe_trace(kind, wbits, signed_w, group, acc_bits, latency, valid, first, last, a, q, scale, zero):
     n = valid.shape[0]
-    latency = 2 if kind == MIXPE else 1
     out_y = np.zeros(n + latency, np.int64)
     out_valid = np.zeros(n + latency, np.uint8)
     landed = np.zeros(n + latency, np.uint8)  # cycles in which out_y takes a new value
@@ -132,6 +132,7 @@ def pe_trace(cfg: PEConfig, valid, first, last, act, q, scale, zero) -> tuple[np
         cfg.signed_weights,
         cfg.group,
         cfg.acc_bits,
+        cfg.latency,
         np.asarray(valid, np.uint8),
         np.asarray(first, np.uint8),
         np.asarray(last, np.uint8),
