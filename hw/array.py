@@ -28,17 +28,20 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw import config as C
+from hw.dequant_fp32_pe import DequantFp32PE
 from hw.dequant_pe import DequantPE
+from hw.fp32_group_acc import MixPEFp32
 from hw.int8_pe import Int8PE
 from hw.mixpe_pe import MixPE
 from hw.pe import PE
 
 PE_CLASSES: dict[str, type[PE]] = {"mixpe": MixPE, "dequant": DequantPE, "int8": Int8PE}
+FP32_PE_CLASSES: dict[str, type[PE]] = {"mixpe": MixPEFp32, "dequant": DequantFp32PE}  # accumulate="fp32"
 
 
 def make_pe(cfg: C.PEConfig) -> PE:
     """The PE component for a configuration."""
-    return PE_CLASSES[cfg.pe](cfg)
+    return (FP32_PE_CLASSES if cfg.fp32 else PE_CLASSES)[cfg.pe](cfg)
 
 
 def _delay(m: Module, values: dict, cycles: int, prefix: str) -> dict:

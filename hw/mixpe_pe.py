@@ -38,6 +38,11 @@ class MixPE(PE):
 
     def elaborate(self, platform) -> Module:
         m = Module()
+        self.dequantize(m, *self.group_stage(m))
+        return m
+
+    def group_stage(self, m: Module) -> tuple[Signal, Signal, Signal, Signal, Signal]:
+        """Stage 1; returns the registers (valid, first, last, scale, exact group sum) of each finished group."""
         cfg = self.cfg
         prod = Signal(signed(cfg.product_bits))
         p_raw, a = self.product(m)
@@ -80,9 +85,12 @@ class MixPE(PE):
                 dq_first.eq(self.first | in_first_group),
                 dq_last.eq(self.last),
             ]
-        acc = Signal(signed(cfg.acc_bits))
+        return dq_valid, dq_first, dq_last, dq_scale, dq_diff
+
+    def dequantize(self, m: Module, dq_valid, dq_first, dq_last, dq_scale, dq_diff) -> None:
+        """Stage 2: y += S * (P - z * A) once per finished group."""
+        acc = Signal(signed(self.cfg.acc_bits))
         with m.If(dq_valid):
             m.d.sync += acc.eq(Mux(dq_first, 0, acc) + dq_scale * dq_diff)
         m.d.sync += self.out_valid.eq(dq_valid & dq_last)
         m.d.comb += self.out_y.eq(acc)
-        return m

@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 from hw.config import ArrayConfig
-from sim.pe_model import MIXPE, PE_CODES, decode_acts, pe_update
+from sim.pe_model import decode_acts, groupwise, pe_code, pe_update
 
 
 @dataclass
@@ -87,7 +87,7 @@ def _array_run(
                         zero[j, t],
                         first[t],
                     )
-                    if last[t] and (kind != MIXPE or count == 0):
+                    if last[t] and (not groupwise(kind) or count == 0):
                         exit_cycle = t + 2 * i + j + 1 + latency
                         out_valid[exit_cycle, j] = 1
                         out_y[exit_cycle, j] = y
@@ -105,7 +105,7 @@ def array_run(cfg: ArrayConfig, stream: Stream) -> tuple[np.ndarray, np.ndarray]
     out_valid = np.zeros((cycles, cfg.cols), np.uint8)
     out_y = np.zeros((cycles, cfg.cols), np.int64)
     _array_run(
-        PE_CODES[pe.pe],
+        pe_code(pe),
         pe.wbits,
         pe.signed_weights,
         pe.group,

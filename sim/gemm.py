@@ -13,6 +13,7 @@ import numpy as np
 
 from hw.config import ArrayConfig, PEConfig
 from sim.array_model import Stream, array_run, drain_cycles, min_tile_spacing
+from sim.float_model import random_fp16_scales
 
 
 @dataclass
@@ -52,7 +53,8 @@ def random_operands(pe: PEConfig, m: int, n: int, k: int, rng: np.random.Generat
 
     fp16="bits" draws FP16 activations uniformly over all finite bit patterns (every exponent and
     subnormal: the accumulators may wrap, which the hardware and models share); fp16="normal"
-    draws N(0, 1) values so results stay in range and can be compared with float math.
+    draws N(0, 1) values so results stay in range and can be compared with float math. The FP32
+    PEs read the scale as FP16 bits (sim.float_model.random_fp16_scales).
     """
     group = pe.group if pe.pe == "mixpe" else (pe.group if k % pe.group == 0 else k)
     if pe.act == "int8":
@@ -63,7 +65,7 @@ def random_operands(pe: PEConfig, m: int, n: int, k: int, rng: np.random.Generat
     else:
         act = rng.standard_normal((m, k)).astype(np.float16).view(np.uint16)
     q = rng.integers(0, 1 << pe.wbits, (k, n))
-    scale = rng.integers(0, 1 << 16, (k // group, n))
+    scale = random_fp16_scales(rng, (k // group, n)) if pe.fp32 else rng.integers(0, 1 << 16, (k // group, n))
     zero = np.zeros_like(scale) if pe.signed_weights else rng.integers(0, 1 << pe.wbits, scale.shape)
     return GemmOperands(act.astype(np.int64), q.astype(np.int64), scale.astype(np.int64), zero.astype(np.int64), group)
 

@@ -15,9 +15,22 @@ import numba
 import numpy as np
 
 from hw.config import PEConfig
+from sim.float_model import dequant_fp32_step, mixpe_fp32_step
 
 PE_CODES = {"mixpe": 0, "dequant": 1, "int8": 2}
 MIXPE, DEQUANT, INT8 = 0, 1, 2
+MIXPE_FP32, DEQUANT_FP32 = 3, 4  # accumulate="fp32": y carries FP32 bits (sim/float_model.py)
+
+
+def pe_code(cfg: PEConfig) -> int:
+    """The cycle model's code for a PE configuration."""
+    return PE_CODES[cfg.pe] + (3 if cfg.fp32 else 0)
+
+
+@numba.njit(inline="always", cache=True)
+def groupwise(kind: int) -> bool:
+    """The accumulator changes once per group (MixPE), not once per operand."""
+    return kind == MIXPE or kind == MIXPE_FP32
 
 
 def decode_acts(port: np.ndarray, act: str) -> np.ndarray:
@@ -68,12 +81,17 @@ def pe_update(kind, wbits, signed_w, group, acc_bits, y, psum, asum, count, a, q
         y = y + a * q
     elif kind == DEQUANT:
         y = y + a * (scale * (q - z))
+    elif kind == DEQUANT_FP32:
+        y = dequant_fp32_step(y, a, q - z, scale)
     else:
         psum += a * q
         asum += a
         count += 1
         if count == group:
-            y = y + scale * (psum - z * asum)
+            if kind == MIXPE_FP32:
+                y = mixpe_fp32_step(y, psum - z * asum, scale)
+            else:
+                y = y + scale * (psum - z * asum)
             psum = np.int64(0)
             asum = np.int64(0)
             count = 0
@@ -109,7 +127,7 @@ def _pe_trace(kind, wbits, signed_w, group, acc_bits, latency, valid, first, las
                 first[t],
             )
             # MixPE's accumulator changes only when a group lands (count wrapped to 0), a cycle later
-            if kind != MIXPE or count == 0:
+            if not groupwise(kind) or count == 0:
                 out_y[t + latency] = y
                 landed[t + latency] = 1
                 out_valid[t + latency] = last[t]
@@ -127,7 +145,7 @@ def pe_trace(cfg: PEConfig, valid, first, last, act, q, scale, zero) -> tuple[np
     """
     a = decode_acts(act, cfg.act)
     return _pe_trace(
-        PE_CODES[cfg.pe],
+        pe_code(cfg),
         cfg.wbits,
         cfg.signed_weights,
         cfg.group,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from hw.config import FP16_LSB_EXP, PEConfig
+from sim.float_model import reference_gemm_fp32
 from sim.gemm import GemmOperands
 from sim.pe_model import decode_acts
 
@@ -31,13 +32,15 @@ def wrap(y: np.ndarray, bits: int) -> np.ndarray:
 
 
 def reference_gemm(pe: PEConfig, ops: GemmOperands) -> np.ndarray:
-    """The exact integer result (M, N) the array must produce."""
+    """The result (M, N) the array must produce: exact integers, or FP32 bits for accumulate="fp32"."""
     a = decode_acts(ops.act, pe.act)
     m, n, k = ops.shape
     if pe.pe == "int8":
         return wrap(a @ weight_values(ops.q, 8, True), pe.acc_bits)
     q = weight_values(ops.q, pe.wbits, pe.signed_weights)
     z = np.zeros_like(ops.zero) if pe.signed_weights else np.asarray(ops.zero, np.int64) & ((1 << pe.wbits) - 1)
+    if pe.fp32:
+        return reference_gemm_fp32(pe, ops.act, q, ops.scale, z, ops.group)
     groups = k // ops.group
     ag = a.reshape(m, groups, ops.group)
     psum = np.einsum("mgk,gkn->mgn", ag, q.reshape(groups, ops.group, n))

@@ -6,6 +6,7 @@ import numpy as np
 
 from hw.config import PEConfig
 from sim.array_model import Stream
+from sim.float_model import random_fp16_scales
 
 # Activation port values at the edges of each format.
 ACT_CORNERS = {
@@ -33,7 +34,8 @@ def pe_stimulus(
 ) -> dict[str, np.ndarray]:
     """Cycle-by-cycle PE inputs: `tiles` dot products of 1..max_groups whole groups each.
 
-    Scale and zero point are constant within a group (0 and full scale among the corners); stall
+    Scale and zero point are constant within a group (0 and full scale among the corners; FP16
+    scales from sim.float_model.random_fp16_scales for the FP32 PEs); stall
     cycles (valid low, random garbage on every other input, flags included) are sprinkled inside
     groups and between tiles; some tiles follow each other back to back.
     """
@@ -58,7 +60,10 @@ def pe_stimulus(
         groups = int(rng.integers(1, max_groups + 1))
         for g in range(groups):
             corner = rng.random() < corner_prob
-            scale = int(rng.choice([0, 0xFFFF])) if corner else int(rng.integers(1 << 16))
+            if cfg.fp32:  # FP16 scale bits: finite, corners among them
+                scale = int(random_fp16_scales(rng, 1, corner_prob=float(corner))[0])
+            else:
+                scale = int(rng.choice([0, 0xFFFF])) if corner else int(rng.integers(1 << 16))
             zero = 0 if cfg.signed_weights else int(rng.choice([0, qmax])) if corner else int(rng.integers(qmax + 1))
             for k in range(cfg.group):
                 while rng.random() < stall_prob:

@@ -1,0 +1,53 @@
+"""Baseline for W4A16: the conventional accelerator path, FP16 multiply with FP32 accumulation.
+
+What a tensor-core-style datapath does with a low-bit weight, in three pipeline stages (latency 3):
+    stage 1   w = fp16(S * (q - z))        per-weight dequantizer to FP16; the 16-bit scale port holds
+                                           the group's scale S as FP16 bits (not the integer S of the
+                                           exact PEs). One rounding (RNE, subnormals, overflow to Inf).
+    stage 2   p = a * w                    FP16 x FP16, exact in FP32 (11 x 11 bit significands)
+    stage 3   y = fp32(y + p)              one FP32 add per operand, rounded to nearest even; `first`
+                                           restarts from +0
+out_y holds the FP32 bits of y (acc_bits = 32). hw/float_arith.py states what is and is not
+handled (FP32 subnormals cannot arise; Inf/NaN only from an overflowing dequantized weight).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+
+from hw.arith import weight_value
+from hw.float_arith import fp16_product_fp32, fp16_scaled_int, fp32_add
+from hw.pe import PE
+
+
+class DequantFp32PE(PE):
+    """Dequantize to FP16, multiply in FP16, accumulate in FP32 (RNE)."""
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg = self.cfg
+        k = Signal(signed(cfg.wbits + 1))  # q - z
+        q = weight_value(self.q, cfg.wbits, cfg.signed_weights)
+        m.d.comb += k.eq(q if cfg.signed_weights else q - self.zero[: cfg.wbits])
+        w16 = fp16_scaled_int(m, self.scale, k)
+
+        # Stage 1: the FP16 weight, the activation and the flags.
+        s1_valid, s1_first, s1_last, s1_act, s1_w = Signal(), Signal(), Signal(), Signal(16), Signal(16)
+        m.d.sync += s1_valid.eq(self.valid)
+        with m.If(self.valid):
+            m.d.sync += [s1_first.eq(self.first), s1_last.eq(self.last), s1_act.eq(self.act), s1_w.eq(w16)]
+
+        # Stage 2: the exact FP32 product.
+        s2_valid, s2_first, s2_last, s2_product = Signal(), Signal(), Signal(), Signal(32)
+        m.d.sync += s2_valid.eq(s1_valid)
+        with m.If(s1_valid):
+            m.d.sync += [s2_first.eq(s1_first), s2_last.eq(s1_last), s2_product.eq(fp16_product_fp32(m, s1_act, s1_w))]
+
+        # Stage 3: accumulate in FP32.
+        acc = Signal(32)
+        total = fp32_add(m, Mux(s2_first, 0, acc), s2_product)
+        with m.If(s2_valid):
+            m.d.sync += acc.eq(total)
+        m.d.sync += self.out_valid.eq(s2_valid & s2_last)
+        m.d.comb += self.out_y.eq(acc)
+        return m

@@ -1,0 +1,75 @@
+"""MixPE with FP32 accumulation: the exact group sum is converted, scaled and added in FP32 once per group.
+
+Following the paper's exponent path for FP16 activations, the in-group work stays exact: MixPE's
+stage 1 (hw/mixpe_pe.py) forms D = sum a * (q - z) over the group as an integer in units of 2**-24
+(a shift of the FP16 mantissa is an exponent step, so nothing rounds). Once per group,
+Fp32GroupAccumulator then does what a conventional FP32 output stage would (latency 3 in all):
+    stage 2   g = fp32(fp32(D * 2**-24) * S)   int -> FP32 (RNE), then times the FP16 scale S (RNE);
+                                              the 16-bit scale port holds S as FP16 bits
+    stage 3   y = fp32(y + g)                  one FP32 add per group (RNE); the first group of a dot
+                                              product adds to +0
+out_y holds the FP32 bits of y (acc_bits = 32). No Inf, NaN or FP32 subnormal can arise here
+(hw/float_arith.py): |D| < 2**59 and S is finite.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hw import config as C
+from hw.float_arith import fp32_add, fp32_mul_fp16, int_to_fp32
+from hw.mixpe_pe import MixPE
+
+
+class Fp32GroupAccumulator(wiring.Component):
+    """Per finished group (valid, first, last, exact group sum, FP16 scale) -> FP32 accumulator.
+
+    group_sum: signed, in units of 2**-24 (sum_bits wide). out_y: FP32 bits, changing two cycles
+    after a valid group; out_valid two cycles after a group with `last`.
+    """
+
+    def __init__(self, sum_bits: int):
+        super().__init__(
+            {
+                "valid": In(1),
+                "first": In(1),
+                "last": In(1),
+                "group_sum": In(signed(sum_bits)),
+                "scale": In(C.SCALE_PORT_BITS),
+                "out_valid": Out(1),
+                "out_y": Out(32),
+            }
+        )
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        scaled = fp32_mul_fp16(m, int_to_fp32(m, self.group_sum, C.FP16_LSB_EXP), self.scale)
+        g_valid, g_first, g_last, g = Signal(), Signal(), Signal(), Signal(32)
+        m.d.sync += g_valid.eq(self.valid)
+        with m.If(self.valid):
+            m.d.sync += [g_first.eq(self.first), g_last.eq(self.last), g.eq(scaled)]
+        acc = Signal(32)
+        total = fp32_add(m, Mux(g_first, 0, acc), g)
+        with m.If(g_valid):
+            m.d.sync += acc.eq(total)
+        m.d.sync += self.out_valid.eq(g_valid & g_last)
+        m.d.comb += self.out_y.eq(acc)
+        return m
+
+
+class MixPEFp32(MixPE):
+    """MixPE's exact group stage followed by Fp32GroupAccumulator (PEConfig accumulate="fp32")."""
+
+    def dequantize(self, m: Module, dq_valid, dq_first, dq_last, dq_scale, dq_diff) -> None:
+        m.submodules.fp32_acc = out = Fp32GroupAccumulator(len(dq_diff))
+        m.d.comb += [
+            out.valid.eq(dq_valid),
+            out.first.eq(dq_first),
+            out.last.eq(dq_last),
+            out.group_sum.eq(dq_diff),
+            out.scale.eq(dq_scale),
+            self.out_valid.eq(out.out_valid),
+            self.out_y.eq(out.out_y),
+        ]
