@@ -13,10 +13,10 @@ handled (FP32 subnormals cannot arise; Inf/NaN only from an overflowing dequanti
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Signal, signed
 
 from hw.arith import weight_value
-from hw.float_arith import fp16_product_fp32, fp16_scaled_int, fp32_add
+from hw.float_arith import fp16_product_fp32, fp16_scaled_int, fp32_accumulate
 from hw.pe import PE
 
 
@@ -45,7 +45,7 @@ class DequantFp32PE(PE):
 
         # Stage 3: accumulate in FP32.
         acc = Signal(32)
-        total = fp32_add(m, Mux(s2_first, 0, acc), s2_product)
+        total = fp32_accumulate(m, acc, s2_product, s2_first)
         with m.If(s2_valid):
             m.d.sync += acc.eq(total)
         m.d.sync += self.out_valid.eq(s2_valid & s2_last)

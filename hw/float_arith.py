@@ -102,9 +102,10 @@ def round_pack(
         kept, round_bit, sticky = top[1:], top[0], low_sticky
     round_up = 0 if exact else round_bit & (sticky | kept[0])
 
+    # Exponent field above the stored mantissa (a normal significand's hidden bit makes it `biased`,
+    # a subnormal's 0); the rounding increment may carry into it, up to Inf, as IEEE intends.
     body = Signal(unsigned(fmt.exp_bits + mb))
-    field = Mux(biased >= 1, biased - 1, 0)[: fmt.exp_bits]
-    m.d.comb += body.eq((field << mb) + kept + round_up)
+    m.d.comb += body.eq(Cat(kept[:mb], Mux(biased >= 1, biased, 0)[: fmt.exp_bits]) + round_up)
     result = Signal(unsigned(fmt.width))
     overflow = biased >= (1 << fmt.exp_bits) - 1
     vanishes = (mag == 0) if subnormals else ((mag == 0) | (biased < 1))
@@ -217,4 +218,16 @@ def fp32_add(m: Module, x_bits: Value, y_bits: Value) -> Signal:
         m.d.comb += result.eq(big)
     with m.Else():
         m.d.comb += result.eq(rounded)
+    return result
+
+
+def fp32_accumulate(m: Module, acc: Value, x: Value, restart: Value) -> Signal:
+    """Next FP32 accumulator: fp32(+0 + x) when `restart` (x itself, but -0 becomes +0), else fp32(acc + x).
+
+    Same bits as fp32_add(Mux(restart, 0, acc), x), with the restart choice after the adder
+    instead of in front of it, off the accumulation loop's critical path.
+    """
+    total = fp32_add(m, acc, x)
+    result = Signal(32)
+    m.d.comb += result.eq(Mux(restart, Mux(x[:31] == 0, 0, x), total))
     return result

@@ -14,12 +14,12 @@ out_y holds the FP32 bits of y (acc_bits = 32). No Inf, NaN or FP32 subnormal ca
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw import config as C
-from hw.float_arith import fp32_add, fp32_mul_fp16, int_to_fp32
+from hw.float_arith import fp32_accumulate, fp32_mul_fp16, int_to_fp32
 from hw.mixpe_pe import MixPE
 
 
@@ -51,7 +51,7 @@ class Fp32GroupAccumulator(wiring.Component):
         with m.If(self.valid):
             m.d.sync += [g_first.eq(self.first), g_last.eq(self.last), g.eq(scaled)]
         acc = Signal(32)
-        total = fp32_add(m, Mux(g_first, 0, acc), g)
+        total = fp32_accumulate(m, acc, g, g_first)
         with m.If(g_valid):
             m.d.sync += acc.eq(total)
         m.d.sync += self.out_valid.eq(g_valid & g_last)
