@@ -1,4 +1,4 @@
-"""sim/float_model.py reproduces IEEE float16/float32 round-to-nearest-even, checked against numpy and exact rationals."""
+"""sim/float_model.py reproduces IEEE float16/float32 round-to-nearest-even (against numpy and exact rationals)."""
 
 from fractions import Fraction
 
@@ -38,10 +38,9 @@ def test_fp16_rounding_matches_numpy_for_every_finite_scale_and_weight():
     scales = scales[((scales >> 10) & 0x1F) != 0x1F]
     ks = np.arange(-15, 16, dtype=np.int64)
     got = _round_all(scales, ks)
+    s32 = scales.astype(np.uint16).view(np.float16).astype(np.float32)
     with np.errstate(over="ignore"):
-        want = (scales.astype(np.uint16).view(np.float16).astype(np.float32)[:, None] * ks[None].astype(np.float32)).astype(
-            np.float16
-        )
+        want = (s32[:, None] * ks[None].astype(np.float32)).astype(np.float16)
     np.testing.assert_array_equal(got.view(np.int32), want.astype(np.float32).view(np.int32))
     assert np.isinf(got).any() and (np.abs(got[got != 0]) < 2.0**-14).any()  # both corners were reached
 
