@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hw.config import ACT_KINDS, PE_KINDS, WEIGHT_BITS, WEIGHT_FORMATS, PEConfig
+from hw.config import ACCUMULATE_KINDS, ACT_KINDS, PE_KINDS, WEIGHT_BITS, WEIGHT_FORMATS, PEConfig
 
 
 def add_pe_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,7 +19,14 @@ def add_pe_arguments(p: argparse.ArgumentParser) -> None:
         "--acc-bits",
         type=int,
         default=0,
-        help="accumulator width in bits (default: 32 int8 PE, 48 INT8 act, 64 FP16 act)",
+        help="accumulator width in bits (default: 32 int8 PE, 48 INT8 act, 64 FP16 act, 32 FP32 accumulation)",
+    )
+    p.add_argument(
+        "--accumulate",
+        choices=ACCUMULATE_KINDS,
+        default="int",
+        help="int: exact integer result (default); fp32: FP16 activations, scale port read as FP16 bits,"
+        " IEEE FP32 accumulation with round-to-nearest-even (mixpe and dequant)",
     )
 
 
@@ -27,4 +34,4 @@ def pe_config_from(args: argparse.Namespace) -> PEConfig:
     """The PEConfig the options name; the int8 PE defaults to 8-bit signed weights. Raises ConfigError."""
     wformat = args.wformat or ("signed" if args.pe == "int8" else "unsigned")
     wbits = args.wbits if args.wbits is not None else (8 if args.pe == "int8" else 4)
-    return PEConfig(args.pe, wbits, wformat, args.act, args.group, args.acc_bits)
+    return PEConfig(args.pe, wbits, wformat, args.act, args.group, args.acc_bits, args.accumulate)

@@ -128,7 +128,7 @@ def operand_stream(cfg: PEConfig, cycles: int, seed: int = 0, idle: bool = False
 
     Dot products of a whole number of groups (at least MIN_DOT_LENGTH operands) back to back, valid
     always high; INT8 activations uniform over -128..127, FP16 activations N(0, 1); weights uniform
-    over wbits; scale (16-bit) and zero point constant per group. idle=True: valid low every cycle
+    over wbits; scale (16-bit; FP16 2**-10..2**4 for the FP32 PEs) and zero point constant per group. idle=True: valid low every cycle
     with the operands frozen at their first value (clock running, nothing changes).
     """
     if cycles < 1:
@@ -142,7 +142,12 @@ def operand_stream(cfg: PEConfig, cycles: int, seed: int = 0, idle: bool = False
     k = -(-MIN_DOT_LENGTH // cfg.group) * cfg.group
     pos = np.arange(cycles)
     groups = -(-cycles // cfg.group)
-    scale = np.repeat(rng.integers(0, 1 << 16, groups), cfg.group)[:cycles]
+    if cfg.fp32:  # the scale port holds FP16 bits: finite scales of realistic size
+        from sim.float_model import random_fp16_scales
+
+        scale = np.repeat(random_fp16_scales(rng, groups, corner_prob=0.0), cfg.group)[:cycles]
+    else:
+        scale = np.repeat(rng.integers(0, 1 << 16, groups), cfg.group)[:cycles]
     zero = np.zeros(cycles, np.int64)
     if not cfg.signed_weights:
         zero = np.repeat(rng.integers(0, 1 << cfg.wbits, groups), cfg.group)[:cycles]

@@ -32,7 +32,7 @@ from sim.gemm import gemm_cycles, random_operands, run_gemm
 from sim.model_shapes import builtin_workload
 from sim.perf_model import MemoryConfig
 from sim.reference import real_gemm, reference_gemm, result_lsb
-from sim.replay import PE_TYPES, format_report, replay, speedups, write_outputs
+from sim.replay import format_report, pe_types_for, replay, speedups, write_outputs
 
 DEMO_PES = [
     PEConfig("mixpe", 4, "unsigned", "int8", 128),
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     replays = {}
     for act, label in (("int8", "w4a8"), ("fp16", "w4a16")):
         workload = builtin_workload("llama-2-7b", prefill=2048, decode=128, wbits=4, act=act, group=128)
-        kinds = [k for k in PE_TYPES if k != "int8" or act == "int8"]
+        kinds = pe_types_for(act)
         reports = {k: replay(workload, k, 32, 32, MemoryConfig()) for k in tqdm(kinds, desc=f"replay {label}")}
         ratios = speedups(reports)
         write_outputs(reports, {"speedups": ratios}, args.out / f"replay_{label}")

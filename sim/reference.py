@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from hw.config import FP16_LSB_EXP, PEConfig
-from sim.float_model import reference_gemm_fp32
+from sim.float_model import FP32_NAN_BITS, reference_gemm_fp32
 from sim.gemm import GemmOperands
 from sim.pe_model import decode_acts
 
@@ -50,9 +50,11 @@ def reference_gemm(pe: PEConfig, ops: GemmOperands) -> np.ndarray:
 
 
 def torch_reference(pe: PEConfig, ops: GemmOperands) -> np.ndarray:
-    """reference_gemm's integers computed independently with torch (int64), for exact replays."""
+    """reference_gemm's results computed independently with torch (int64, or float16/float32), for exact replays."""
     import torch
 
+    if pe.fp32:
+        return _torch_fp32(pe, ops)
     a = torch.from_numpy(decode_acts(ops.act, pe.act))
     m, n, k = ops.shape
     if pe.pe == "int8":
@@ -71,6 +73,32 @@ def torch_reference(pe: PEConfig, ops: GemmOperands) -> np.ndarray:
             "gn,mgn->mn", torch.from_numpy(np.asarray(ops.scale, np.int64)), psum - z * ag.sum(2)[:, :, None]
         )
     return wrap(y.numpy(), pe.acc_bits)
+
+
+def _torch_fp32(pe: PEConfig, ops: GemmOperands) -> np.ndarray:
+    """FP32 bits of an FP32 PE's GEMM with torch's IEEE float16/float32 (see sim/float_model.py for the order)."""
+    import torch
+
+    def fp16(bits: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(bits, np.int64).astype(np.int16)).view(torch.float16).float()
+
+    a, s = fp16(ops.act), fp16(ops.scale)
+    m, n, k = ops.shape
+    g = np.arange(k) // ops.group
+    z = 0 if pe.signed_weights else (np.asarray(ops.zero, np.int64) & ((1 << pe.wbits) - 1))[g]
+    diff = torch.from_numpy(weight_values(ops.q, pe.wbits, pe.signed_weights) - z)
+    y = torch.zeros(m, n, dtype=torch.float32)
+    if pe.pe == "dequant":
+        w = (s[g] * diff.float()).half().float()
+        for kk in range(k):
+            y = y + a[:, kk, None] * w[kk]
+    else:
+        a_int = torch.round(a.double() * 2.0**24).long()
+        for gg in range(k // ops.group):
+            sl = slice(gg * ops.group, (gg + 1) * ops.group)
+            y = y + ((a_int[:, sl] @ diff[sl]).float() * 2.0**-24) * s[gg]
+    bits = y.view(torch.int32).long()
+    return torch.where(torch.isnan(y), FP32_NAN_BITS, bits).numpy()
 
 
 def real_gemm(pe: PEConfig, ops: GemmOperands, frac_bits: int) -> np.ndarray:

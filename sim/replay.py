@@ -37,7 +37,7 @@ from sim.files import atomic_write
 from sim.perf_model import MemoryConfig, gemm_cost
 from sim.workload import Attention, Linear, Op, Workload, WorkloadError, load_workload
 
-PE_TYPES = ("mixpe", "dequant", "int8")
+PE_TYPES = ("mixpe", "dequant", "int8", "mixpe_fp32", "dequant_fp32")  # *_fp32: PEConfig accumulate="fp32"
 
 
 class ReplayError(ValueError):
@@ -57,13 +57,25 @@ def main_precision(workload: Workload) -> Linear:
     return Linear(name="main", m=1, n=1, k=group, wbits=wbits, wformat=wformat, act=act, group=group)
 
 
+def pe_types_for(act: str) -> list[str]:
+    """The PE types that can run linear ops with these activations (the INT8 PE: INT8; *_fp32: FP16)."""
+    return [k for k in PE_TYPES if (k != "int8" or act == "int8") and (not k.endswith("_fp32") or act == "fp16")]
+
+
 def pe_config(pe: str, precision: Linear) -> PEConfig:
-    """The PE the array is built from; the INT8 PE only exists for W8A8 (INT8 activations)."""
+    """The PE the array is built from; the INT8 PE only exists for W8A8 (INT8 activations).
+
+    pe: a PE_TYPES name; "<kind>_fp32" is <kind> accumulating in FP32 (FP16 activations only).
+    """
     if pe == "int8":
         if precision.act != "int8":
             raise ReplayError("the int8 PE needs INT8 activations: replay an --act int8 workload, or use mixpe/dequant")
         return PEConfig("int8", 8, "signed", "int8")
-    return PEConfig(pe, precision.wbits, precision.wformat, precision.act, min(precision.group, 1024))
+    kind, _, accumulate = pe.partition("_")
+    if accumulate and precision.act != "fp16":
+        raise ReplayError(f"the {pe} PE accumulates FP16 products in FP32: replay an --act fp16 workload")
+    group = min(precision.group, 1024)
+    return PEConfig(kind, precision.wbits, precision.wformat, precision.act, group, accumulate=accumulate or "int")
 
 
 def traffic_bits(op: Op, array_pe: PEConfig) -> int:
@@ -232,7 +244,7 @@ def exact_check(workload: Workload, pe: str, rows: int, cols: int, mem: MemoryCo
         if op.name not in workload.tensors:
             continue
         ops = workload.operands(op)
-        pe_cfg = pe_config(pe, op) if pe == "int8" else PEConfig(pe, op.wbits, op.wformat, op.act, ops.group)
+        pe_cfg = replace(pe_config(pe, op), group=ops.group) if pe != "int8" else pe_config(pe, op)
         cfg = ArrayConfig(pe_cfg, rows, cols)
         cost = gemm_cost(cfg, mem, op.m, op.n, op.k, wbits=traffic_bits(op, cfg.pe))
         y, cycles = run_gemm(cfg, ops, list(cost.tile_starts))
@@ -438,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
         precision = main_precision(workload)
         kinds = [args.pe]
         if args.compare:
-            kinds = [k for k in PE_TYPES if k != "int8" or precision.act == "int8"]
+            kinds = pe_types_for(precision.act)
         clocks = clock_overrides(args.clock)
         reports = {}
         for kind in kinds:

@@ -56,6 +56,8 @@ def test_mixpe_weight_path_has_no_multiplier(tmp_path):
         (["--wbits", "5"], "weight bits 5"),
         (["--group", "0"], "group size"),
         (["--rows", "0"], "rows=0"),
+        (["--accumulate", "fp32"], "FP32 accumulation needs FP16 activations"),
+        (["--accumulate", "fp32", "--act", "fp16", "--acc-bits", "48"], "FP32 accumulator is 32 bits"),
     ],
 )
 def test_unsupported_exits_2_and_writes_nothing(tmp_path, args, words):

@@ -153,3 +153,24 @@ def test_sweep_cli_runs_on_dask(tmp_path):
     assert len(rows) == 4 and any(r["pareto"] for r in rows)
     assert {(r["pe"], r["rows"]) for r in rows} == {("mixpe", 4), ("mixpe", 8), ("dequant", 4), ("dequant", 8)}
     assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_fp32_pe_types_replay_and_check_exactly():
+    """The FP32-accumulating PEs run FP16 workloads only; their exact replay matches torch's float16/float32."""
+    from sim.replay import exact_check, pe_config, pe_types_for
+
+    assert pe_types_for("int8") == ["mixpe", "dequant", "int8"]
+    assert pe_types_for("fp16") == ["mixpe", "dequant", "mixpe_fp32", "dequant_fp32"]
+    fp16 = Linear(name="x", m=4, n=4, k=16, act="fp16", group=16)
+    assert pe_config("dequant_fp32", fp16).name() == "dequant_w4u_afp16_g16_fp32"
+    with pytest.raises(ReplayError, match="FP32"):
+        pe_config("mixpe_fp32", Linear(name="x", m=4, n=4, k=16, group=16))
+    rep = replay(Workload(model="fp", ops=[fp16]), "dequant_fp32", 4, 4, MemoryConfig(), COST)
+    assert rep.pe["accumulate"] == "fp32" and rep.ops[0].cycles > 16
+
+    for pe in ("dequant_fp32", "mixpe_fp32"):
+        cfg = pe_config(pe, Linear(name="l0", m=5, n=6, k=32, act="fp16", group=8))
+        ops = random_operands(cfg, 5, 6, 32, np.random.default_rng(1), fp16="normal")
+        w = Workload(model="exact", ops=[Linear(name="l0", m=5, n=6, k=32, act="fp16", group=8)], tensors={"l0": ops})
+        (check,) = exact_check(w, pe, 4, 4, MemoryConfig(dram_bytes_per_cycle=2.0))
+        assert check["outputs_match_torch"] and check["cycles_model"] == check["cycles_tile_model"]
