@@ -128,8 +128,9 @@ def operand_stream(cfg: PEConfig, cycles: int, seed: int = 0, idle: bool = False
 
     Dot products of a whole number of groups (at least MIN_DOT_LENGTH operands) back to back, valid
     always high; INT8 activations uniform over -128..127, FP16 activations N(0, 1); weights uniform
-    over wbits; scale (16-bit; FP16 2**-10..2**4 for the FP32 PEs) and zero point constant per group. idle=True: valid low every cycle
-    with the operands frozen at their first value (clock running, nothing changes).
+    over wbits; scale (16-bit; FP16 2**-10..2**4 for the FP32 PEs) and zero point constant per group.
+    idle=True: valid low every cycle with the operands frozen at their first value (clock running,
+    nothing changes).
     """
     if cycles < 1:
         raise ValueError(f"cycles {cycles} must be positive")
