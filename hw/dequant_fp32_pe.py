@@ -16,7 +16,7 @@ from __future__ import annotations
 from amaranth.hdl import Module, Signal, signed
 
 from hw.arith import weight_value
-from hw.float_arith import fp16_product_fp32, fp16_scaled_int, fp32_accumulate
+from hw.float_arith import fp16_product_fp32, fp16_scaled_int, fp32_accumulate_stage
 from hw.pe import PE
 
 
@@ -44,10 +44,5 @@ class DequantFp32PE(PE):
             m.d.sync += [s2_first.eq(s1_first), s2_last.eq(s1_last), s2_product.eq(fp16_product_fp32(m, s1_act, s1_w))]
 
         # Stage 3: accumulate in FP32.
-        acc = Signal(32)
-        total = fp32_accumulate(m, acc, s2_product, s2_first)
-        with m.If(s2_valid):
-            m.d.sync += acc.eq(total)
-        m.d.sync += self.out_valid.eq(s2_valid & s2_last)
-        m.d.comb += self.out_y.eq(acc)
+        fp32_accumulate_stage(m, s2_valid, s2_first, s2_last, s2_product, self.out_valid, self.out_y)
         return m

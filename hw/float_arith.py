@@ -231,3 +231,13 @@ def fp32_accumulate(m: Module, acc: Value, x: Value, restart: Value) -> Signal:
     result = Signal(32)
     m.d.comb += result.eq(Mux(restart, Mux(x[:31] == 0, 0, x), total))
     return result
+
+
+def fp32_accumulate_stage(m: Module, valid: Value, first: Value, last: Value, x: Value, out_valid, out_y) -> None:
+    """A PE's last pipeline stage: y = fp32_accumulate(y, x, first) when valid; drives out_y and out_valid."""
+    acc = Signal(32)
+    total = fp32_accumulate(m, acc, x, first)
+    with m.If(valid):
+        m.d.sync += acc.eq(total)
+    m.d.sync += out_valid.eq(valid & last)
+    m.d.comb += out_y.eq(acc)

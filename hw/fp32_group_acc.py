@@ -19,7 +19,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw import config as C
-from hw.float_arith import fp32_accumulate, fp32_mul_fp16, int_to_fp32
+from hw.float_arith import fp32_accumulate_stage, fp32_mul_fp16, int_to_fp32
 from hw.mixpe_pe import MixPE
 
 
@@ -50,12 +50,7 @@ class Fp32GroupAccumulator(wiring.Component):
         m.d.sync += g_valid.eq(self.valid)
         with m.If(self.valid):
             m.d.sync += [g_first.eq(self.first), g_last.eq(self.last), g.eq(scaled)]
-        acc = Signal(32)
-        total = fp32_accumulate(m, acc, g, g_first)
-        with m.If(g_valid):
-            m.d.sync += acc.eq(total)
-        m.d.sync += self.out_valid.eq(g_valid & g_last)
-        m.d.comb += self.out_y.eq(acc)
+        fp32_accumulate_stage(m, g_valid, g_first, g_last, g, self.out_valid, self.out_y)
         return m
 
 
