@@ -111,12 +111,14 @@ class PEConfig:
 
         int8: 1 (one MAC stage). dequant: 2 (dequantize, then multiply-accumulate); with FP32
         accumulation 3 (dequantize to FP16, exact FP16 x FP16 product, FP32 add). mixpe: 2 (group
-        sum, then dequantize once per group); with FP32 accumulation 3 (group sum, convert and
-        scale to FP32, FP32 add).
+        sum, then dequantize once per group); with FP32 accumulation 4 (group sum, convert to FP32,
+        scale, FP32 add).
         """
         if self.pe == "int8":
             return 1
-        return 3 if self.fp32 else 2
+        if self.fp32:
+            return 3 if self.pe == "dequant" else 4
+        return 2
 
     @property
     def act_fixed_bits(self) -> int:

@@ -184,38 +184,45 @@ def fp32_mul_fp16(m: Module, x_bits: Value, s_bits: Value) -> Signal:
     return round_pack(m, x_sign ^ s_sign, mag, lsb_exp, FP32, subnormals=False)
 
 
+def _align(m: Module, sig: Value, distance: Value) -> Value:
+    """A 24-bit significand shifted right by `distance` into 27 bits: 3 extra bits, the lowest one sticky."""
+    full = Signal(unsigned(54))
+    m.d.comb += full.eq(Cat(Const(0, 30), sig) >> Mux(distance > 27, 27, distance))
+    return Cat(full[:28].any(), full[28:])  # the sticky bit ORs everything shifted below it
+
+
 def fp32_add(m: Module, x_bits: Value, y_bits: Value) -> Signal:
     """FP32 bits of x + y, rounded once (RNE), with IEEE Inf/NaN rules.
 
-    Classic single-path adder: order by magnitude, align the smaller significand with three extra
-    bits (guard, round, and a sticky bit that ORs everything shifted further), add or subtract,
-    then round_pack normalizes and rounds. An exact zero sum is +0 unless both inputs are -0.
+    Single-path adder without an operand swap: both significands are aligned to the larger exponent
+    (one of the two shifts is by 0) with three extra bits (guard, round, and a sticky bit that ORs
+    everything shifted further); x - y and y - x are formed side by side and the non-negative one
+    kept, then round_pack normalizes and rounds. An exact zero sum is +0 unless both inputs are -0.
     """
-    swap = y_bits[:31] > x_bits[:31]  # IEEE magnitudes order like their bit patterns
-    big, small = Signal(32), Signal(32)
-    m.d.comb += [big.eq(Mux(swap, y_bits, x_bits)), small.eq(Mux(swap, x_bits, y_bits))]
-    b_sign, b_sig, b_exp = _fp32_fields(big)
-    s_sign, s_sig, s_exp = _fp32_fields(small)
-    distance = Signal(unsigned(5))
-    m.d.comb += distance.eq(Mux(b_exp - s_exp > 27, 27, b_exp - s_exp))
-    aligned_full = Signal(unsigned(54))
-    m.d.comb += aligned_full.eq(Cat(Const(0, 30), s_sig) >> distance)
-    aligned = Cat(aligned_full[:28].any(), aligned_full[28:])  # 3 extra bits, the lowest one sticky
-    total = Signal(unsigned(28))
-    big_sig = Cat(Const(0, 3), b_sig)
-    m.d.comb += total.eq(Mux(b_sign ^ s_sign, big_sig - aligned, big_sig + aligned))
+    x_sign, x_sig, x_exp = _fp32_fields(x_bits)
+    y_sign, y_sig, y_exp = _fp32_fields(y_bits)
+    x_minus_y, y_minus_x = Signal(signed(9)), Signal(signed(9))
+    m.d.comb += [x_minus_y.eq(x_exp - y_exp), y_minus_x.eq(y_exp - x_exp)]
+    x_exp_larger = ~x_minus_y[-1]
+    x_al = _align(m, x_sig, Mux(x_exp_larger, 0, y_minus_x[:8]))
+    y_al = _align(m, y_sig, Mux(x_exp_larger, x_minus_y[:8], 0))
+    difference, reverse, total = Signal(signed(29)), Signal(signed(29)), Signal(unsigned(28))
+    m.d.comb += [difference.eq(x_al - y_al), reverse.eq(y_al - x_al)]
+    x_larger = ~difference[-1]  # only with equal exponents can y's aligned significand be the larger
+    subtract = x_sign ^ y_sign
+    m.d.comb += total.eq(Mux(subtract, Mux(x_larger, difference, reverse), x_al + y_al))
+    sign = Mux(total == 0, x_sign & y_sign, Mux(subtract & ~x_larger, y_sign, x_sign))
     lsb_exp = Signal(signed(10))
-    m.d.comb += lsb_exp.eq(b_exp - (FP32.bias + 23 + 3))
-    zero_sign = b_sign & s_sign
-    rounded = round_pack(m, Mux(total == 0, zero_sign, b_sign), total, lsb_exp, FP32, subnormals=False)
+    m.d.comb += lsb_exp.eq(Mux(x_exp_larger, x_exp, y_exp) - (FP32.bias + 23 + 3))
+    rounded = round_pack(m, sign, total, lsb_exp, FP32, subnormals=False)
 
     result = Signal(32)
-    b_special, s_special = big[23:31] == 0xFF, small[23:31] == 0xFF
-    b_nan = b_special & (big[:23] != 0)
-    with m.If(b_nan | (b_special & s_special & (b_sign != s_sign))):
+    x_special, y_special = x_bits[23:31] == 0xFF, y_bits[23:31] == 0xFF
+    x_nan, y_nan = x_special & (x_bits[:23] != 0), y_special & (y_bits[:23] != 0)
+    with m.If(x_nan | y_nan | (x_special & y_special & subtract)):
         m.d.comb += result.eq(FP32_NAN)
-    with m.Elif(b_special):  # Inf (the larger magnitude when either is special)
-        m.d.comb += result.eq(big)
+    with m.Elif(x_special | y_special):
+        m.d.comb += result.eq(Mux(x_special, x_bits, y_bits))
     with m.Else():
         m.d.comb += result.eq(rounded)
     return result

@@ -3,10 +3,11 @@
 Following the paper's exponent path for FP16 activations, the in-group work stays exact: MixPE's
 stage 1 (hw/mixpe_pe.py) forms D = sum a * (q - z) over the group as an integer in units of 2**-24
 (a shift of the FP16 mantissa is an exponent step, so nothing rounds). Once per group,
-Fp32GroupAccumulator then does what a conventional FP32 output stage would (latency 3 in all):
-    stage 2   g = fp32(fp32(D * 2**-24) * S)   int -> FP32 (RNE), then times the FP16 scale S (RNE);
-                                              the 16-bit scale port holds S as FP16 bits
-    stage 3   y = fp32(y + g)                  one FP32 add per group (RNE); the first group of a dot
+Fp32GroupAccumulator then does what a conventional FP32 output stage would (latency 4 in all):
+    stage 2   d = fp32(D * 2**-24)             int -> FP32 (RNE)
+    stage 3   g = fp32(d * S)                  times the FP16 scale S (RNE); the 16-bit scale port
+                                              holds S as FP16 bits
+    stage 4   y = fp32(y + g)                  one FP32 add per group (RNE); the first group of a dot
                                               product adds to +0
 out_y holds the FP32 bits of y (acc_bits = 32). No Inf, NaN or FP32 subnormal can arise here
 (hw/float_arith.py): |D| < 2**59 and S is finite.
@@ -26,8 +27,8 @@ from hw.mixpe_pe import MixPE
 class Fp32GroupAccumulator(wiring.Component):
     """Per finished group (valid, first, last, exact group sum, FP16 scale) -> FP32 accumulator.
 
-    group_sum: signed, in units of 2**-24 (sum_bits wide). out_y: FP32 bits, changing two cycles
-    after a valid group; out_valid two cycles after a group with `last`.
+    group_sum: signed, in units of 2**-24 (sum_bits wide). out_y: FP32 bits, changing three cycles
+    after a valid group; out_valid three cycles after a group with `last`.
     """
 
     def __init__(self, sum_bits: int):
@@ -45,11 +46,21 @@ class Fp32GroupAccumulator(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        scaled = fp32_mul_fp16(m, int_to_fp32(m, self.group_sum, C.FP16_LSB_EXP), self.scale)
-        g_valid, g_first, g_last, g = Signal(), Signal(), Signal(), Signal(32)
-        m.d.sync += g_valid.eq(self.valid)
+        # Convert, then scale, each in its own stage: a group is converted once, so two more
+        # registers cost little, and the clock is left to the accumulation loop.
+        d_valid, d_first, d_last, d, d_scale = Signal(), Signal(), Signal(), Signal(32), Signal(C.SCALE_PORT_BITS)
+        m.d.sync += d_valid.eq(self.valid)
         with m.If(self.valid):
-            m.d.sync += [g_first.eq(self.first), g_last.eq(self.last), g.eq(scaled)]
+            m.d.sync += [
+                d_first.eq(self.first),
+                d_last.eq(self.last),
+                d.eq(int_to_fp32(m, self.group_sum, C.FP16_LSB_EXP)),
+                d_scale.eq(self.scale),
+            ]
+        g_valid, g_first, g_last, g = Signal(), Signal(), Signal(), Signal(32)
+        m.d.sync += g_valid.eq(d_valid)
+        with m.If(d_valid):
+            m.d.sync += [g_first.eq(d_first), g_last.eq(d_last), g.eq(fp32_mul_fp16(m, d, d_scale))]
         fp32_accumulate_stage(m, g_valid, g_first, g_last, g, self.out_valid, self.out_y)
         return m
 

@@ -15,7 +15,7 @@ One operand per cycle, valid-qualified, no back-pressure (a systolic array canno
 
 Latency: the INT8 PE shows an operand presented in cycle t in out_y in cycle t+1, and raises
 out_valid one cycle after `last`; the pipelined dequantize-then-multiply PE and MixPE take two, their
-FP32-accumulating variants three (PEConfig.latency is the one source of these numbers).
+FP32-accumulating variants three and four (PEConfig.latency is the one source of these numbers).
 The result is an exact integer: y = sum over groups of S * sum_k a_k * (q_k - z) in the PE domain
 (INT8, or FP16 aligned to 2**-24), so y * 2**-F (* 2**-24 for FP16) is the real dot product.
 """

@@ -139,7 +139,7 @@ def test_fp32_array_model_matches_numpy_reference_and_real_product(pe):
 
 def test_fp32_config_rules():
     assert PEConfig("dequant", 4, "unsigned", "fp16", 128, accumulate="fp32").name() == "dequant_w4u_afp16_g128_fp32"
-    assert PEConfig("mixpe", 4, "unsigned", "fp16", 128, accumulate="fp32").latency == 3
+    assert PEConfig("mixpe", 4, "unsigned", "fp16", 128, accumulate="fp32").latency == 4
     assert PEConfig("dequant").latency == 2
     for bad in ({"act": "int8"}, {"acc_bits": 48}, {"pe": "int8", "wbits": 8, "wformat": "signed", "act": "int8"}):
         with pytest.raises(ValueError, match="FP32|fp32"):
