@@ -358,14 +358,15 @@ def format_report(reports: dict[str, Report], ratios: dict[str, dict], top: int 
     if len(first.ops) > top:
         lines.append(f"... {len(first.ops) - top} more ops in replay.csv")
     lines.append("")
+    width = max(8, *(len(pe) for pe in reports))  # PE names up to "dequant_fp32"
     lines.append(
-        f"{'PE':8s} {'clock MHz':>9s} {'area mm2':>9s} {'cycles':>13s} {'time s':>9s} {'util':>6s} "
+        f"{'PE':{width}s} {'clock MHz':>9s} {'area mm2':>9s} {'cycles':>13s} {'time s':>9s} {'util':>6s} "
         f"{'GOPS':>8s} {'GOPS/mm2':>9s} {'energy J':>9s} {'TOPS/W':>7s}"
     )
     for pe, rep in reports.items():
         t = rep.totals
         lines.append(
-            f"{pe:8s} {rep.pe_cost['fmax_mhz']:9.1f} {t['area_mm2']:9.2f} {t['cycles']:13d} {t['seconds']:9.3f} "
+            f"{pe:{width}s} {rep.pe_cost['fmax_mhz']:9.1f} {t['area_mm2']:9.2f} {t['cycles']:13d} {t['seconds']:9.3f} "
             f"{t['utilization']:6.1%} {t['gops']:8.1f} {t['gops_per_mm2']:9.2f} {t['energy_j']:9.3f} "
             f"{t['tops_per_w']:7.3f}"
         )
