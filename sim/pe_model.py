@@ -1,12 +1,13 @@
-"""Cycle model of one PE (Numba), bit-exact with hw/mixpe_pe.py, hw/dequant_pe.py and hw/int8_pe.py.
+"""Cycle model of one PE (Numba), bit-exact with hw/mixpe_pe.py, hw/dequant_pe.py, hw/int8_pe.py and the FP32 PEs.
 
 An operand presented in cycle t is reflected in out_y in cycle t + L, L = PEConfig.latency (1 for
-the INT8 PE, 2 for the pipelined dequantize-then-multiply PE), and out_valid is `valid & last`
-delayed L cycles. MixPE
-dequantizes each finished group in a second stage: out_y changes only when a group lands, two cycles
-after the group's last operand, and out_valid follows `last` by two cycles. The accumulator wraps modulo
+the INT8 PE, 2 for the pipelined dequantize-then-multiply PE, 3 for its FP32 variant), and
+out_valid is `valid & last` delayed L cycles. MixPE dequantizes each finished group in later
+stages: out_y changes only when a group lands, L cycles (2; 4 with FP32 accumulation) after the
+group's last operand, and out_valid follows `last` by L cycles. The accumulator wraps modulo
 2**acc_bits exactly as the RTL's truncating assignment does; intermediate products may wrap modulo
-2**64 in int64, which leaves the low acc_bits (<= 64) unchanged.
+2**64 in int64, which leaves the low acc_bits (<= 64) unchanged. The FP32 PEs (accumulate="fp32")
+carry their accumulator's FP32 bits in y and update it with sim/float_model.py.
 """
 
 from __future__ import annotations
