@@ -13,7 +13,10 @@ What is measured and what is modeled:
   * PE area and clock: yosys + OpenSTA on osu018 (hw/synth.py), measured, pre-layout; `--clock
     PE=MHZ` replaces the clock, e.g. with the post-route one `python -m eda.flow` reports; energy per PE-cycle:
     gate-level simulation of that netlist, toggles times liberty energies (hw/power.py), measured;
-  * SRAM/DRAM energy and the array's register area: modeled (sim/energy.py states the sources).
+  * SRAM/DRAM energy, the array's register and gating area, and clock gating: modeled (sim/energy.py
+    states the sources and the clock-gating assumption). Rows and columns a tile leaves unused are
+    gated (hw/array.py); each linear op runs in the ordinary or the packed (decode) mapping, whichever
+    takes fewer cycles.
 Attention ops use their KV bits for traffic; the array multiplies a KV operand of more than 8 bits
 as 8-bit (it has no FP16 x FP16 path), which the report flags.
 """
@@ -32,9 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from hw.config import ArrayConfig, ConfigError, PEConfig
-from sim.energy import PECost, array_area_um2, gemm_energy
+from sim.energy import CLOCK_GATING, PECost, array_area_um2, gemm_energy
 from sim.files import atomic_write
-from sim.perf_model import MemoryConfig, gemm_cost
+from sim.perf_model import MemoryConfig, best_cost, gemm_cost
 from sim.workload import Attention, Linear, Op, Workload, WorkloadError, load_workload
 
 PE_TYPES = ("mixpe", "dequant", "int8")
@@ -76,8 +79,14 @@ def traffic_bits(op: Op, array_pe: PEConfig) -> int:
 
 
 @lru_cache(maxsize=4096)
-def _cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int, wbits: int):
-    return gemm_cost(cfg, mem, m, n, k, wbits=wbits)
+def _cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int, wbits: int, linear: bool):
+    # Attention's KV operand is not packed: the packed mode carries weights of the PE's width
+    return best_cost(cfg, mem, m, n, k, wbits) if linear else gemm_cost(cfg, mem, m, n, k, wbits)
+
+
+def op_cost(cfg: ArrayConfig, mem: MemoryConfig, op: Op):
+    """The tile model's cost of one instance of an op, in its faster mapping (memoized)."""
+    return _cost(cfg, mem, op.m, op.n, op.k, traffic_bits(op, cfg.pe), isinstance(op, Linear))
 
 
 @dataclass
@@ -100,6 +109,7 @@ class OpResult:
     energy_pj: dict
     seconds: float
     approximated: bool  # a KV operand wider than the array's 8-bit path
+    packed: bool  # ran in the packed (decode) mapping
 
 
 @dataclass
@@ -149,7 +159,12 @@ class Report:
             "totals": self.totals,
             "ops": [asdict(o) for o in self.ops],
             "measured": ["PE area", "PE critical path / clock", "PE energy per cycle (gate-level toggles)"],
-            "modeled": ["cycles (tile model, exact vs the cycle model)", "SRAM/DRAM energy", "array register area"],
+            "modeled": [
+                "cycles (tile model, exact vs the cycle model)",
+                "SRAM/DRAM energy",
+                "array register and gating area",
+                f"clock gating: {CLOCK_GATING}",
+            ],
         }
 
 
@@ -157,19 +172,23 @@ def synthesized_cost(cfg: PEConfig) -> PECost:
     """PE area and clock from yosys + OpenSTA; energy per cycle from its gate-level toggle activity.
 
     Active energy: a realistic operand stream (hw/power.py, zero-delay: no glitches, a lower bound);
-    idle energy: the clock running with no operand. All cached by configuration.
+    idle energy: valid low with the operands isolated to zero, clock running; gated energy: idle less
+    its clock share plus one clock gate (sim/energy.py, CLOCK_GATING). All cached by configuration.
     """
-    from hw.power import measure_power
+    from hw.power import clock_gate_energy_pj, measure_power
     from hw.synth import synthesize
 
     r = synthesize(cfg)
-    active, idle = measure_power(cfg), measure_power(cfg, idle=True)
+    active, idle = measure_power(cfg), measure_power(cfg, mode="idle")
+    gate = clock_gate_energy_pj()
     return PECost(
         area_um2=r.area_um2,
         fmax_mhz=r.fmax_mhz,
-        energy_pj_active=active.energy_pj_per_cycle,
-        energy_pj_idle=idle.energy_pj_per_cycle,
+        energy_pj_active=active.energy_pj_per_cycle + gate,
+        energy_pj_idle=idle.energy_pj_per_cycle + gate,
         source=f"yosys+OpenSTA osu018 ({r.design}); energy: {active.method}, {active.cycles} cycles",
+        energy_pj_gated=idle.energy_pj_per_cycle - idle.clock_energy_pj_per_cycle + gate,
+        gating=CLOCK_GATING,
     )
 
 
@@ -190,7 +209,7 @@ def replay(
     )
     hz = cost.fmax_mhz * 1e6
     for op in workload.ops:
-        c = _cost(cfg, mem, op.m, op.n, op.k, traffic_bits(op, cfg.pe))
+        c = op_cost(cfg, mem, op)
         e = gemm_energy(c, mem, cost).as_dict()
         times = op.instances
         report.ops.append(
@@ -211,6 +230,7 @@ def replay(
                 energy_pj={key: v * times for key, v in e.items()},
                 seconds=c.cycles * times / hz,
                 approximated=isinstance(op, Attention) and op.kv_bits > 8,
+                packed=c.packed,
             )
         )
     return report
@@ -234,8 +254,8 @@ def exact_check(workload: Workload, pe: str, rows: int, cols: int, mem: MemoryCo
         ops = workload.operands(op)
         pe_cfg = pe_config(pe, op) if pe == "int8" else PEConfig(pe, op.wbits, op.wformat, op.act, ops.group)
         cfg = ArrayConfig(pe_cfg, rows, cols)
-        cost = gemm_cost(cfg, mem, op.m, op.n, op.k, wbits=traffic_bits(op, cfg.pe))
-        y, cycles = run_gemm(cfg, ops, list(cost.tile_starts))
+        cost = op_cost(cfg, mem, op)
+        y, cycles = run_gemm(cfg, ops, list(cost.tile_starts), cost.packed)
         checks.append(
             {
                 "op": op.name,
