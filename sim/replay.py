@@ -37,7 +37,7 @@ import numpy as np
 from hw.config import ArrayConfig, ConfigError, PEConfig
 from sim.energy import CLOCK_GATING, PECost, array_area_um2, gemm_energy
 from sim.files import atomic_write
-from sim.perf_model import MemoryConfig, best_cost, gemm_cost
+from sim.perf_model import MemoryConfig, best_cost, dram_bound_cycles, gemm_cost
 from sim.workload import Attention, Linear, Op, Workload, WorkloadError, load_workload
 
 PE_TYPES = ("mixpe", "dequant", "int8")
@@ -110,6 +110,7 @@ class OpResult:
     seconds: float
     approximated: bool  # a KV operand wider than the array's 8-bit path
     packed: bool  # ran in the packed (decode) mapping
+    dram_bound_cycles: float  # reading its weights, scales and activations once at the DRAM's bandwidth
 
 
 @dataclass
@@ -134,6 +135,7 @@ class Report:
         area_mm2 = sum(self.area_um2.values()) / 1e6
         return {
             "cycles": cycles,
+            "dram_bound_cycles": sum(o.dram_bound_cycles for o in self.ops),
             "seconds": seconds,
             "macs": macs,
             "utilization": macs / (cycles * self.rows * self.cols),
@@ -193,10 +195,14 @@ def synthesized_cost(cfg: PEConfig) -> PECost:
 
 
 def replay(
-    workload: Workload, pe: str, rows: int, cols: int, mem: MemoryConfig, pe_cost: PECost | None = None
+    workload: Workload, pe: str | PEConfig, rows: int, cols: int, mem: MemoryConfig, pe_cost: PECost | None = None
 ) -> Report:
-    """Every op of the workload on an R x C array of `pe` PEs; pe_cost defaults to synthesis."""
-    cfg = ArrayConfig(pe_config(pe, main_precision(workload)), rows, cols)
+    """Every op of the workload on an R x C array of `pe` PEs; pe_cost defaults to synthesis.
+
+    pe: a PE type (built for the workload's main precision, pe_config) or a whole PE configuration.
+    """
+    pe_cfg = pe if isinstance(pe, PEConfig) else pe_config(pe, main_precision(workload))
+    cfg = ArrayConfig(pe_cfg, rows, cols)
     cost = pe_cost or synthesized_cost(cfg.pe)
     report = Report(
         workload=workload.model,
@@ -231,6 +237,7 @@ def replay(
                 seconds=c.cycles * times / hz,
                 approximated=isinstance(op, Attention) and op.kv_bits > 8,
                 packed=c.packed,
+                dram_bound_cycles=dram_bound_cycles(cfg, mem, op.m, op.n, op.k, traffic_bits(op, cfg.pe)) * times,
             )
         )
     return report
@@ -267,14 +274,15 @@ def exact_check(workload: Workload, pe: str, rows: int, cols: int, mem: MemoryCo
     return checks
 
 
-def speedups(reports: dict[str, Report]) -> dict[str, dict]:
-    """MixPE against each baseline: time, energy and throughput-per-area ratios (> 1 favours MixPE)."""
-    if "mixpe" not in reports:
+def speedups(reports: dict[str, Report], mixpe: str = "mixpe") -> dict[str, dict]:
+    """MixPE (the report named `mixpe`) against each other report: time, energy and throughput-per-area
+    ratios (> 1 favours MixPE)."""
+    if mixpe not in reports:
         return {}
-    mix = reports["mixpe"].totals
+    mix = reports[mixpe].totals
     out = {}
     for name, rep in reports.items():
-        if name == "mixpe":
+        if name == mixpe:
             continue
         base = rep.totals
         out[name] = {
