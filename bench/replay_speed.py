@@ -33,6 +33,7 @@ from sim.compare import (
     compare_all,
     format_comparisons,
     markdown_table,
+    markdown_targets,
     pe_cost,
     pe_for,
     targets,
@@ -64,6 +65,20 @@ def pe_costs() -> dict[str, dict]:
     return out
 
 
+def markdown_costs(costs: dict[str, dict]) -> str:
+    """The PE costs as a Markdown table (README)."""
+    rows = [
+        "| PE | area µm² | clock MHz | pJ per active cycle | idle, clocked | idle, clock-gated | padded row, ungated |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, c in costs.items():
+        rows.append(
+            f"| {name} | {c['area_um2']:,.0f} | {c['fmax_mhz']:.1f} | {c['energy_pj_active']:.1f} "
+            f"| {c['energy_pj_idle']:.1f} | {c['energy_pj_gated']:.2f} | {c['energy_pj_padded_row_ungated']:.1f} |"
+        )
+    return "\n".join(rows)
+
+
 def plot(comparisons: dict[str, dict], goals: dict[str, dict]) -> bytes:
     """Three panels (speedup, energy ratio, iso-area throughput): one bar per workload and baseline."""
     import matplotlib
@@ -90,7 +105,7 @@ def plot(comparisons: dict[str, dict], goals: dict[str, dict]) -> bytes:
         ax.set_xlabel("MixPE ratio (> 1 favours MixPE)")
     for scheme, goal in (("W4A8", 2.6), ("W4A16", 1.5)):
         axes[2].axvline(goal, ls="--", lw=0.8, color="tab:red" if scheme == "W4A8" else "tab:purple")
-        axes[2].text(goal, -0.8, f"{scheme} target", fontsize=7, rotation=90, va="bottom")
+        axes[2].text(goal, len(labels) - 0.5, f" {scheme} target", fontsize=7, rotation=90, va="bottom")
     axes[1].axvline(1.4, ls="--", lw=0.8, color="tab:red")
     axes[0].set_yticks([i + 0.4 - width / 2 for i in range(len(labels))], labels, fontsize=7)
     axes[0].invert_yaxis()
@@ -143,7 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     print(format_comparisons(comparisons, goals))
     if args.markdown:
         print()
+        print(markdown_costs(costs))
+        print()
         print(markdown_table(comparisons))
+        print()
+        print(markdown_targets(goals))
 
     result = {
         "benchmark": "replay_speed",

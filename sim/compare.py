@@ -168,3 +168,11 @@ def markdown_table(comparisons: dict[str, dict]) -> str:
                 f"| {r['iso_area_throughput_ratio']:.2f}× |"
             )
     return "\n".join(rows)
+
+
+def markdown_targets(goals: dict[str, dict]) -> str:
+    """The targets as a Markdown table (README): value, target, the PE it is measured against, met."""
+    rows = ["| target | value | goal | against | met |", "|---|---|---|---|---|"]
+    for name, t in goals.items():
+        rows.append(f"| {name} | {t['value']:.2f} | {t['target']} | {t['against']} | {'yes' if t['met'] else 'no'} |")
+    return "\n".join(rows)
