@@ -14,6 +14,7 @@ a 32 x 32 array; every PE at its own synthesized clock, with clock gating (sim/e
 from __future__ import annotations
 
 import functools
+import textwrap
 from dataclasses import dataclass, field, replace
 
 from hw.config import PEConfig
@@ -128,15 +129,17 @@ def _target(value: float, goal: float, sense: str, against: str) -> dict:
 
 def format_comparisons(comparisons: dict[str, dict], goals: dict[str, dict]) -> str:
     """A readable table: per workload and baseline MixPE's three ratios, then decode vs DRAM, targets."""
-    lines = [f"{'workload':44s} {'baseline':13s} {'speedup':>8s} {'energy':>8s} {'iso-area':>9s}  datapath"]
+    w = max(len(label) for label in comparisons)
+    lines = [f"{'workload':{w}s} {'baseline':13s} {'speedup':>8s} {'energy':>8s} {'iso-area':>9s}  datapath"]
     for label, c in comparisons.items():
         for base, r in c["speedups"].items():
             lines.append(
-                f"{label:44s} {base:13s} {r['speedup']:7.2f}x {r['energy_ratio']:7.2f}x "
+                f"{label:{w}s} {base:13s} {r['speedup']:7.2f}x {r['energy_ratio']:7.2f}x "
                 f"{r['iso_area_throughput_ratio']:8.2f}x  {c['datapath'][base]}"
             )
-    lines.append(f"(> 1 favours {MIXPE} ({next(iter(comparisons.values()))['datapath'][MIXPE]}); {ROWS}x{COLS}")
-    lines.append(" arrays, each PE at its own synthesized clock; energy with clock gating: " + CLOCK_GATING + ")")
+    mix_datapath = next(iter(comparisons.values()))["datapath"][MIXPE]
+    note = f"> 1 favours {MIXPE} ({mix_datapath}); {ROWS}x{COLS} arrays, each PE at its own synthesized clock;"
+    lines += textwrap.wrap(f"({note} energy with clock gating: {CLOCK_GATING})", 110)
     lines.append("")
     lines.append(
         "batch-1 decode phase, cycles / DRAM-bound cycles (weights + scales + KV + activations once, 32 B/cycle):"
@@ -144,12 +147,12 @@ def format_comparisons(comparisons: dict[str, dict], goals: dict[str, dict]) -> 
     for label, c in comparisons.items():
         if c["decode_over_dram_bound"]:
             ratios = ", ".join(f"{n} {v:.2f}x" for n, v in c["decode_over_dram_bound"].items())
-            lines.append(f"  {label:44s} {ratios}")
+            lines.append(f"  {label:{w}s} {ratios}")
     lines.append("")
     lines.append("targets:")
     for name, t in goals.items():
         lines.append(
-            f"  {name:66s} {t['value']:6.2f} (target {t['target']}, vs {t['against']}): "
+            f"  {name:88s} {t['value']:6.2f} (target {t['target']}, vs {t['against']}): "
             f"{'met' if t['met'] else 'NOT met'}"
         )
     return "\n".join(lines)
