@@ -10,13 +10,14 @@ for full tiles; a tile's drain ends with its last used (ungated) PE (sim/gemm.py
 in whichever mapping takes fewer cycles, so a batch-1 GEMV takes lanes * C weights per cycle.
 
 Memory, in the spirit of SCALE-Sim: tiles run row-major (all column tiles of one row block, then the
-next row block), as sim/gemm.py streams them. An activation block (R x K, fewer rows where M ends)
-is fetched from DRAM once per row block if half the activation buffer holds it (the other half is
-the double buffer), otherwise once per tile. The weights (K x N with their scales and zero points)
-are fetched once if half the weight buffer holds all of them, otherwise once per tile. With double
-buffering, tile t+1's fetch overlaps tile t's compute, so a tile takes max(its compute interval, the
-next fetch); without, they add up. The first fetch is never hidden. Bytes per element: INT8 1, FP16
-2, weights wbits/8, scale 2 and zero point wbits/8 per group and column, results ceil(acc_bits / 8).
+next row block), as sim/gemm.py streams them. An activation block (R x K; padded rows and columns
+are never fetched) is fetched from DRAM once per row block if half the activation buffer holds it
+(the other half is the double buffer), otherwise once per tile. The weights (K x N with their scales
+and zero points) are fetched once if half the weight buffer holds all of them, otherwise once per
+tile. With double buffering, tile t+1's fetch overlaps tile t's compute, so a tile takes max(its
+compute interval, the next fetch); without, they add up. The first fetch is never hidden. Bytes per
+element: INT8 1, FP16 2, weights wbits/8, scale 2 and zero point wbits/8 per group and column,
+results ceil(acc_bits / 8).
 """
 
 from __future__ import annotations
@@ -110,9 +111,14 @@ def gemm_cost(
     groups = 0 if pe.pe == "int8" else _ceil_div(k, pe.group)
     zero_bits = 0 if pe.signed_weights else w_bits
 
-    act_block = min(rows, m) * k * act_bytes  # the largest block; padded rows are not fetched
-    w_tile = math.ceil(k * cols * w_bits / 8) + math.ceil(groups * cols * (SCALE_BYTES * 8 + zero_bits) / 8)
-    w_all = w_tile * col_blocks
+    # Padded rows and columns of a tile are not fetched: blocks hold the rows / columns they use.
+    act_block = min(rows, m) * k * act_bytes  # the largest block
+
+    def weight_bytes(columns):
+        return np.ceil(k * columns * w_bits / 8) + np.ceil(groups * columns * (SCALE_BYTES * 8 + zero_bits) / 8)
+
+    w_block = weight_bytes(np.minimum(cols, n - np.arange(col_blocks) * cols)).astype(np.int64)
+    w_all = int(w_block.sum())
     split = 2 if mem.double_buffer else 1
     act_resident = act_block <= mem.act_buffer_kib * 1024 // split
     w_resident = w_all <= mem.weight_buffer_kib * 1024 // split
@@ -120,7 +126,9 @@ def gemm_cost(
     # DRAM bytes fetched before each tile, in the order the array computes them (row-major)
     r, c = np.divmod(np.arange(tiles), col_blocks)
     block_bytes = np.minimum(rows, m - r * rows) * k * act_bytes
-    fetch = np.where((c == 0) | (not act_resident), block_bytes, 0) + np.where((r == 0) | (not w_resident), w_tile, 0)
+    fetch = np.where((c == 0) | (not act_resident), block_bytes, 0) + np.where(
+        (r == 0) | (not w_resident), w_block[c], 0
+    )
     bw = mem.dram_bytes_per_cycle
     load = np.zeros(tiles, np.int64) if math.isinf(bw) else np.ceil(fetch / bw).astype(np.int64)
     spacing = tile_spacing(cfg, k)
@@ -135,7 +143,7 @@ def gemm_cost(
         dequant = macs  # every used PE dequantizes every weight it sees; gated ones are isolated
     else:
         dequant = 0
-    sram_reads = int(block_bytes.sum()) + tiles * w_tile
+    sram_reads = int(block_bytes.sum() + w_block[c].sum())
     used, exit_offset = tile_usage(cfg, m, n, packed)
     # A PE's clock gate stays open for the L cycles after its last operand, unless the next tile's
     # operands follow sooner (then those cycles carry operands).

@@ -11,7 +11,7 @@ from hw.config import ArrayConfig, PEConfig
 from sim.energy import PECost, array_area_um2, gemm_energy
 from sim.gemm import random_operands
 from sim.perf_model import MemoryConfig, gemm_cost
-from sim.replay import ReplayError, main, main_precision, replay, speedups
+from sim.replay import ReplayError, exact_check, main, main_precision, op_cost, replay, speedups
 from sim.sweep import pareto
 from sim.workload import AttnQK, Linear, Workload, load_workload
 
@@ -153,3 +153,19 @@ def test_sweep_cli_runs_on_dask(tmp_path):
     assert len(rows) == 4 and any(r["pareto"] for r in rows)
     assert {(r["pe"], r["rows"]) for r in rows} == {("mixpe", 4), ("mixpe", 8), ("dequant", 4), ("dequant", 8)}
     assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_exact_check_runs_a_gemv_in_the_packed_mapping():
+    pe = PEConfig("mixpe", 4, "unsigned", "int8", 16)
+    rng = np.random.default_rng(1)
+    layers = [
+        Linear(name="gemv", m=1, n=9, k=32, wbits=4, group=16),
+        Linear(name="gemm", m=6, n=9, k=32, wbits=4, group=16),
+    ]
+    tensors = {op.name: random_operands(pe, op.m, op.n, op.k, rng) for op in layers}
+    w = Workload(model="exact", ops=layers, tensors=tensors)
+    mem = MemoryConfig(dram_bytes_per_cycle=16.0)  # compute-bound: the packed GEMV takes fewer cycles
+    cfg = ArrayConfig(pe, 4, 4)
+    assert [op_cost(cfg, mem, op).packed for op in layers] == [True, False]
+    for check in exact_check(w, "mixpe", 4, 4, mem):
+        assert check["outputs_match_torch"] and check["cycles_model"] == check["cycles_tile_model"], check
