@@ -364,12 +364,14 @@ def format_report(reports: dict[str, Report], ratios: dict[str, dict], top: int 
     """The per-op table of the first report (the costliest `top` ops), totals for every PE, and ratios."""
     first_pe, first = next(iter(reports.items()))
     lines = [f"{first.workload} on a {first.rows}x{first.cols} {first_pe} array ({PEConfig(**first.pe).name()})"]
-    lines.append(f"{'op':34s} {'precision':16s} {'inst':>6s} {'cycles':>12s} {'util':>6s} {'DRAM MB':>9s} {'mJ':>9s}")
+    lines.append(
+        f"{'op':34s} {'precision':16s} {'inst':>6s} {'cycles':>12s} {'util':>6s} {'map':>6s} {'DRAM MB':>9s} {'mJ':>9s}"
+    )
     for o in sorted(first.ops, key=lambda o: -o.cycles)[:top]:
         flag = "*" if o.approximated else " "
         lines.append(
             f"{o.name[:34]:34s} {o.precision:16s} {o.instances:6d} {o.cycles:12d} {o.utilization:6.1%} "
-            f"{o.dram_bytes / 1e6:9.1f} {o.energy_pj['total'] * 1e-9:9.2f}{flag}"
+            f"{'packed' if o.packed else 'rows':>6s} {o.dram_bytes / 1e6:9.1f} {o.energy_pj['total'] * 1e-9:9.2f}{flag}"
         )
     if len(first.ops) > top:
         lines.append(f"... {len(first.ops) - top} more ops in replay.csv")
@@ -394,7 +396,8 @@ def format_report(reports: dict[str, Report], ratios: dict[str, dict], top: int 
         lines.append("* KV operand wider than 8 bits: multiplied on the 8-bit path, traffic at its own width")
     lines.append(
         "measured: PE area, clock (yosys+OpenSTA, osu018), PE energy/cycle (gate-level toggles); modeled: memory"
-        " energy, register area; cycles from the tile model (exact vs the cycle model)"
+        " energy, register and gating area, clock gating (sim/energy.py); cycles from the tile model (exact vs the"
+        " cycle model); map: rows (ordinary) or packed (decode) mapping"
     )
     return "\n".join(lines)
 
