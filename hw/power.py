@@ -11,6 +11,11 @@ toggles per cycle are counted, and the energy per cycle is computed from the lib
     internal  = Σ_cells Σ_internal_power groups  toggles/cycle(pin) · ½ (E_rise + E_fall)
     leakage   = Σ_cells cell_leakage_power                                       (state-independent)
 
+Three stimuli (STREAM_MODES): "active" (an operand every cycle), "idle" (valid low with the operands
+held at zero, what a gated PE of hw/array.py sees) and "padded" (act 0 with valid high: a padded row
+of an ungated array). clock_energy_pj_per_cycle is the clock's own share of each figure, which
+clock gating would save; clock_gate_energy_pj() is the modeled clock gate's (sim/energy.py).
+
 C_load is the sum of the liberty input capacitances the net drives (pF); E_rise/E_fall are the
 liberty internal energies (pJ) at the pin's C_load and an input transition of SLEW_NS; an output
 toggle's energy is split over its related inputs in proportion to their toggle rates; VDD is the
