@@ -22,7 +22,7 @@ import json
 import platform
 import statistics
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from hw.power import clock_gate_energy_pj, measure_power
@@ -62,6 +62,31 @@ def pe_costs() -> dict[str, dict]:
                     "datapath": c.datapath,
                     "energy_pj_padded_row_ungated": padded,
                 }
+    return out
+
+
+def gating_effect(mem: MemoryConfig) -> dict[str, dict]:
+    """Llama-2-7B prefill 2048 + decode 128: each PE's energy (J) with the modeled clock gating and with
+    every idle PE-cycle clocked instead (same cycles, same gated operands), and MixPE's energy ratios."""
+    out = {}
+    for act, scheme in SCHEMES.items():
+        workload = builtin_workload("llama-2-7b", prefill=2048, decode=128, wbits=4, act=act, group=128)
+        energy = {}
+        for name, c in COMPARED.items():
+            if act in c.acts:
+                cfg = pe_for(name, act)
+                cost = pe_cost(cfg)
+                energy[name] = {
+                    "clock_gated": replay(workload, cfg, 32, 32, mem, cost).totals["energy_j"],
+                    "clocked": replay(workload, cfg, 32, 32, mem, replace(cost, energy_pj_gated=None)).totals[
+                        "energy_j"
+                    ],
+                }
+        ratios = {
+            mode: {n: e[mode] / energy[MIXPE][mode] for n, e in energy.items() if n != MIXPE}
+            for mode in ("clock_gated", "clocked")
+        }
+        out[f"{scheme}, prefill 2048 + decode 128"] = {"energy_j": energy, "energy_ratio": ratios}
     return out
 
 
@@ -129,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     comparisons = compare_all(mem)
     goals = targets(comparisons)
     costs = pe_costs()
+    gating = gating_effect(mem)
 
     workload = builtin_workload("llama-2-7b", prefill=2048, decode=128, wbits=4, act="int8", group=128)
     cfg = pe_for(MIXPE, "int8")
@@ -156,6 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print(format_comparisons(comparisons, goals))
+    print()
+    print("clock gating's share (Llama-2-7B, same cycles; energy ratio baseline / MixPE):")
+    for label, g in gating.items():
+        for base in g["energy_ratio"]["clocked"]:
+            print(
+                f"  {label:34s} vs {base:13s} {g['energy_ratio']['clock_gated'][base]:.2f}x gated,"
+                f" {g['energy_ratio']['clocked'][base]:.2f}x with every idle PE-cycle clocked"
+            )
     if args.markdown:
         print()
         print(markdown_costs(costs))
@@ -174,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": goals,
         "pe_costs": costs,
         "clock_gating": CLOCK_GATING,
+        "gating_effect": gating,
         "paper": PAPER,
         "settings": {
             "models": ["llama-2-7b", "mixtral-8x7b"],
