@@ -1,61 +1,168 @@
-"""Replay speed and the headline comparison.
+"""Replay speed and the headline comparison of MixPE against every baseline PE.
 
 1. Time `sim.replay.replay` on the full Llama-2-7B workload (2,048-token prefill plus 128 decode
    steps, batch 1) on a 32x32 array (target: under 2 s on one core), with synthesis cached.
-2. MixPE against the dequantize-then-multiply baseline at W4A8 and W4A16 (and against the W8A8
-   INT8 PE): speedup, energy ratio and iso-area throughput, for the whole workload and for prefill
-   and decode alone, beside the paper's 2.6x and 1.4x.
+2. MixPE against every configuration in sim/compare.py's COMPARED table (the dequantize-then-multiply
+   baselines dequant*, the W8A8 INT8 PE, further MixPE variants) on Llama-2-7B and Mixtral-8x7B at
+   W4A8 and W4A16: speedup, energy ratio and iso-area throughput per workload label, each figure
+   with its datapath; batch-1 decode cycles against the DRAM-bound cycle count; the issue's targets
+   as met / not met.
 
-Prints its figures and writes bench/results/replay_speed.json.
+Prints its figures and writes bench/results/replay_speed.json and replay_speed.png;
+`--markdown` also prints the comparison as the Markdown table the README shows.
 
-    python -m bench.replay_speed [--repeats 5]
+    python -m bench.replay_speed [--repeats 5] [--markdown]
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import platform
 import statistics
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
+from hw.power import clock_gate_energy_pj, measure_power
+from sim.compare import (
+    COMPARED,
+    MIXPE,
+    SCHEMES,
+    compare_all,
+    format_comparisons,
+    markdown_table,
+    markdown_targets,
+    pe_cost,
+    pe_for,
+    targets,
+)
+from sim.energy import CLOCK_GATING
 from sim.files import atomic_write
 from sim.model_shapes import builtin_workload
 from sim.perf_model import MemoryConfig
-from sim.replay import _cost, main_precision, pe_config, replay, speedups, synthesized_cost
+from sim.replay import _cost, replay
 
 RESULTS = Path(__file__).resolve().parent / "results" / "replay_speed.json"
 PAPER = {"speedup": 2.6, "energy_ratio": 1.4}
 
 
+def pe_costs() -> dict[str, dict]:
+    """Per compared PE and activation type: the costs the replay uses, and the measured padded-row energy."""
+    out = {}
+    for act, scheme in SCHEMES.items():
+        for name, c in COMPARED.items():
+            if act in c.acts:
+                cfg = pe_for(name, act)
+                padded = measure_power(cfg, mode="padded").energy_pj_per_cycle
+                out[f"{name}, {scheme}"] = {
+                    **asdict(pe_cost(cfg)),
+                    "config": cfg.name(),
+                    "datapath": c.datapath,
+                    "energy_pj_padded_row_ungated": padded,
+                }
+    return out
+
+
+def gating_effect(mem: MemoryConfig) -> dict[str, dict]:
+    """Llama-2-7B prefill 2048 + decode 128: each PE's energy (J) with the modeled clock gating and with
+    every idle PE-cycle clocked instead (same cycles, same gated operands), and MixPE's energy ratios."""
+    out = {}
+    for act, scheme in SCHEMES.items():
+        workload = builtin_workload("llama-2-7b", prefill=2048, decode=128, wbits=4, act=act, group=128)
+        energy = {}
+        for name, c in COMPARED.items():
+            if act in c.acts:
+                cfg = pe_for(name, act)
+                cost = pe_cost(cfg)
+                energy[name] = {
+                    "clock_gated": replay(workload, cfg, 32, 32, mem, cost).totals["energy_j"],
+                    "clocked": replay(workload, cfg, 32, 32, mem, replace(cost, energy_pj_gated=None)).totals[
+                        "energy_j"
+                    ],
+                }
+        ratios = {
+            mode: {n: e[mode] / energy[MIXPE][mode] for n, e in energy.items() if n != MIXPE}
+            for mode in ("clock_gated", "clocked")
+        }
+        out[f"{scheme}, prefill 2048 + decode 128"] = {"energy_j": energy, "energy_ratio": ratios}
+    return out
+
+
+def markdown_costs(costs: dict[str, dict]) -> str:
+    """The PE costs as a Markdown table (README)."""
+    rows = [
+        "| PE | area µm² | clock MHz | pJ per active cycle | idle, clocked | idle, clock-gated | padded row, ungated |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, c in costs.items():
+        rows.append(
+            f"| {name} | {c['area_um2']:,.0f} | {c['fmax_mhz']:.1f} | {c['energy_pj_active']:.1f} "
+            f"| {c['energy_pj_idle']:.1f} | {c['energy_pj_gated']:.2f} | {c['energy_pj_padded_row_ungated']:.1f} |"
+        )
+    return "\n".join(rows)
+
+
+def plot(comparisons: dict[str, dict], goals: dict[str, dict]) -> bytes:
+    """Three panels (speedup, energy ratio, iso-area throughput): one bar per workload and baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(comparisons)
+    bases = sorted({b for c in comparisons.values() for b in c["speedups"]})
+    fig, axes = plt.subplots(1, 3, figsize=(16, 0.32 * len(labels) * len(bases) + 2), sharey=True)
+    width = 0.8 / len(bases)
+    for ax, key, title in zip(
+        axes,
+        ("speedup", "energy_ratio", "iso_area_throughput_ratio"),
+        ("speedup", "energy ratio (baseline / MixPE)", "iso-area throughput"),
+        strict=True,
+    ):
+        for j, base in enumerate(bases):
+            ys = [i + j * width for i, lab in enumerate(labels) if base in comparisons[lab]["speedups"]]
+            xs = [comparisons[lab]["speedups"][base][key] for lab in labels if base in comparisons[lab]["speedups"]]
+            ax.barh(ys, xs, width, label=f"vs {base}")
+        ax.axvline(1.0, color="k", lw=0.8)
+        ax.set_title(title)
+        ax.set_xlabel("MixPE ratio (> 1 favours MixPE)")
+    for scheme, goal in (("W4A8", 2.6), ("W4A16", 1.5)):
+        axes[2].axvline(goal, ls="--", lw=0.8, color="tab:red" if scheme == "W4A8" else "tab:purple")
+        axes[2].text(goal, len(labels) - 0.5, f" {scheme} target", fontsize=7, rotation=90, va="bottom")
+    axes[1].axvline(1.4, ls="--", lw=0.8, color="tab:red")
+    axes[0].set_yticks([i + 0.4 - width / 2 for i in range(len(labels))], labels, fontsize=7)
+    axes[0].invert_yaxis()
+    axes[2].legend(fontsize=7)
+    met = sum(t["met"] for t in goals.values())
+    fig.suptitle(f"{MIXPE} against each baseline, 32x32 arrays, osu018 ({met} of {len(goals)} targets met)")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.replay_speed", description=__doc__)
     p.add_argument("--repeats", type=int, default=5, help="timed replays (median reported)")
+    p.add_argument("--markdown", action="store_true", help="also print the comparison as a Markdown table")
     args = p.parse_args(argv)
     mem = MemoryConfig()
 
-    comparisons = {}
-    phases = {"prefill 2048 + decode 128": (2048, 128), "prefill 2048 only": (2048, 0), "decode 128 only": (0, 128)}
-    for act in ("int8", "fp16"):
-        kinds = ("mixpe", "dequant", "int8") if act == "int8" else ("mixpe", "dequant")
-        scheme = f"W4A{8 if act == 'int8' else 16}"
-        for phase, (prefill, decode) in phases.items():
-            workload = builtin_workload("llama-2-7b", prefill=prefill, decode=decode, wbits=4, act=act, group=128)
-            reports = {kind: replay(workload, kind, 32, 32, mem) for kind in kinds}  # PE costs measured once, cached
-            comparisons[f"{scheme}, {phase}"] = {
-                "speedups": speedups(reports),
-                "totals": {kind: r.totals for kind, r in reports.items()},
-                "pe_cost": {kind: r.pe_cost for kind, r in reports.items()},
-            }
+    comparisons = compare_all(mem)
+    goals = targets(comparisons)
+    costs = pe_costs()
+    gating = gating_effect(mem)
 
     workload = builtin_workload("llama-2-7b", prefill=2048, decode=128, wbits=4, act="int8", group=128)
-    cost = synthesized_cost(pe_config("mixpe", main_precision(workload)))
+    cfg = pe_for(MIXPE, "int8")
     times = []
     for _ in range(args.repeats):
         _cost.cache_clear()  # time the whole replay, not a memoized one
         start = time.perf_counter()
-        report = replay(workload, "mixpe", 32, 32, mem, pe_cost=cost)
+        report = replay(workload, cfg, 32, 32, mem, pe_cost=pe_cost(cfg))
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
 
@@ -63,15 +170,34 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {seconds:.3f} s median of {args.repeats} (target < 2 s), {report.totals['cycles']:.3e} simulated cycles")
     print("  (PE area, clock and energy were measured beforehand; they are cached by configuration)")
     print()
-    header = f"{'workload':34s} {'baseline':8s} {'speedup':>8s} {'energy ratio':>13s} {'iso-area':>9s}"
-    print(header + "   paper: 2.6x speedup, 1.4x energy")
-    for scheme, c in comparisons.items():
-        for base, r in c["speedups"].items():
-            ratios = f"{r['speedup']:7.2f}x {r['energy_ratio']:12.2f}x {r['iso_area_throughput_ratio']:8.2f}x"
-            print(f"{scheme:34s} {base:8s} {ratios}")
-    print("(> 1 favours MixPE; same array size, each PE at its own synthesized clock)")
+    print(f"{'PE':22s} {'area um2':>9s} {'MHz':>6s} {'active':>7s} {'idle':>6s} {'gated':>6s} {'padded':>7s}  pJ/cycle")
+    for name, c in costs.items():
+        print(
+            f"{name:22s} {c['area_um2']:9.0f} {c['fmax_mhz']:6.1f} {c['energy_pj_active']:7.2f} "
+            f"{c['energy_pj_idle']:6.2f} {c['energy_pj_gated']:6.2f} {c['energy_pj_padded_row_ungated']:7.2f}"
+        )
+    print("(idle: clock running, no operand; gated: clock-gated; padded: act 0 with valid high, the ungated")
+    print(
+        f" padded row of a batch-1 GEMV before gating; each includes one clock gate, {clock_gate_energy_pj():.2f} pJ)"
+    )
+    print()
+    print(format_comparisons(comparisons, goals))
+    print()
+    print("clock gating's share (Llama-2-7B, same cycles; energy ratio baseline / MixPE):")
+    for label, g in gating.items():
+        for base in g["energy_ratio"]["clocked"]:
+            print(
+                f"  {label:34s} vs {base:13s} {g['energy_ratio']['clock_gated'][base]:.2f}x gated,"
+                f" {g['energy_ratio']['clocked'][base]:.2f}x with every idle PE-cycle clocked"
+            )
+    if args.markdown:
+        print()
+        print(markdown_costs(costs))
+        print()
+        print(markdown_table(comparisons))
+        print()
+        print(markdown_targets(goals))
 
-    RESULTS.parent.mkdir(exist_ok=True)
     result = {
         "benchmark": "replay_speed",
         "replay_seconds_median": seconds,
@@ -79,11 +205,28 @@ def main(argv: list[str] | None = None) -> int:
         "ops": len(workload.ops),
         "simulated_cycles": report.totals["cycles"],
         "comparisons": comparisons,
+        "targets": goals,
+        "pe_costs": costs,
+        "clock_gating": CLOCK_GATING,
+        "gating_effect": gating,
         "paper": PAPER,
-        "settings": {"model": "llama-2-7b", "prefill": 2048, "decode": 128, "array": "32x32", "group": 128},
+        "settings": {
+            "models": ["llama-2-7b", "mixtral-8x7b"],
+            "prefill": 2048,
+            "decode": 128,
+            "batch": 1,
+            "array": "32x32",
+            "wbits": 4,
+            "group": 128,
+            "memory": asdict(mem),
+            "headline_mixpe": MIXPE,
+            "compared": {n: {"fields": c.fields, "datapath": c.datapath} for n, c in COMPARED.items()},
+        },
         "machine": {"platform": platform.platform(), "python": platform.python_version()},
     }
+    RESULTS.parent.mkdir(exist_ok=True)
     atomic_write(RESULTS, json.dumps(result, indent=1) + "\n")
+    atomic_write(RESULTS.with_suffix(".png"), plot(comparisons, goals))
     return 0
 
 

@@ -71,7 +71,13 @@ def emit(cfg: PEConfig | ArrayConfig) -> tuple[str, dict]:
         manifest["latency_cycles"] = cfg.latency
     else:
         manifest["dataflow"] = "output-stationary"
-        manifest["cycle_formula"] = "(tiles - 1) * max(K, 2*rows - 1) + K + 2*rows + cols - 1"
+        manifest["cycle_formula"] = (
+            "(tiles - 1) * max(K, 2*rows - 1) + K + 2*rows + cols - 2 + latency with every PE used;"
+            " a tile's drain ends with its last used (ungated) PE"
+        )
+        manifest["latency_cycles"] = cfg.pe.latency
+        manifest["packed_lanes"] = cfg.lanes  # weights per q port with in_packed high; row i takes lane i % lanes
+        manifest["gating"] = "in_row_en / in_col_en low: the PE sees valid low, its operand inputs held at zero"
     text = verilog.convert(component, name=name, emit_src=False)
     return text, manifest
 

@@ -153,7 +153,7 @@ class PEConfig:
 
 @dataclass(frozen=True)
 class ArrayConfig:
-    """An output-stationary systolic array of rows x cols identical PEs."""
+    """An output-stationary systolic array of rows x cols identical PEs (hw/array.py)."""
 
     pe: PEConfig = field(default_factory=PEConfig)
     rows: int = 4
@@ -163,6 +163,14 @@ class ArrayConfig:
         for label, n in (("rows", self.rows), ("cols", self.cols)):
             if not 1 <= n <= MAX_ARRAY_DIM:
                 raise ConfigError(f"array {label}={n} out of range: choose 1..{MAX_ARRAY_DIM}")
+
+    @property
+    def lanes(self) -> int:
+        """Weights one column's 8-bit q port carries in the packed (decode) mode: 8 // wbits (1 at W8).
+
+        In that mode row i uses lane i % lanes, so a column feeds `lanes` outputs at once (hw/array.py).
+        """
+        return max(1, Q_PORT_BITS // self.pe.wbits)
 
     def name(self) -> str:
         return f"array{self.rows}x{self.cols}_{self.pe.name()}"

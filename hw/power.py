@@ -11,6 +11,11 @@ toggles per cycle are counted, and the energy per cycle is computed from the lib
     internal  = Σ_cells Σ_internal_power groups  toggles/cycle(pin) · ½ (E_rise + E_fall)
     leakage   = Σ_cells cell_leakage_power                                       (state-independent)
 
+Three stimuli (STREAM_MODES): "active" (an operand every cycle), "idle" (valid low with the operands
+held at zero, what a gated PE of hw/array.py sees) and "padded" (act 0 with valid high: a padded row
+of an ungated array). clock_energy_pj_per_cycle is the clock's own share of each figure, which
+clock gating would save; clock_gate_energy_pj() is the modeled clock gate's (sim/energy.py).
+
 C_load is the sum of the liberty input capacitances the net drives (pF); E_rise/E_fall are the
 liberty internal energies (pJ) at the pin's C_load and an input transition of SLEW_NS; an output
 toggle's energy is split over its related inputs in proportion to their toggle rates; VDD is the
@@ -65,7 +70,7 @@ from hw.synth import ACTIVITY, LIBERTY, SynthError, synthesize
 
 CELL_MODELS = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.v")
 # Bump when the testbench, the energy model or the parsing change, so cached results are rebuilt.
-SCRIPT_VERSION = 3
+SCRIPT_VERSION = 4
 # Reset cycles before the measured window; the inputs already hold the first operand, so the window
 # starts without an artificial input transition.
 RESET_CYCLES = 2
@@ -76,6 +81,17 @@ PORTS = ("valid", "first", "last", "act", "q", "scale", "zero")
 PORT_BITS = {"valid": 1, "first": 1, "last": 1, "act": 16, "q": 8, "scale": 16, "zero": 8}
 TOOL_FIX = "run 'make setup' or apt-get install iverilog"
 METHOD = "icarus {} gate-level VCD -> per-net toggles -> liberty internal energy + 1/2 C V^2"
+# Operand streams hw.power measures (operand_stream): a computing PE, a PE whose lane the array gates
+# (valid low; the array forces a gated PE's operand inputs to zero), and a padded row of an array
+# without gating (act = 0 with valid high: it computes zeros and switches like an active PE).
+STREAM_MODES = ("active", "idle", "padded")
+# The clock-gating cell osu018 lacks, modeled as the usual integrated clock gate (an enable latch and
+# an AND on the clock) built from the library's LATCH and AND2X1: its energy per cycle comes from the
+# same liberty model as the PE's, with the clock toggling twice per cycle and the enable still.
+CLOCK_GATE_NETLIST = """
+  LATCH icg_latch (.CLK(clk), .D(enable), .Q(enable_latched));
+  AND2X1 icg_and (.A(clk), .B(enable_latched), .Y(gated_clk));
+"""
 # Input transition at which the liberty internal-energy tables are read (ns); pre-layout slews are unknown.
 SLEW_NS = 0.1
 # With cell delays the testbench clock is stretched to this multiple of the critical path (inputs change
@@ -92,7 +108,10 @@ class PowerError(RuntimeError):
 class PowerResult:
     """Power of one PE from simulated toggle activity.
 
-    energy_pj_per_cycle = power_mw · clock_ns (pJ). power_breakdown_mw: internal, switching, leakage
+    mode: the operand stream (STREAM_MODES), "custom" for a caller's stimulus.
+    energy_pj_per_cycle = power_mw · clock_ns (pJ). clock_energy_pj_per_cycle: the part of it the
+    clock causes alone (the clock net's switching and the flops' clock-pin internal energy, pJ): what
+    gating the PE's clock saves. power_breakdown_mw: internal, switching, leakage
     and total (mW). toggles_per_net_per_cycle: mean over the PE's nets, clock excluded; max_toggles:
     the busiest net's toggles per cycle. global_energy_pj_per_cycle: the same liberty model with
     every net toggling hw.synth.ACTIVITY times per cycle (pJ); synth_energy_pj_per_cycle: hw.synth's
@@ -104,9 +123,10 @@ class PowerResult:
     clock_ns: float
     cycles: int
     seed: int
-    idle: bool
+    mode: str
     delays: bool
     energy_pj_per_cycle: float
+    clock_energy_pj_per_cycle: float
     power_mw: float
     power_breakdown_mw: dict[str, float]
     nets: int
@@ -123,17 +143,21 @@ class PowerResult:
         return asdict(self)
 
 
-def operand_stream(cfg: PEConfig, cycles: int, seed: int = 0, idle: bool = False) -> dict[str, np.ndarray]:
-    """Per-cycle port values for `cycles` cycles of a realistic operand stream.
+def operand_stream(cfg: PEConfig, cycles: int, seed: int = 0, mode: str = "active") -> dict[str, np.ndarray]:
+    """Per-cycle port values for `cycles` cycles of the stimulus a PE sees in the array.
 
-    Dot products of a whole number of groups (at least MIN_DOT_LENGTH operands) back to back, valid
-    always high; INT8 activations uniform over -128..127, FP16 activations N(0, 1); weights uniform
-    over wbits; scale (16-bit; FP16 2**-10..2**4 for the FP32 PEs) and zero point constant per group.
-    idle=True: valid low every cycle with the operands frozen at their first value (clock running,
-    nothing changes).
+    mode "active": dot products of a whole number of groups (at least MIN_DOT_LENGTH operands) back
+    to back, valid always high; INT8 activations uniform over -128..127, FP16 activations N(0, 1);
+    weights uniform over wbits; scale (16-bit; FP16 2**-10..2**4 for the FP32 PEs) and zero point
+    constant per group.
+    mode "idle": what a gated PE sees (hw/array.py): valid low, every operand input held at zero.
+    mode "padded": a padded row of an ungated array (e.g. 31 of 32 rows in a batch-1 GEMV): the
+    active stream with act = 0, so the PE computes zeros while weights and scales stream past.
     """
     if cycles < 1:
         raise ValueError(f"cycles {cycles} must be positive")
+    if mode not in STREAM_MODES:
+        raise ValueError(f"stream mode '{mode}' unknown: choose one of {', '.join(STREAM_MODES)}")
     rng = np.random.default_rng(seed)
     if cfg.act == "int8":
         act = rng.integers(-128, 128, cycles) & 0xFF
@@ -161,8 +185,10 @@ def operand_stream(cfg: PEConfig, cycles: int, seed: int = 0, idle: bool = False
         "scale": scale.astype(np.int64),
         "zero": zero.astype(np.int64),
     }
-    if idle:
-        stream = {name: np.full(cycles, 0 if name == "valid" else v[0], np.int64) for name, v in stream.items()}
+    if mode == "idle":
+        stream = {name: np.zeros(cycles, np.int64) for name in stream}
+    elif mode == "padded":
+        stream["act"][:] = 0
     return stream
 
 
@@ -460,6 +486,15 @@ def _energy(netlist: str, rates: dict[str, float], liberty: Path = LIBERTY) -> d
     return {"internal": internal, "switching": switching, "leakage_nw": leakage}
 
 
+def clock_gate_energy_pj() -> float:
+    """Energy per cycle (pJ) of one clock gate (CLOCK_GATE_NETLIST), clock toggling, enable still.
+
+    Leakage is left out (nW-scale against pJ per cycle at any clock this library reaches).
+    """
+    e = _energy(CLOCK_GATE_NETLIST, {"clk": 2.0})
+    return e["internal"] + e["switching"]
+
+
 def _load(path: Path) -> PowerResult:
     return PowerResult(**json.loads(path.read_text()))
 
@@ -501,20 +536,20 @@ def measure_power(
     clock_ns: float = 10.0,
     cycles: int = 2000,
     seed: int = 0,
-    idle: bool = False,
+    mode: str = "active",
     stimulus: dict[str, np.ndarray] | None = None,
     delays: bool = False,
 ) -> PowerResult:
     """Energy per cycle (pJ) and power (mW) of one PE at clock_ns (ns) under a simulated operand stream.
 
-    The stream is operand_stream(cfg, cycles, seed, idle) unless `stimulus` gives the per-cycle port
-    values itself (keys valid first last act q scale zero, equal lengths; `cycles` and `idle` are then
+    The stream is operand_stream(cfg, cycles, seed, mode) unless `stimulus` gives the per-cycle port
+    values itself (keys valid first last act q scale zero, equal lengths; `cycles` and `mode` are then
     ignored). delays=True simulates with the cells' specify delays, so glitches count (see the module
     docstring for the method).
     """
     if not clock_ns > 0:
         raise ValueError(f"clock period {clock_ns} ns must be positive")
-    stream = operand_stream(cfg, cycles, seed, idle) if stimulus is None else stimulus
+    stream = operand_stream(cfg, cycles, seed, mode) if stimulus is None else stimulus
     hexes = _stimulus_hex(stream)
     cycles = len(stream["valid"])
     synth = synthesize(cfg, clock_ns)
@@ -552,6 +587,7 @@ def measure_power(
             json.dumps({n: {"toggles": v[0], "duty": v[1]} for n, v in sorted(nets.items())})
         )
         energy = _energy(netlist, rates)
+        clock = _energy(netlist, {"clk": rates.get("clk", 0.0)})
         uniform_energy = _energy(netlist, {name: ACTIVITY for name in nets} | {"clk": 2.0})
         data = {n: r for n, r in rates.items() if n != "clk"}
         busiest = max(data, key=data.get)
@@ -568,9 +604,10 @@ def measure_power(
             clock_ns=clock_ns,
             cycles=cycles,
             seed=seed,
-            idle=bool(stimulus is None and idle),
+            mode=mode if stimulus is None else "custom",
             delays=delays,
             energy_pj_per_cycle=energy_pj,
+            clock_energy_pj_per_cycle=clock["internal"] + clock["switching"],
             power_mw=power["total"],
             power_breakdown_mw=power,
             nets=len(data),
@@ -589,25 +626,30 @@ def measure_power(
     return _load(final / "result.json")
 
 
-def format_table(pairs: list[tuple[PowerResult, PowerResult]]) -> str:
-    """Per design: active and idle energy (pJ/cycle) from simulated activity beside the uniform-activity ones."""
-    rows = [("design", "active pJ/cyc", "idle pJ/cyc", "global pJ/cyc", "synth pJ/cyc", "toggles/net/cyc", "sim s")]
-    for active, idle in pairs:
-        rows.append(
+def format_table(rows: list[dict[str, PowerResult]]) -> str:
+    """Per design: energy per cycle (pJ) in each measured stream mode, the clock's share when idle, the
+    clock-gated idle energy (idle - clock + one clock gate), and the uniform-activity figures."""
+    gate = clock_gate_energy_pj()
+    table = [("design", *(f"{m} pJ/cyc" for m in STREAM_MODES), "idle clock pJ/cyc", "gated pJ/cyc", "global pJ/cyc")]
+    table[0] += ("synth pJ/cyc", "toggles/net/cyc", "sim s")
+    for r in rows:
+        active, idle = r["active"], r["idle"]
+        table.append(
             (
                 active.design,
-                f"{active.energy_pj_per_cycle:.2f}",
-                f"{idle.energy_pj_per_cycle:.2f}",
+                *(f"{r[m].energy_pj_per_cycle:.2f}" for m in STREAM_MODES),
+                f"{idle.clock_energy_pj_per_cycle:.2f}",
+                f"{idle.energy_pj_per_cycle - idle.clock_energy_pj_per_cycle + gate:.2f}",
                 f"{active.global_energy_pj_per_cycle:.2f}",
                 f"{active.synth_energy_pj_per_cycle:.2f}",
                 f"{active.toggles_per_net_per_cycle:.3f}",
-                f"{active.seconds + idle.seconds:.1f}",
+                f"{sum(x.seconds for x in r.values()):.1f}",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     return "\n".join(
         "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-        for row in rows
+        for row in table
     )
 
 
@@ -620,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cycles", type=int, default=2000, help="simulated cycles (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the operand stream")
     p.add_argument("--delays", action="store_true", help="simulate with cell delays, counting glitches")
-    p.add_argument("--json", action="store_true", help="print the active and idle results as JSON")
+    p.add_argument("--json", action="store_true", help="print the results of every stream mode as JSON")
     args = p.parse_args(argv)
     try:
         cfg = pe_config_from(args)
@@ -632,16 +674,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hw.power: error: {e}", file=sys.stderr)
         return 2
     try:
-        active = measure_power(cfg, args.clock_ns, args.cycles, args.seed, delays=args.delays)
-        idle = measure_power(cfg, args.clock_ns, args.cycles, args.seed, idle=True, delays=args.delays)
+        results = {
+            mode: measure_power(cfg, args.clock_ns, args.cycles, args.seed, mode=mode, delays=args.delays)
+            for mode in STREAM_MODES
+        }
     except (PowerError, SynthError) as e:
         print(f"hw.power: error: {e}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps({"active": active.as_dict(), "idle": idle.as_dict()}, indent=2))
+        print(json.dumps({mode: r.as_dict() for mode, r in results.items()}, indent=2))
     else:
-        print(format_table([(active, idle)]))
+        active = results["active"]
+        print(format_table([results]))
         print(f"{active.cycles} cycles at {active.clock_ns:g} ns; {active.method}; {active.work_dir}")
+        print(
+            "modes: active = operands every cycle; idle = valid low, operands held at zero (a gated lane);"
+            " padded = act 0 with valid high (an ungated padded row); gated = idle - its clock energy +"
+            f" one clock gate (LATCH + AND2X1, {clock_gate_energy_pj():.3f} pJ/cycle)"
+        )
     return 0
 
 

@@ -5,6 +5,9 @@ in cycle t sees exactly the operand the host presented in cycle t - i - j (an id
 that). So each PE is simulated over the host's stream with `pe_update`, and each finished result
 (produced at stream position t_last, out_valid in cycle t_last + i + j + L, L the PE's latency) is
 placed where the upward drain chain delivers it: the top of column j in cycle t_last + 2i + j + 1 + L.
+Gating and the packed (decode) mode follow hw/array.py: PE (i, j) takes lane p = i % lanes of its
+column's packed fields when the stream is packed (lane 0 otherwise), and an operand counts for it only
+if valid, its row's enable and its column lane's enable are all high.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ from sim.pe_model import decode_acts, groupwise, pe_code, pe_update
 class Stream:
     """What the host presents to the array, one entry per cycle (N cycles).
 
-    valid/first/last: (N,) flags; act: (N, rows) activation port bits; q, scale, zero: (N, cols).
+    valid/first/last: (N,) flags; act: (N, rows) activation port bits; q, zero: (N, cols) port values
+    (in the packed mode lane p in bits p*wbits...); scale: (N, cols * lanes), column j's lane p at
+    j * lanes + p (the in_scale port's bit order); row_en: (N, rows); col_en: (N, cols * lanes), laid
+    out like scale (None: every row / column lane on); packed: the array's in_packed (static).
     """
 
     valid: np.ndarray
@@ -32,9 +38,19 @@ class Stream:
     q: np.ndarray
     scale: np.ndarray
     zero: np.ndarray
+    row_en: np.ndarray | None = None
+    col_en: np.ndarray | None = None
+    packed: bool = False
 
     def __len__(self) -> int:
         return len(self.valid)
+
+    def enables(self, cfg: ArrayConfig) -> tuple[np.ndarray, np.ndarray]:
+        """(row_en (N, rows), col_en (N, cols * lanes)) with None replaced by all ones."""
+        n = len(self)
+        row = np.ones((n, cfg.rows), np.uint8) if self.row_en is None else self.row_en
+        col = np.ones((n, cfg.cols * cfg.lanes), np.uint8) if self.col_en is None else self.col_en
+        return np.asarray(row, np.uint8), np.asarray(col, np.uint8)
 
 
 def min_tile_spacing(rows: int) -> int:
@@ -48,7 +64,12 @@ def drain_cycles(cfg: ArrayConfig) -> int:
 
 
 def check_stream(stream: Stream, cfg: ArrayConfig) -> None:
-    """Refuse streams the hardware would mangle: tiles too close for the drain chain."""
+    """Refuse streams the array cannot take: wrong lane shapes, tiles too close for the drain chain."""
+    n, lanes = len(stream), cfg.cols * cfg.lanes
+    for name, shape in (("scale", (n, lanes)), ("col_en", (n, lanes)), ("row_en", (n, cfg.rows))):
+        value = getattr(stream, name)
+        if value is not None and np.shape(value) != shape:
+            raise ValueError(f"stream field {name} has shape {np.shape(value)}, the array needs {shape}")
     lasts = np.flatnonzero(np.asarray(stream.valid, bool) & np.asarray(stream.last, bool))
     gaps = np.diff(lasts)
     if gaps.size and gaps.min() < min_tile_spacing(cfg.rows):
@@ -60,17 +81,40 @@ def check_stream(stream: Stream, cfg: ArrayConfig) -> None:
 
 @numba.njit(cache=True)
 def _array_run(
-    kind, wbits, signed_w, group, acc_bits, latency, rows, cols, valid, first, last, a, q, scale, zero, out_valid, out_y
+    kind,
+    wbits,
+    signed_w,
+    group,
+    acc_bits,
+    latency,
+    rows,
+    cols,
+    lanes,
+    packed,
+    valid,
+    first,
+    last,
+    row_en,
+    col_en,
+    a,
+    q,
+    scale,
+    zero,
+    out_valid,
+    out_y,
 ):
     n = valid.shape[0]
+    mask = (1 << wbits) - 1
     for j in range(cols):
         for i in range(rows):
+            lane = i % lanes if packed else 0
+            shift = lane * wbits
             y = np.int64(0)
             psum = np.int64(0)
             asum = np.int64(0)
             count = 0
             for t in range(n):
-                if valid[t]:
+                if valid[t] and row_en[i, t] and col_en[j, lane, t]:
                     y, psum, asum, count = pe_update(
                         kind,
                         wbits,
@@ -82,9 +126,9 @@ def _array_run(
                         asum,
                         count,
                         a[i, t],
-                        q[j, t],
-                        scale[j, t],
-                        zero[j, t],
+                        (q[j, t] >> shift) & mask,
+                        scale[j, lane, t],
+                        (zero[j, t] >> shift) & mask,
                         first[t],
                     )
                     if last[t] and (not groupwise(kind) or count == 0):
@@ -101,9 +145,16 @@ def array_run(cfg: ArrayConfig, stream: Stream) -> tuple[np.ndarray, np.ndarray]
     """
     check_stream(stream, cfg)
     pe = cfg.pe
-    cycles = len(stream) + drain_cycles(cfg) + 1
-    out_valid = np.zeros((cycles, cfg.cols), np.uint8)
-    out_y = np.zeros((cycles, cfg.cols), np.int64)
+    n, cols, lanes = len(stream), cfg.cols, cfg.lanes
+    cycles = n + drain_cycles(cfg) + 1
+    out_valid = np.zeros((cycles, cols), np.uint8)
+    out_y = np.zeros((cycles, cols), np.int64)
+    row_en, col_en = stream.enables(cfg)
+
+    def per_pe(x: np.ndarray, dtype) -> np.ndarray:
+        # cycles last, so each PE walks its operands contiguously
+        return np.ascontiguousarray(np.moveaxis(np.asarray(x, dtype), 0, -1))
+
     _array_run(
         pe_code(pe),
         pe.wbits,
@@ -112,15 +163,18 @@ def array_run(cfg: ArrayConfig, stream: Stream) -> tuple[np.ndarray, np.ndarray]
         pe.acc_bits,
         pe.latency,
         cfg.rows,
-        cfg.cols,
+        cols,
+        lanes,
+        bool(stream.packed),
         np.asarray(stream.valid, np.uint8),
         np.asarray(stream.first, np.uint8),
         np.asarray(stream.last, np.uint8),
-        # (lanes, cycles) layout, so each PE walks its operands contiguously
-        np.ascontiguousarray(decode_acts(stream.act, pe.act).T),
-        np.ascontiguousarray(np.asarray(stream.q, np.int64).T),
-        np.ascontiguousarray(np.asarray(stream.scale, np.int64).T),
-        np.ascontiguousarray(np.asarray(stream.zero, np.int64).T),
+        per_pe(row_en, np.uint8),
+        per_pe(col_en.reshape(n, cols, lanes), np.uint8),
+        per_pe(decode_acts(stream.act, pe.act), np.int64),
+        per_pe(stream.q, np.int64),
+        per_pe(np.asarray(stream.scale).reshape(n, cols, lanes), np.int64),
+        per_pe(stream.zero, np.int64),
         out_valid,
         out_y,
     )

@@ -8,8 +8,10 @@ For each PE type (MixPE and the two baselines) at W4A8 and W4A16 (the INT8 PE at
   3. run a smaller GEMM (8x8x256) on the emitted Verilog with cocotb + Icarus and check that the
      RTL agrees with the cycle model on every cycle,
   4. replay the built-in Llama-2-7B workload (2,048-token prefill + 128 decode steps, W4A8 and
-     W4A16) on a 32x32 array of each PE type, with area, clock and energy from synthesis
-     (sim/replay.py), and print MixPE's speedup and energy ratio over the baselines.
+     W4A16) on a 32x32 array of each compared PE (sim/compare.py), with area, clock and energy from
+     synthesis (sim/replay.py), then print the comparison bench.replay_speed prints: MixPE's speedup,
+     energy ratio and iso-area throughput over every baseline on Llama-2-7B and Mixtral-8x7B, batch-1
+     decode against the DRAM bound, and the targets met or not.
 Prints the tables and writes out/demo/summary.json and out/demo/replay_w4a8|w4a16/.
 
     python -m sim.demo [--out out/demo] [--seed 0] [--no-rtl]
@@ -27,12 +29,13 @@ from tqdm import tqdm
 
 from hw.build import write_design
 from hw.config import ArrayConfig, PEConfig
+from sim.compare import COMPARED, MIXPE, compare_all, format_comparisons, pe_cost, pe_for, targets
 from sim.files import atomic_write
 from sim.gemm import gemm_cycles, random_operands, run_gemm
 from sim.model_shapes import builtin_workload
 from sim.perf_model import MemoryConfig
 from sim.reference import real_gemm, reference_gemm, result_lsb
-from sim.replay import format_report, pe_types_for, replay, speedups, write_outputs
+from sim.replay import format_report, replay, speedups, write_outputs
 
 DEMO_PES = [
     PEConfig("mixpe", 4, "unsigned", "int8", 128),
@@ -104,16 +107,30 @@ def main(argv: list[str] | None = None) -> int:
     replays = {}
     for act, label in (("int8", "w4a8"), ("fp16", "w4a16")):
         workload = builtin_workload("llama-2-7b", prefill=2048, decode=128, wbits=4, act=act, group=128)
-        kinds = pe_types_for(act)
-        reports = {k: replay(workload, k, 32, 32, MemoryConfig()) for k in tqdm(kinds, desc=f"replay {label}")}
-        ratios = speedups(reports)
+        names = [n for n, c in COMPARED.items() if act in c.acts]
+        reports = {
+            n: replay(workload, pe_for(n, act), 32, 32, MemoryConfig(), pe_cost(pe_for(n, act)))
+            for n in tqdm(names, desc=f"replay {label}")
+        }
+        ratios = speedups(reports, MIXPE)
         write_outputs(reports, {"speedups": ratios}, args.out / f"replay_{label}")
         print(f"\n== Llama-2-7B {label.upper()}, prefill 2048 + 128 decode ==")
         print(format_report(reports, ratios, top=6))
         replays[label] = {"speedups": ratios, "totals": {k: r.totals for k, r in reports.items()}}
     print(f"\nreplay tables, plots: {args.out}/replay_w4a8/, {args.out}/replay_w4a16/")
+    comparisons = compare_all(MemoryConfig())
+    goals = targets(comparisons)
+    print("\n== MixPE against every baseline (as python -m bench.replay_speed prints it) ==")
+    print(format_comparisons(comparisons, goals))
 
-    payload = {"seed": args.seed, "scale_frac_bits": SCALE_FRAC_BITS, "cases": rows, "replays": replays}
+    payload = {
+        "seed": args.seed,
+        "scale_frac_bits": SCALE_FRAC_BITS,
+        "cases": rows,
+        "replays": replays,
+        "comparisons": {label: c["speedups"] for label, c in comparisons.items()},
+        "targets": goals,
+    }
     atomic_write(args.out / "summary.json", json.dumps(payload, indent=2) + "\n")
     ok = all(
         r["exact_vs_numpy"] and r["cycles"] == r["cycles_formula"] and r.get("rtl_matches_model", True) for r in rows

@@ -11,6 +11,18 @@ Modeled (documented constants, not measured here):
     energy is an off-chip interface cost and is not scaled (the midpoint, 1.95 nJ / 64 bit).
   * Forwarding, skew and drain registers of the array: their flip-flop count times the area of the
     library's D flip-flop (DFF_AREA_UM2, osu018 DFFPOSX1), beside the synthesized PE area.
+  * Gating logic per PE (hw/array.py): operand isolation (an AND2X1 per isolated input bit), the
+    packed mode's lane multiplexers (a MUX2X1 per selected bit, rows with a lane other than 0), and
+    one clock gate (an AND2X1 and a latch, counted at the DFF's area: the liberty lists LATCH as 0).
+  * Clock gating (CLOCK_GATING, the assumption every gated energy figure rests on): osu018 has no
+    clock-gating cell or enable flop, so it is modeled, not synthesized. Each PE gets one integrated
+    clock gate (enable latch + AND on the clock, built from osu018's LATCH and AND2X1) enabled by its
+    valid and its L-cycle pipeline tail. In a gated PE-cycle the PE's flops get no clock edge, so
+    it costs the measured idle energy (valid low, operands isolated to zero: hw.power mode "idle")
+    minus the clock's share of it (clock net switching and flop clock-pin internal energy, from the
+    same liberty model) plus the clock gate's own energy (its latch and AND clocked every cycle);
+    every clocked PE-cycle also pays the gate. Source: the osu018 liberty tables through hw/power.py.
+    Not modeled: the clock tree above the gate (hw.power assumes an ideal clock for every cycle alike).
 """
 
 from __future__ import annotations
@@ -25,6 +37,15 @@ SRAM_PJ_PER_64B_45NM = ((8, 10.0), (32, 20.0), (1024, 100.0))  # (KiB, pJ per 64
 SRAM_NODE_SCALE = 16.0
 DRAM_PJ_PER_BYTE = 1950.0 / 8
 DFF_AREA_UM2 = 96.0  # osu018 DFFPOSX1: 96 µm² (from the .lib)
+AND2_AREA_UM2 = 32.0  # osu018 AND2X1
+MUX2_AREA_UM2 = 48.0  # osu018 MUX2X1
+CLOCK_GATE_AREA_UM2 = AND2_AREA_UM2 + DFF_AREA_UM2  # AND2X1 + a latch counted as a DFF
+CLOCK_GATING = (
+    "modeled (osu018 has no clock-gating cell): one clock gate per PE (osu018 LATCH + AND2X1) enabled by"
+    " valid and the L-cycle pipeline tail; gated PE-cycle = measured idle energy (valid low, operands"
+    " isolated to zero) - its clock share (clock net + flop clock pins, liberty) + the gate's own clocked"
+    " energy (liberty); clocked PE-cycles pay the gate too; clock tree above the gate not modeled"
+)
 
 
 @dataclass(frozen=True)
@@ -34,8 +55,10 @@ class PECost:
     area_um2: float
     fmax_mhz: float
     energy_pj_active: float  # per PE-cycle that consumes an operand
-    energy_pj_idle: float  # per PE-cycle without one (clock and leakage)
+    energy_pj_idle: float  # per PE-cycle without one, clock running (pipeline tail; every idle cycle ungated)
     source: str  # where the numbers come from
+    energy_pj_gated: float | None = None  # per clock-gated PE-cycle (None: no clock gating)
+    gating: str = ""  # the clock-gating assumption energy_pj_gated rests on
 
 
 def sram_pj_per_byte(kib: float) -> float:
@@ -55,10 +78,14 @@ def sram_pj_per_byte(kib: float) -> float:
 
 
 def array_area_um2(cfg: ArrayConfig, pe: PECost) -> dict[str, float]:
-    """Area (µm²) of the PEs and of the registers around them (forwarding, skew, drain)."""
-    rows, cols, acc = cfg.rows, cfg.cols, cfg.pe.acc_bits
-    row_bits = 3 + ACT_PORT_BITS  # valid, first, last, activation
-    col_bits = Q_PORT_BITS + SCALE_PORT_BITS + ZERO_PORT_BITS
+    """Area (µm²) of the PEs, the registers around them (forwarding, skew, drain), and the gating logic."""
+    rows, cols, acc, lanes, w = cfg.rows, cfg.cols, cfg.pe.acc_bits, cfg.lanes, cfg.pe.wbits
+    row_bits = 3 + ACT_PORT_BITS  # valid (with the row enable), first, last, activation
+    col_bits = Q_PORT_BITS + SCALE_PORT_BITS * lanes + ZERO_PORT_BITS + lanes  # weights, scales, lane enables
+    isolated_bits = ACT_PORT_BITS + w + SCALE_PORT_BITS + w
+    lane_rows = rows - -(-rows // lanes)  # rows whose lane is not 0
+    gating = rows * cols * (CLOCK_GATE_AREA_UM2 + isolated_bits * AND2_AREA_UM2)
+    gating += lane_rows * cols * (w + SCALE_PORT_BITS + w + 1) * MUX2_AREA_UM2
     flops = (
         rows * (cols - 1) * row_bits
         + (rows - 1) * cols * col_bits
@@ -66,7 +93,7 @@ def array_area_um2(cfg: ArrayConfig, pe: PECost) -> dict[str, float]:
         + col_bits * cols * (cols - 1) // 2
         + rows * cols * (acc + 1)
     )
-    return {"pes": rows * cols * pe.area_um2, "registers": flops * DFF_AREA_UM2}
+    return {"pes": rows * cols * pe.area_um2, "registers": flops * DFF_AREA_UM2, "gating": gating}
 
 
 @dataclass(frozen=True)
@@ -89,13 +116,16 @@ class Energy:
 def gemm_energy(cost: GemmCost, mem: MemoryConfig, pe: PECost) -> Energy:
     """Energy (pJ) of a GEMM from its performance-model counts and the measured PE cost.
 
-    Every MAC is one active PE-cycle; every other PE-cycle of the run (fill, drain, padding, stalls)
-    is idle. Both buffers are costed per byte at their mean size.
+    Every MAC is one active PE-cycle; every other PE-cycle of the run (fill, drain, gated rows and
+    columns, stalls) is idle: clock-gated (pe.energy_pj_gated) except the pipeline tails, which run
+    clocked (pe.energy_pj_idle); without a gated energy every idle cycle is clocked. Both buffers are
+    costed per byte at their mean size.
     """
     sram_pj = sram_pj_per_byte((mem.act_buffer_kib + mem.weight_buffer_kib) / 2)
+    gated = pe.energy_pj_idle if pe.energy_pj_gated is None else pe.energy_pj_gated
     return Energy(
         pe_active=cost.macs * pe.energy_pj_active,
-        pe_idle=(cost.pe_cycles - cost.macs) * pe.energy_pj_idle,
+        pe_idle=cost.tail_pe_cycles * pe.energy_pj_idle + cost.gated_pe_cycles * gated,
         sram=(cost.sram_read_bytes + cost.sram_write_bytes) * sram_pj,
         dram=(cost.dram_read_bytes + cost.dram_write_bytes) * DRAM_PJ_PER_BYTE,
     )

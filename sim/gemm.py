@@ -2,7 +2,9 @@
 
 Y (M x N) = X (M x K) @ W (K x N), with W quantized per group of G consecutive k and per column n:
 W[k, n] = S[k // G, n] * (Q[k, n] - Z[k // G, n]) (times 2**-F, the host's fixed-point scale).
-The array computes R x C output tiles one after another (row-major over tiles), streaming K.
+The array computes output tiles one after another (row-major over tiles), streaming K: R x C tiles,
+or in the packed (decode) mode R / lanes x C * lanes tiles, each column feeding `lanes` outputs
+(hw/array.py), which runs a GEMV (M = 1) at `lanes` times the weights per cycle.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.config import ArrayConfig, PEConfig
-from sim.array_model import Stream, array_run, drain_cycles, min_tile_spacing
+from sim.array_model import Stream, array_run, min_tile_spacing
 from sim.float_model import random_fp16_scales
 
 
@@ -70,9 +72,49 @@ def random_operands(pe: PEConfig, m: int, n: int, k: int, rng: np.random.Generat
     return GemmOperands(act.astype(np.int64), q.astype(np.int64), scale.astype(np.int64), zero.astype(np.int64), group)
 
 
-def tiles(cfg: ArrayConfig, m: int, n: int) -> list[tuple[int, int]]:
+def tile_shape(cfg: ArrayConfig, packed: bool = False) -> tuple[int, int]:
+    """(rows of Y, columns of Y) one tile covers: R x C, or R // lanes x C * lanes when packed."""
+    lanes = cfg.lanes if packed else 1
+    if cfg.rows < lanes:
+        raise ValueError(f"the packed mode needs at least {lanes} rows (one per lane); the array has {cfg.rows}")
+    return cfg.rows // lanes, cfg.cols * lanes
+
+
+def tiles(cfg: ArrayConfig, m: int, n: int, packed: bool = False) -> list[tuple[int, int]]:
     """(row offset, column offset) of each output tile, in the order the array computes them."""
-    return [(r, c) for r in range(0, m, cfg.rows) for c in range(0, n, cfg.cols)]
+    tm, tn = tile_shape(cfg, packed)
+    return [(r, c) for r in range(0, m, tm) for c in range(0, n, tn)]
+
+
+def pe_offsets(cfg: ArrayConfig, packed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Which output of its tile each PE (i, j) computes: (row offset (R,), column offset (R, C)).
+
+    Packed: row i takes lane p = i % lanes and Y row i // lanes, column j's lane p is Y column
+    p * C + j; rows beyond the last whole group of lanes get row offset -1 (never used).
+    """
+    lanes = cfg.lanes if packed else 1
+    i = np.arange(cfg.rows)
+    m_off = np.where(i < lanes * (cfg.rows // lanes), i // lanes, -1)
+    n_off = (i % lanes)[:, None] * cfg.cols + np.arange(cfg.cols)[None, :]
+    return m_off, n_off
+
+
+def tile_usage(cfg: ArrayConfig, m: int, n: int, packed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Per tile (in order): the PEs it uses, and max 2i + j over them (its last result's drain offset).
+
+    PE (i, j)'s result leaves the array 2i + j + 1 + L cycles after the tile's last operand
+    (hw/array.py); gated PEs produce none, so a tile's drain ends with its last used PE.
+    """
+    lanes = cfg.lanes if packed else 1
+    tm, tn = tile_shape(cfg, packed)
+    rows_used = np.minimum(tm, m - np.arange(0, m, tm))  # per row block
+    lane_cols = np.clip(n - np.arange(0, n, tn)[:, None] - np.arange(lanes)[None, :] * cfg.cols, 0, cfg.cols)
+    lane = np.arange(lanes)[None, :]
+    # per column block: max over lanes in use of 2p + (columns used) - 1
+    col_exit = np.where(lane_cols > 0, 2 * lane + lane_cols - 1, -1).max(axis=1)
+    used = rows_used[:, None] * lane_cols.sum(axis=1)[None, :]
+    exit_offset = 2 * lanes * (rows_used[:, None] - 1) + col_exit[None, :]
+    return used.ravel(), exit_offset.ravel()
 
 
 def tile_spacing(cfg: ArrayConfig, k: int) -> int:
@@ -80,39 +122,53 @@ def tile_spacing(cfg: ArrayConfig, k: int) -> int:
     return max(k, min_tile_spacing(cfg.rows))
 
 
-def gemm_cycles(cfg: ArrayConfig, m: int, n: int, k: int) -> int:
+def schedule_cycles(cfg: ArrayConfig, starts: np.ndarray, exit_offset: np.ndarray, k: int) -> int:
+    """Cycles from cycle 0 to the last result, inclusive, for tiles starting at `starts`."""
+    return int((np.asarray(starts) + exit_offset).max()) + k + cfg.pe.latency + 1
+
+
+def gemm_cycles(cfg: ArrayConfig, m: int, n: int, k: int, packed: bool = False) -> int:
     """Cycles from the first operand to the last result, inclusive (see hw/array.py).
 
-    cycles = (tiles - 1) * max(K, 2R - 1) + K + 2R + C - 2 + L      (L: PEConfig.latency)
+    Tiles every max(K, 2R - 1) cycles; each ends K + (2i + j) + 1 + L cycles after it starts for its
+    last used PE (i, j). With every PE used this is the array's formula
+    (tiles - 1) * max(K, 2R - 1) + K + 2R + C - 2 + L      (L: PEConfig.latency)
     """
-    return (len(tiles(cfg, m, n)) - 1) * tile_spacing(cfg, k) + k + drain_cycles(cfg)
+    _, exit_offset = tile_usage(cfg, m, n, packed)
+    return schedule_cycles(cfg, np.arange(len(exit_offset)) * tile_spacing(cfg, k), exit_offset, k)
 
 
-def gemm_stream(cfg: ArrayConfig, ops: GemmOperands, starts: list[int] | None = None) -> Stream:
+def gemm_stream(cfg: ArrayConfig, ops: GemmOperands, starts: list[int] | None = None, packed: bool = False) -> Stream:
     """The cycle-by-cycle operand stream for a GEMM: each tile's K operands, then idle padding.
 
-    starts: the cycle each tile begins (e.g. delayed by DRAM fetches, sim/perf_model.py); by
-    default tiles follow each other every tile_spacing cycles.
+    Rows and column lanes a tile does not use (M or N not a multiple of the tile) are gated off.
+    packed: the decode mapping (hw/array.py), `lanes` outputs per column. starts: the cycle each tile
+    begins (e.g. delayed by DRAM fetches, sim/perf_model.py); by default tiles follow each other
+    every tile_spacing cycles.
     """
     ops.validate(cfg.pe)
     m, n, k = ops.shape
-    rows, cols = cfg.rows, cfg.cols
+    rows, cols, lanes, wbits = cfg.rows, cfg.cols, cfg.lanes, cfg.pe.wbits
+    used_lanes = lanes if packed else 1
+    tm, tn = tile_shape(cfg, packed)
     spacing = tile_spacing(cfg, k)
-    order = tiles(cfg, m, n)
+    order = tiles(cfg, m, n, packed)
     if starts is None:
         starts = [t * spacing for t in range(len(order))]
     if len(starts) != len(order) or starts[0] < 0 or min(np.diff(starts), default=spacing) < spacing:
         raise ValueError(f"need {len(order)} tile starts, increasing by at least {spacing} cycles")
     length = starts[-1] + k
-    # Pad M and N up to whole tiles; padded rows/columns compute results that are discarded.
-    act = np.zeros((-(-m // rows) * rows, k), np.int64)
+    m_off, n_off = pe_offsets(cfg, packed)
+    # Pad M and N up to whole tiles with zeros; the padding's lanes are gated off.
+    act = np.zeros((-(-m // tm) * tm + 1, k), np.int64)  # the extra zero row feeds unused rows
     act[:m] = ops.act
     kk = np.arange(k)
-    pad_n = -(-n // cols) * cols
+    pad_n = -(-n // tn) * tn
     q, scale, zero = (np.zeros((k, pad_n), np.int64) for _ in range(3))
     q[:, :n] = ops.q
     scale[:, :n] = ops.scale[kk // ops.group]
     zero[:, :n] = ops.zero[kk // ops.group]
+    lane_shift = wbits * np.arange(used_lanes)[None, :, None]
 
     s = Stream(
         valid=np.zeros(length, np.uint8),
@@ -120,41 +176,63 @@ def gemm_stream(cfg: ArrayConfig, ops: GemmOperands, starts: list[int] | None = 
         last=np.zeros(length, np.uint8),
         act=np.zeros((length, rows), np.int64),
         q=np.zeros((length, cols), np.int64),
-        scale=np.zeros((length, cols), np.int64),
+        scale=np.zeros((length, cols * lanes), np.int64),
         zero=np.zeros((length, cols), np.int64),
+        row_en=np.zeros((length, rows), np.uint8),
+        col_en=np.zeros((length, cols * lanes), np.uint8),
+        packed=packed,
     )
     for (r, c), start in zip(order, starts, strict=True):
         sl = slice(start, start + k)
         s.valid[sl] = 1
         s.first[start] = 1
         s.last[start + k - 1] = 1
-        s.act[sl] = act[r : r + rows].T
-        s.q[sl], s.scale[sl], s.zero[sl] = q[:, c : c + cols], scale[:, c : c + cols], zero[:, c : c + cols]
+        row_used = (m_off >= 0) & (r + m_off < m)
+        s.row_en[sl] = row_used
+        s.act[sl] = act[np.where(row_used, r + m_off, -1)].T
+        # (K, lanes used, C) blocks: lane p of column j is Y column c + p * C + j
+        lanes_q, lanes_s, lanes_z = (x[:, c : c + tn].reshape(k, used_lanes, cols) for x in (q, scale, zero))
+        s.q[sl] = (lanes_q << lane_shift).sum(axis=1)
+        s.zero[sl] = (lanes_z << lane_shift).sum(axis=1)
+        port_s = np.zeros((k, cols, lanes), np.int64)
+        port_s[:, :, :used_lanes] = lanes_s.transpose(0, 2, 1)
+        s.scale[sl] = port_s.reshape(k, cols * lanes)
+        col_en = np.zeros((cols, lanes), np.uint8)
+        col_en[:, :used_lanes] = c + n_off[:used_lanes].T < n
+        s.col_en[sl] = col_en.reshape(cols * lanes)
     return s
 
 
-def collect(cfg: ArrayConfig, ops: GemmOperands, out_valid: np.ndarray, out_y: np.ndarray) -> np.ndarray:
+def collect(
+    cfg: ArrayConfig, ops: GemmOperands, out_valid: np.ndarray, out_y: np.ndarray, packed: bool = False
+) -> np.ndarray:
     """Reassemble Y (M x N) from the array's per-cycle column outputs.
 
-    Column j delivers each tile's rows in order, tiles in order, so its k-th result is row k % R of
-    tile k // R.
+    Column j delivers, tile after tile, the results of its used PEs from the top row down.
     """
     m, n, _ = ops.shape
-    order = tiles(cfg, m, n)
+    order = tiles(cfg, m, n, packed)
+    m_off, n_off = pe_offsets(cfg, packed)
     y = np.zeros((m, n), np.int64)
     for j in range(cfg.cols):
+        targets = [
+            (r + m_off[i], c + n_off[i, j])
+            for r, c in order
+            for i in range(cfg.rows)
+            if m_off[i] >= 0 and r + m_off[i] < m and c + n_off[i, j] < n
+        ]
         results = out_y[np.flatnonzero(out_valid[:, j]), j]
-        if len(results) != len(order) * cfg.rows:
-            raise ValueError(f"column {j} delivered {len(results)} results, expected {len(order) * cfg.rows}")
-        for idx, value in enumerate(results):
-            (r, c), i = order[idx // cfg.rows], idx % cfg.rows
-            if r + i < m and c + j < n:
-                y[r + i, c + j] = value
+        if len(results) != len(targets):
+            raise ValueError(f"column {j} delivered {len(results)} results, expected {len(targets)}")
+        for (row, col), value in zip(targets, results, strict=True):
+            y[row, col] = value
     return y
 
 
-def run_gemm(cfg: ArrayConfig, ops: GemmOperands, starts: list[int] | None = None) -> tuple[np.ndarray, int]:
+def run_gemm(
+    cfg: ArrayConfig, ops: GemmOperands, starts: list[int] | None = None, packed: bool = False
+) -> tuple[np.ndarray, int]:
     """Y from the cycle model, and the cycles it took (cycle 0 to the last result, inclusive)."""
-    out_valid, out_y = array_run(cfg, gemm_stream(cfg, ops, starts))
+    out_valid, out_y = array_run(cfg, gemm_stream(cfg, ops, starts, packed))
     cycles = int(np.flatnonzero(out_valid.any(axis=1))[-1]) + 1
-    return collect(cfg, ops, out_valid, out_y), cycles
+    return collect(cfg, ops, out_valid, out_y, packed), cycles

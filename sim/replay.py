@@ -13,7 +13,10 @@ What is measured and what is modeled:
   * PE area and clock: yosys + OpenSTA on osu018 (hw/synth.py), measured, pre-layout; `--clock
     PE=MHZ` replaces the clock, e.g. with the post-route one `python -m eda.flow` reports; energy per PE-cycle:
     gate-level simulation of that netlist, toggles times liberty energies (hw/power.py), measured;
-  * SRAM/DRAM energy and the array's register area: modeled (sim/energy.py states the sources).
+  * SRAM/DRAM energy, the array's register and gating area, and clock gating: modeled (sim/energy.py
+    states the sources and the clock-gating assumption). Rows and columns a tile leaves unused are
+    gated (hw/array.py); each linear op runs in the ordinary or the packed (decode) mapping, whichever
+    takes fewer cycles.
 Attention ops use their KV bits for traffic; the array multiplies a KV operand of more than 8 bits
 as 8-bit (it has no FP16 x FP16 path), which the report flags.
 """
@@ -32,9 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from hw.config import ArrayConfig, ConfigError, PEConfig
-from sim.energy import PECost, array_area_um2, gemm_energy
+from sim.energy import CLOCK_GATING, PECost, array_area_um2, gemm_energy
 from sim.files import atomic_write
-from sim.perf_model import MemoryConfig, gemm_cost
+from sim.perf_model import MemoryConfig, best_cost, dram_bound_cycles, gemm_cost
 from sim.workload import Attention, Linear, Op, Workload, WorkloadError, load_workload
 
 PE_TYPES = ("mixpe", "dequant", "int8", "mixpe_fp32", "dequant_fp32")  # *_fp32: PEConfig accumulate="fp32"
@@ -88,8 +91,14 @@ def traffic_bits(op: Op, array_pe: PEConfig) -> int:
 
 
 @lru_cache(maxsize=4096)
-def _cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int, wbits: int):
-    return gemm_cost(cfg, mem, m, n, k, wbits=wbits)
+def _cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int, wbits: int, linear: bool):
+    # Attention's KV operand is not packed: the packed mode carries weights of the PE's width
+    return best_cost(cfg, mem, m, n, k, wbits) if linear else gemm_cost(cfg, mem, m, n, k, wbits)
+
+
+def op_cost(cfg: ArrayConfig, mem: MemoryConfig, op: Op):
+    """The tile model's cost of one instance of an op, in its faster mapping (memoized)."""
+    return _cost(cfg, mem, op.m, op.n, op.k, traffic_bits(op, cfg.pe), isinstance(op, Linear))
 
 
 @dataclass
@@ -112,6 +121,8 @@ class OpResult:
     energy_pj: dict
     seconds: float
     approximated: bool  # a KV operand wider than the array's 8-bit path
+    packed: bool  # ran in the packed (decode) mapping
+    dram_bound_cycles: float  # reading its weights, scales and activations once at the DRAM's bandwidth
 
 
 @dataclass
@@ -136,6 +147,7 @@ class Report:
         area_mm2 = sum(self.area_um2.values()) / 1e6
         return {
             "cycles": cycles,
+            "dram_bound_cycles": sum(o.dram_bound_cycles for o in self.ops),
             "seconds": seconds,
             "macs": macs,
             "utilization": macs / (cycles * self.rows * self.cols),
@@ -161,7 +173,12 @@ class Report:
             "totals": self.totals,
             "ops": [asdict(o) for o in self.ops],
             "measured": ["PE area", "PE critical path / clock", "PE energy per cycle (gate-level toggles)"],
-            "modeled": ["cycles (tile model, exact vs the cycle model)", "SRAM/DRAM energy", "array register area"],
+            "modeled": [
+                "cycles (tile model, exact vs the cycle model)",
+                "SRAM/DRAM energy",
+                "array register and gating area",
+                f"clock gating: {CLOCK_GATING}",
+            ],
         }
 
 
@@ -169,27 +186,35 @@ def synthesized_cost(cfg: PEConfig) -> PECost:
     """PE area and clock from yosys + OpenSTA; energy per cycle from its gate-level toggle activity.
 
     Active energy: a realistic operand stream (hw/power.py, zero-delay: no glitches, a lower bound);
-    idle energy: the clock running with no operand. All cached by configuration.
+    idle energy: valid low with the operands isolated to zero, clock running; gated energy: idle less
+    its clock share plus one clock gate (sim/energy.py, CLOCK_GATING). All cached by configuration.
     """
-    from hw.power import measure_power
+    from hw.power import clock_gate_energy_pj, measure_power
     from hw.synth import synthesize
 
     r = synthesize(cfg)
-    active, idle = measure_power(cfg), measure_power(cfg, idle=True)
+    active, idle = measure_power(cfg), measure_power(cfg, mode="idle")
+    gate = clock_gate_energy_pj()
     return PECost(
         area_um2=r.area_um2,
         fmax_mhz=r.fmax_mhz,
-        energy_pj_active=active.energy_pj_per_cycle,
-        energy_pj_idle=idle.energy_pj_per_cycle,
+        energy_pj_active=active.energy_pj_per_cycle + gate,
+        energy_pj_idle=idle.energy_pj_per_cycle + gate,
         source=f"yosys+OpenSTA osu018 ({r.design}); energy: {active.method}, {active.cycles} cycles",
+        energy_pj_gated=idle.energy_pj_per_cycle - idle.clock_energy_pj_per_cycle + gate,
+        gating=CLOCK_GATING,
     )
 
 
 def replay(
-    workload: Workload, pe: str, rows: int, cols: int, mem: MemoryConfig, pe_cost: PECost | None = None
+    workload: Workload, pe: str | PEConfig, rows: int, cols: int, mem: MemoryConfig, pe_cost: PECost | None = None
 ) -> Report:
-    """Every op of the workload on an R x C array of `pe` PEs; pe_cost defaults to synthesis."""
-    cfg = ArrayConfig(pe_config(pe, main_precision(workload)), rows, cols)
+    """Every op of the workload on an R x C array of `pe` PEs; pe_cost defaults to synthesis.
+
+    pe: a PE type (built for the workload's main precision, pe_config) or a whole PE configuration.
+    """
+    pe_cfg = pe if isinstance(pe, PEConfig) else pe_config(pe, main_precision(workload))
+    cfg = ArrayConfig(pe_cfg, rows, cols)
     cost = pe_cost or synthesized_cost(cfg.pe)
     report = Report(
         workload=workload.model,
@@ -202,7 +227,7 @@ def replay(
     )
     hz = cost.fmax_mhz * 1e6
     for op in workload.ops:
-        c = _cost(cfg, mem, op.m, op.n, op.k, traffic_bits(op, cfg.pe))
+        c = op_cost(cfg, mem, op)
         e = gemm_energy(c, mem, cost).as_dict()
         times = op.instances
         report.ops.append(
@@ -223,6 +248,8 @@ def replay(
                 energy_pj={key: v * times for key, v in e.items()},
                 seconds=c.cycles * times / hz,
                 approximated=isinstance(op, Attention) and op.kv_bits > 8,
+                packed=c.packed,
+                dram_bound_cycles=dram_bound_cycles(cfg, mem, op.m, op.n, op.k, traffic_bits(op, cfg.pe)) * times,
             )
         )
     return report
@@ -246,8 +273,8 @@ def exact_check(workload: Workload, pe: str, rows: int, cols: int, mem: MemoryCo
         ops = workload.operands(op)
         pe_cfg = replace(pe_config(pe, op), group=ops.group) if pe != "int8" else pe_config(pe, op)
         cfg = ArrayConfig(pe_cfg, rows, cols)
-        cost = gemm_cost(cfg, mem, op.m, op.n, op.k, wbits=traffic_bits(op, cfg.pe))
-        y, cycles = run_gemm(cfg, ops, list(cost.tile_starts))
+        cost = op_cost(cfg, mem, op)
+        y, cycles = run_gemm(cfg, ops, list(cost.tile_starts), cost.packed)
         checks.append(
             {
                 "op": op.name,
@@ -259,14 +286,15 @@ def exact_check(workload: Workload, pe: str, rows: int, cols: int, mem: MemoryCo
     return checks
 
 
-def speedups(reports: dict[str, Report]) -> dict[str, dict]:
-    """MixPE against each baseline: time, energy and throughput-per-area ratios (> 1 favours MixPE)."""
-    if "mixpe" not in reports:
+def speedups(reports: dict[str, Report], mixpe: str = "mixpe") -> dict[str, dict]:
+    """MixPE (the report named `mixpe`) against each other report: time, energy and throughput-per-area
+    ratios (> 1 favours MixPE)."""
+    if mixpe not in reports:
         return {}
-    mix = reports["mixpe"].totals
+    mix = reports[mixpe].totals
     out = {}
     for name, rep in reports.items():
-        if name == "mixpe":
+        if name == mixpe:
             continue
         base = rep.totals
         out[name] = {
@@ -348,12 +376,14 @@ def format_report(reports: dict[str, Report], ratios: dict[str, dict], top: int 
     """The per-op table of the first report (the costliest `top` ops), totals for every PE, and ratios."""
     first_pe, first = next(iter(reports.items()))
     lines = [f"{first.workload} on a {first.rows}x{first.cols} {first_pe} array ({PEConfig(**first.pe).name()})"]
-    lines.append(f"{'op':34s} {'precision':16s} {'inst':>6s} {'cycles':>12s} {'util':>6s} {'DRAM MB':>9s} {'mJ':>9s}")
+    lines.append(
+        f"{'op':34s} {'precision':16s} {'inst':>6s} {'cycles':>12s} {'util':>6s} {'map':>6s} {'DRAM MB':>9s} {'mJ':>9s}"
+    )
     for o in sorted(first.ops, key=lambda o: -o.cycles)[:top]:
         flag = "*" if o.approximated else " "
         lines.append(
             f"{o.name[:34]:34s} {o.precision:16s} {o.instances:6d} {o.cycles:12d} {o.utilization:6.1%} "
-            f"{o.dram_bytes / 1e6:9.1f} {o.energy_pj['total'] * 1e-9:9.2f}{flag}"
+            f"{'packed' if o.packed else 'rows':>6s} {o.dram_bytes / 1e6:9.1f} {o.energy_pj['total'] * 1e-9:9.2f}{flag}"
         )
     if len(first.ops) > top:
         lines.append(f"... {len(first.ops) - top} more ops in replay.csv")
@@ -379,7 +409,8 @@ def format_report(reports: dict[str, Report], ratios: dict[str, dict], top: int 
         lines.append("* KV operand wider than 8 bits: multiplied on the 8-bit path, traffic at its own width")
     lines.append(
         "measured: PE area, clock (yosys+OpenSTA, osu018), PE energy/cycle (gate-level toggles); modeled: memory"
-        " energy, register area; cycles from the tile model (exact vs the cycle model)"
+        " energy, register and gating area, clock gating (sim/energy.py); cycles from the tile model (exact vs the"
+        " cycle model); map: rows (ordinary) or packed (decode) mapping"
     )
     return "\n".join(lines)
 

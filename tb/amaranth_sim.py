@@ -10,7 +10,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from hw.array import SystolicArray
-from hw.config import ArrayConfig
+from hw.config import SCALE_PORT_BITS, ArrayConfig
 from sim.array_model import Stream
 
 
@@ -19,11 +19,21 @@ def array_trace_amaranth(cfg: ArrayConfig, stream: Stream, cycles: int) -> tuple
     dut = SystolicArray(cfg)
     out_valid = np.zeros((cycles, cfg.cols), np.uint8)
     out_y = np.zeros((cycles, cfg.cols), np.int64)
-    lanes = {
+    row_en, col_en = stream.enables(cfg)
+    n, lanes = len(stream), cfg.lanes
+
+    def per_column(x: np.ndarray, bits: int) -> np.ndarray:
+        """(N, cols * lanes) lane values -> (N, cols) port values, lane p at bit p * bits."""
+        x = np.asarray(x, object).reshape(n, cfg.cols, lanes)
+        return sum(x[:, :, p] << (p * bits) for p in range(lanes))
+
+    ports = {
         "in_act": stream.act,
         "in_q": stream.q,
-        "in_scale": stream.scale,
+        "in_scale": per_column(stream.scale, SCALE_PORT_BITS),
         "in_zero": stream.zero,
+        "in_col_en": per_column(col_en, 1),
+        "in_row_en": (np.asarray(row_en, object) << np.arange(cfg.rows)).sum(axis=1)[:, None],
     }
 
     async def testbench(ctx):
@@ -35,8 +45,12 @@ def array_trace_amaranth(cfg: ArrayConfig, stream: Stream, cycles: int) -> tuple
             live = t < len(stream)
             for name in ("valid", "first", "last"):
                 ctx.set(getattr(dut, f"in_{name}"), int(getattr(stream, name)[t]) if live else 0)
-            for name, values in lanes.items():
+            ctx.set(dut.in_packed, int(stream.packed))
+            for name, values in ports.items():
                 port = getattr(dut, name)
+                if name == "in_row_en":
+                    ctx.set(port, int(values[t, 0]) if live else 0)
+                    continue
                 for i in range(values.shape[1]):
                     ctx.set(port[i], int(values[t, i]) if live else 0)
             await ctx.tick()

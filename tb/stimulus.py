@@ -79,7 +79,7 @@ def pe_stimulus(
 
 
 def insert_bubbles(stream: Stream, rng: np.random.Generator, prob: float) -> Stream:
-    """The same stream with idle cycles (valid low, random data) inserted before entries at random."""
+    """The same stream with idle cycles (valid low, random data, random enables) inserted before entries at random."""
     n = len(stream)
     extra = rng.geometric(1 - prob, n) - 1  # idle cycles before each entry
     pos = np.arange(n) + np.cumsum(extra)
@@ -98,4 +98,7 @@ def insert_bubbles(stream: Stream, rng: np.random.Generator, prob: float) -> Str
         q=spread(stream.q),
         scale=spread(stream.scale),
         zero=spread(stream.zero),
+        row_en=None if stream.row_en is None else spread(stream.row_en) & 1,
+        col_en=None if stream.col_en is None else spread(stream.col_en) & 1,
+        packed=stream.packed,
     )

@@ -30,13 +30,17 @@ def unpack_signed(value: int, bits: int, lanes: int) -> list[int]:
 
 @cocotb.test()
 async def array_matches_cycle_model(dut):
-    """Random GEMM with idle cycles inside; out_valid every cycle, out_y whenever valid; Y exact."""
+    """Random GEMM with idle cycles inside; out_valid every cycle, out_y whenever valid; Y exact.
+
+    params: shape [M, N, K], bubble_prob, packed (the decode mapping, hw/array.py).
+    """
     params = tb_params()
     cfg = config_from(params)
     rng = np.random.default_rng(params["seed"])
     m, n, k = params["shape"]
+    packed = bool(params.get("packed", False))
     ops = random_operands(cfg.pe, m, n, k, rng)
-    stream = insert_bubbles(gemm_stream(cfg, ops), rng, params.get("bubble_prob", 0.1))
+    stream = insert_bubbles(gemm_stream(cfg, ops, packed=packed), rng, params.get("bubble_prob", 0.1))
     want_valid, want_y = array_run(cfg, stream)
     acc, cols = cfg.pe.acc_bits, cfg.cols
     got_valid = np.zeros_like(want_valid)
@@ -48,13 +52,17 @@ async def array_matches_cycle_model(dut):
         if valid:
             got_y[t] = unpack_signed(dut.out_y.value.to_unsigned(), acc, cols)
 
+    row_en, col_en = stream.enables(cfg)
     inputs = {
         "in_valid": stream.valid,
         "in_first": stream.first,
         "in_last": stream.last,
+        "in_row_en": pack(row_en, 1),
+        "in_col_en": pack(col_en, 1),
+        "in_packed": [int(packed)] * len(want_valid),  # held until the last result has drained
         "in_act": pack(stream.act, ACT_PORT_BITS),
         "in_q": pack(stream.q, Q_PORT_BITS),
-        "in_scale": pack(stream.scale, SCALE_PORT_BITS),
+        "in_scale": pack(stream.scale, SCALE_PORT_BITS),  # lane p of column j is entry j * lanes + p
         "in_zero": pack(stream.zero, ZERO_PORT_BITS),
     }
     start = time.perf_counter()
@@ -69,5 +77,5 @@ async def array_matches_cycle_model(dut):
             f"{bad.size} mismatching cycles, first {t}: RTL {got_valid[t]} {got_y[t]}, "
             f"model {want_valid[t]} {want_y[t]}"
         )
-    y = collect(cfg, ops, got_valid, got_y)
+    y = collect(cfg, ops, got_valid, got_y, packed)
     assert (y == reference_gemm(cfg.pe, ops)).all(), "the RTL's GEMM result differs from the numpy reference"

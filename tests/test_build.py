@@ -25,6 +25,10 @@ def test_emits_verilog_and_manifest(tmp_path, args, capsys):
     ports = {p["name"]: p for p in manifest["ports"]}
     assert ports["in_act"]["bits"] == 2 * 16 and ports["in_q"]["lanes"] == 3
     assert ports["out_y"]["lanes"] == 3 and ports["out_y"]["lane_bits"] == manifest["config"]["pe"]["acc_bits"]
+    # gating: an enable per row and per column lane; the packed mode widens each column's scale per lane
+    lanes = manifest["packed_lanes"]
+    assert lanes == max(1, 8 // manifest["config"]["pe"]["wbits"]) and ports["in_row_en"]["bits"] == 2
+    assert ports["in_col_en"]["lane_bits"] == lanes and ports["in_scale"]["lane_bits"] == 16 * lanes
     for name in ports:
         assert name in verilog
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{top}.v", f"{top}.json"])

@@ -3,7 +3,17 @@ import math
 import pytest
 
 from hw.config import ArrayConfig, PEConfig
-from sim.energy import DFF_AREA_UM2, DRAM_PJ_PER_BYTE, PECost, array_area_um2, gemm_energy, sram_pj_per_byte
+from sim.energy import (
+    AND2_AREA_UM2,
+    CLOCK_GATE_AREA_UM2,
+    DFF_AREA_UM2,
+    DRAM_PJ_PER_BYTE,
+    MUX2_AREA_UM2,
+    PECost,
+    array_area_um2,
+    gemm_energy,
+    sram_pj_per_byte,
+)
 from sim.perf_model import MemoryConfig, gemm_cost
 
 
@@ -16,13 +26,18 @@ def test_sram_energy_follows_the_table_and_interpolates():
     assert sram_pj_per_byte(1) == sram_pj_per_byte(8) and sram_pj_per_byte(4096) == sram_pj_per_byte(1024)
 
 
-def test_array_register_area_counts_forwarding_skew_and_drain():
+def test_array_register_area_counts_forwarding_skew_drain_and_gating():
     pe = PECost(area_um2=500.0, fmax_mhz=100.0, energy_pj_active=1.0, energy_pj_idle=0.1, source="test")
+    # one clock gate, and an isolating AND per operand bit (act 16, q 4, scale 16, zero 4), per PE
+    per_pe_gating = CLOCK_GATE_AREA_UM2 + 40 * AND2_AREA_UM2
     one = array_area_um2(ArrayConfig(PEConfig(acc_bits=48), 1, 1), pe)
-    assert one == {"pes": 500.0, "registers": 49 * DFF_AREA_UM2}  # only the drain register
+    assert one == {"pes": 500.0, "registers": 49 * DFF_AREA_UM2, "gating": per_pe_gating}  # only the drain register
     two = array_area_um2(ArrayConfig(PEConfig(acc_bits=48), 2, 2), pe)
-    # 2 horizontal hops x 19 bits, 2 vertical x 32 bits, skew: one row (19) and one column (32), 4 drains
-    assert two["registers"] == (2 * 19 + 2 * 32 + 19 + 32 + 4 * 49) * DFF_AREA_UM2
+    # W4: 2 lanes. 2 horizontal hops x 19 bits, 2 vertical x (8 + 2 x 16 + 8 + 2 enables = 50) bits,
+    # skew: one row (19) and one column (50), 4 drains
+    assert two["registers"] == (2 * 19 + 2 * 50 + 19 + 50 + 4 * 49) * DFF_AREA_UM2
+    # row 1 takes lane 1 in the packed mode: a multiplexer per q, scale, zero and enable bit
+    assert two["gating"] == 4 * per_pe_gating + 2 * (4 + 16 + 4 + 1) * MUX2_AREA_UM2
 
 
 def test_gemm_energy_adds_its_parts():
@@ -36,3 +51,14 @@ def test_gemm_energy_adds_its_parts():
     assert e.dram == (cost.dram_read_bytes + cost.dram_write_bytes) * DRAM_PJ_PER_BYTE
     assert e.sram == pytest.approx((cost.sram_read_bytes + cost.sram_write_bytes) * sram_pj_per_byte(8))
     assert e.total == pytest.approx(e.pe_active + e.pe_idle + e.sram + e.dram)
+
+
+def test_clock_gating_prices_idle_cycles_as_gated_except_pipeline_tails():
+    cfg = ArrayConfig(PEConfig("mixpe", 4, "unsigned", "int8", 32), 4, 4)
+    mem = MemoryConfig(act_buffer_kib=8, weight_buffer_kib=8, dram_bytes_per_cycle=math.inf)
+    pe = PECost(1.0, 1.0, energy_pj_active=3.0, energy_pj_idle=0.5, source="test", energy_pj_gated=0.01)
+    cost = gemm_cost(cfg, mem, 1, 16, 64)  # a GEMV: one row of four used, four column tiles back to back
+    assert cost.tail_pe_cycles == 4 * 2  # only the last tile's PEs idle, clocked, through their 2-cycle tail
+    assert cost.gated_pe_cycles == cost.cycles * 16 - 16 * 64 - 8
+    e = gemm_energy(cost, mem, pe)
+    assert e.pe_idle == pytest.approx(8 * 0.5 + cost.gated_pe_cycles * 0.01)

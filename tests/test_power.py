@@ -8,7 +8,7 @@ import pytest
 
 import hw.power as power
 from hw.config import PEConfig
-from hw.power import _count_toggles, _energy, main, measure_power, operand_stream
+from hw.power import _count_toggles, _energy, clock_gate_energy_pj, main, measure_power, operand_stream
 
 INT8 = PEConfig("int8", 8, "signed", "int8")
 MIXPE = PEConfig("mixpe", 2, "unsigned", "int8", 4)
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def results(cache):
     return {
-        name: (measure_power(cfg, cycles=CYCLES), measure_power(cfg, cycles=CYCLES, idle=True))
+        name: (measure_power(cfg, cycles=CYCLES), measure_power(cfg, cycles=CYCLES, mode="idle"))
         for name, cfg in CONFIGS.items()
     }
 
@@ -53,6 +53,25 @@ def test_zero_operands_cost_less(results, cache):
     zeros = measure_power(MIXPE, stimulus=stream)
     active, idle = results["mixpe"]
     assert idle.energy_pj_per_cycle < zeros.energy_pj_per_cycle < 0.7 * active.energy_pj_per_cycle
+
+
+@pytest.mark.parametrize("name", ["mixpe", "dequant"])
+def test_padded_rows_and_gated_cycles(results, cache, name):
+    """A padded row (act 0, valid high) of an ungated array vs a gated PE (valid low, operands zero)."""
+    active, idle = results[name]
+    padded = measure_power(CONFIGS[name], cycles=CYCLES, mode="padded")
+    assert padded.mode == "padded" and idle.mode == "idle" and active.mode == "active"
+    assert idle.energy_pj_per_cycle < padded.energy_pj_per_cycle < active.energy_pj_per_cycle
+    # idle: only the clock moves, so nearly all of its energy is the clock's, which a clock gate saves
+    assert 0 < idle.energy_pj_per_cycle - idle.clock_energy_pj_per_cycle < 0.01 * idle.energy_pj_per_cycle
+    assert 0 < clock_gate_energy_pj() < 0.2 * idle.clock_energy_pj_per_cycle
+    # the clock's share is the same whatever the operands do
+    assert padded.clock_energy_pj_per_cycle == pytest.approx(idle.clock_energy_pj_per_cycle)
+
+
+def test_unknown_stream_mode_is_rejected():
+    with pytest.raises(ValueError, match="stream mode 'busy'"):
+        operand_stream(INT8, 10, mode="busy")
 
 
 def test_glitches_add_toggles(results, cache):

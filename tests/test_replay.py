@@ -11,7 +11,7 @@ from hw.config import ArrayConfig, PEConfig
 from sim.energy import PECost, array_area_um2, gemm_energy
 from sim.gemm import random_operands
 from sim.perf_model import MemoryConfig, gemm_cost
-from sim.replay import ReplayError, main, main_precision, replay, speedups
+from sim.replay import ReplayError, exact_check, main, main_precision, op_cost, replay, speedups
 from sim.sweep import pareto
 from sim.workload import AttnQK, Linear, Workload, load_workload
 
@@ -174,3 +174,19 @@ def test_fp32_pe_types_replay_and_check_exactly():
         w = Workload(model="exact", ops=[Linear(name="l0", m=5, n=6, k=32, act="fp16", group=8)], tensors={"l0": ops})
         (check,) = exact_check(w, pe, 4, 4, MemoryConfig(dram_bytes_per_cycle=2.0))
         assert check["outputs_match_torch"] and check["cycles_model"] == check["cycles_tile_model"]
+
+
+def test_exact_check_runs_a_gemv_in_the_packed_mapping():
+    pe = PEConfig("mixpe", 4, "unsigned", "int8", 16)
+    rng = np.random.default_rng(1)
+    layers = [
+        Linear(name="gemv", m=1, n=9, k=32, wbits=4, group=16),
+        Linear(name="gemm", m=6, n=9, k=32, wbits=4, group=16),
+    ]
+    tensors = {op.name: random_operands(pe, op.m, op.n, op.k, rng) for op in layers}
+    w = Workload(model="exact", ops=layers, tensors=tensors)
+    mem = MemoryConfig(dram_bytes_per_cycle=16.0)  # compute-bound: the packed GEMV takes fewer cycles
+    cfg = ArrayConfig(pe, 4, 4)
+    assert [op_cost(cfg, mem, op).packed for op in layers] == [True, False]
+    for check in exact_check(w, "mixpe", 4, 4, mem):
+        assert check["outputs_match_torch"] and check["cycles_model"] == check["cycles_tile_model"], check
