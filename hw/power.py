@@ -45,6 +45,7 @@ import argparse
 import functools
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -58,10 +59,14 @@ from pathlib import Path
 import numpy as np
 
 from hw.build import design_name
-from hw.cache import cache_root, run_logged, staged_entry
+from hw.cache import cache_root, progress, run_logged, staged_entry
 from hw.cli import add_pe_arguments, pe_config_from
 from hw.config import ConfigError, PEConfig
 from hw.synth import ACTIVITY, LIBERTY, SynthError, synthesize
+from sim.cli import OneLineParser, add_clock_argument, add_quiet_argument, fail, int_in, show_progress
+
+PROG = "python -m hw.power"
+MAX_CYCLES = 1_000_000  # simulated cycles per run: icarus runs ~10-25k cycles/s, so a million is minutes
 
 CELL_MODELS = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.v")
 # Bump when the testbench, the energy model or the parsing change, so cached results are rebuilt.
@@ -463,6 +468,7 @@ def _simulate(vvp: str, work: Path, start_ns: float, end_ns: float) -> dict[str,
     # The testbench dumps to activity.vcd, a link to the write end of a pipe that vvp inherits (a link
     # because Icarus appends ".vcd" to /dev/fd/N): parsing overlaps the simulation on a second core and
     # no VCD of tens of MB touches the disk. If vvp dies, the pipe closes and the parse ends.
+    progress.info("vvp -n sim.vvp (gate-level simulation, toggles counted while it runs)")
     read_fd, write_fd = os.pipe()
     link = work / "activity.vcd"
     link.unlink(missing_ok=True)
@@ -506,8 +512,8 @@ def measure_power(
     ignored). delays=True simulates with the cells' specify delays, so glitches count (see the module
     docstring for the method).
     """
-    if not clock_ns > 0:
-        raise ValueError(f"clock period {clock_ns} ns must be positive")
+    if not 0 < clock_ns < math.inf:
+        raise ValueError(f"clock period {clock_ns} ns must be finite and positive")
     stream = operand_stream(cfg, cycles, seed, idle) if stimulus is None else stimulus
     hexes = _stimulus_hex(stream)
     cycles = len(stream["valid"])
@@ -606,30 +612,25 @@ def format_table(pairs: list[tuple[PowerResult, PowerResult]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m hw.power", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_pe_arguments(p)
-    p.add_argument("--clock-ns", type=float, default=10.0, help="clock period (ns, default 10)")
-    p.add_argument("--cycles", type=int, default=2000, help="simulated cycles (default 2000)")
+    add_clock_argument(p, 10.0)
+    p.add_argument("--cycles", type=int_in(1, MAX_CYCLES), default=2000, help="simulated cycles (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the operand stream")
     p.add_argument("--delays", action="store_true", help="simulate with cell delays, counting glitches")
+    add_quiet_argument(p)
     p.add_argument("--json", action="store_true", help="print the active and idle results as JSON")
     args = p.parse_args(argv)
     try:
         cfg = pe_config_from(args)
-        if not args.clock_ns > 0:
-            raise ConfigError(f"clock period {args.clock_ns} ns must be positive")
-        if args.cycles < 1:
-            raise ConfigError(f"--cycles {args.cycles} must be positive")
     except ConfigError as e:
-        print(f"hw.power: error: {e}", file=sys.stderr)
-        return 2
+        return fail(PROG, e)
+    show_progress(PROG, args.quiet)
     try:
         active = measure_power(cfg, args.clock_ns, args.cycles, args.seed, delays=args.delays)
         idle = measure_power(cfg, args.clock_ns, args.cycles, args.seed, idle=True, delays=args.delays)
     except (PowerError, SynthError) as e:
-        print(f"hw.power: error: {e}", file=sys.stderr)
+        fail(PROG, e)
         return 1
     if args.json:
         print(json.dumps({"active": active.as_dict(), "idle": idle.as_dict()}, indent=2))

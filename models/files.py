@@ -24,6 +24,8 @@ def read_json(path: Path, fix: str = RESAVE) -> object:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise InputFileError(f"{path} is not valid JSON (not UTF-8 text): {fix}") from None
+    except FileNotFoundError:
+        raise InputFileError(f"{path} does not exist: {fix}") from None
     except OSError as e:
         raise InputFileError(f"{path} cannot be read ({e.strerror}): {fix}") from None
     try:

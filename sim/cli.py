@@ -124,3 +124,47 @@ def check_output(
         raise OutputError(f"{flag} {path} lies under the file {parent}: choose a path in a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"{flag} {path}: the folder {parent} is not writable: choose a writable place")
+
+
+def show_progress(prog: str, quiet: bool = False) -> None:
+    """Print the tools' progress lines (logger `mixkit.progress`, one per external tool run) on stderr as
+    `PROG: [ELAPSED s] step`, unless quiet; and turn SIGTERM into SystemExit, so a killed run removes its staging
+    folders as Ctrl-C does."""
+    import logging
+    import signal
+    import threading
+    import time
+
+    start = time.perf_counter()
+
+    class Stderr(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            print(f"{prog}: [{time.perf_counter() - start:6.1f} s] {record.getMessage()}", file=sys.stderr)
+
+    log = logging.getLogger("mixkit.progress")
+    for old in [h for h in log.handlers if type(h).__name__ == "Stderr"]:
+        log.removeHandler(old)
+    if not quiet:
+        log.addHandler(Stderr())
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
+# A clock period in ns: finite, positive, at most 1 ms (OpenSTA spins on an infinite period).
+period_ns = float_in(0.0, 1e6, low_open=True)
+
+
+def add_clock_argument(p: argparse.ArgumentParser, default: float | None, alias: bool = False) -> None:
+    """`--clock-ns NS`, the clock period in ns (required when there is no default); alias: the old `--clock` too."""
+    note = "required" if default is None else f"default {default:g}"
+    group = p.add_mutually_exclusive_group(required=default is None)
+    group.add_argument("--clock-ns", type=period_ns, default=default, help=f"clock period in ns (1000 / MHz; {note})")
+    if alias:
+        group.add_argument("--clock", dest="clock_ns", type=period_ns, default=default, help=argparse.SUPPRESS)
+
+
+def add_quiet_argument(p: argparse.ArgumentParser) -> None:
+    """`--quiet` (alias `--no-progress`): no progress lines or bars on stderr."""
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress on stderr")

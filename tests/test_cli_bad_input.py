@@ -68,6 +68,31 @@ CASES = [
     ("models.recover", ["compare", "base", "--pruned", "base", "--budgets", "0.1,inf", "-o", "NEW"], "--budgets"),
     ("models.recover", ["train", "base", "--selection", "FILE", "-o", "NEW", "--lr", "-1"], "argument --lr"),
     ("models.recover", ["compare", "base", "--pruned", "base", "--methods", "best", "-o", "NEW"], "'best'"),
+    # hardware and EDA: an infinite clock used to leave OpenSTA spinning; argparse's usage dump is one line now
+    ("hw.synth", ["--clock-ns", "inf"], "argument --clock-ns: inf is not a finite number"),
+    ("hw.synth", ["--clock-ns", "nan"], "argument --clock-ns: nan is not a finite number"),
+    ("hw.synth", ["--clock-ns", "-1"], "argument --clock-ns: -1 is out of range"),
+    ("hw.synth", ["--clock-ns", "1e300"], "argument --clock-ns: 1e300 is out of range"),
+    ("hw.synth", ["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    ("hw.synth", ["--group", "1000000000000"], "group size 1000000000000 out of range"),
+    ("hw.power", ["--clock-ns", "inf"], "argument --clock-ns: inf is not a finite number"),
+    ("hw.power", ["--cycles", "1000000000000"], "argument --cycles: 1000000000000 is out of range"),
+    ("hw.power", ["--cycles", "0"], "argument --cycles: 0 is out of range"),
+    ("hw.power", ["--pe", "systolic"], "argument --pe: invalid choice: 'systolic'"),
+    ("eda.flow", ["--design", "add8", "--clock", "inf"], "argument --clock: inf is not a finite number"),
+    ("eda.flow", ["--design", "add8", "--clock-ns", "nan"], "argument --clock-ns: nan is not a finite number"),
+    ("eda.flow", ["--design", "add8", "--layers", "0"], "argument --layers: 0 is out of range"),
+    ("eda.flow", ["--design", "nope"], "argument --design: invalid choice: 'nope'"),
+    ("eda.flow", [], "no design given: pass a Verilog file or --design NAME"),
+    ("eda.flow", ["NEW"], "NEW not found: pass an existing Verilog file"),
+    ("eda.slack", ["predict", "FILE", "--clock", "inf"], "argument --clock: inf is not a finite number"),
+    ("eda.slack", ["predict", "FILE"], "one of the arguments --clock-ns is required"),
+    ("hw.build", ["-o", "FILE"], "-o FILE is a file: name a new folder"),
+    ("hw.build", ["-o", "UNDERFILE"], "lies under the file"),
+    ("hw.build", ["-o", "UNWRITABLE"], "is not writable"),
+    ("hw.build", ["--rows", "1000000000000"], "array rows=1000000000000 out of range"),
+    ("hw.build", ["--cols", "1e12"], "argument --cols: invalid int value: '1e12'"),
+    ("hw.cache", ["clean", "--older-than", "-1"], "argument --older-than: -1 is out of range"),
 ]
 
 
@@ -106,7 +131,8 @@ def _tree(root: Path) -> dict[str, tuple[int, int]]:
 
 def run_main(module: str, argv: list[str], capsys) -> tuple[int, str]:
     """(exit code, stderr) of `module`'s main(argv), argparse's SystemExit included; stdout must stay empty."""
-    main = importlib.import_module(f"{module}.__main__" if module.count(".") == 1 else module).main
+    found = importlib.import_module(module)
+    main = found.main if hasattr(found, "main") else importlib.import_module(f"{module}.__main__").main
     try:
         code = main(argv)
     except SystemExit as e:

@@ -36,7 +36,7 @@ def test_select_then_train(tiny_zoo, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["select", "base", "--pruned", "base", "--budget", "0", "-o", "{tmp}/s.json", *POOL], "fraction"),
+        (["select", "base", "--pruned", "base", "--budget", "0", "-o", "{tmp}/s.json", *POOL], "--budget: 0 is"),
         (["select", "base", "--pruned", "base", "--budget", "0.1", "--method", "best", "-o", "{tmp}/s.json"], "method"),
         (["select", "base", "--pruned", "base", "--budget", "0.1", "-o", "{tmp}/no/s.json"], "does not exist"),
         (
@@ -81,7 +81,7 @@ def test_select_then_train(tiny_zoo, tmp_path, capsys):
             ["train", "base", "--selection", "{tmp}/other.json", "-o", "{tmp}/out", "--preset", "tiny"],
             "not a selection file",
         ),
-        (["train", "base", "--selection", "{tmp}/other.json", "-o", "{tmp}/out", "--epochs", "0"], "at least 1"),
+        (["train", "base", "--selection", "{tmp}/other.json", "-o", "{tmp}/out", "--epochs", "0"], "--epochs: 0"),
         (["compare", "base", "--pruned", "base", "--budgets", "0.1,2", "-o", "{tmp}/c"], "fractions"),
     ],
 )

@@ -255,10 +255,12 @@ def check(args: argparse.Namespace) -> None:
             raise ValueError(f"unknown method {bad[0] if bad else '(none)'!r} in --methods: use {', '.join(METHODS)}")
     own = {"select": (), "train": RESULT, "compare": "compare.json"}[args.command]
     check_output(args.out, folder=args.command != "select", own=own, force=args.force)
+    if args.command == "select" and not args.out.absolute().parent.is_dir():
+        raise ValueError(f"the folder of {args.out} does not exist: create it or choose another -o path")
     if args.command == "train":
         from models.files import read_json
 
-        read_json(args.selection, "pass a file written by `python -m models.recover select`")
+        read_json(args.selection, "write one with `python -m models.recover select`")
     if getattr(args, "pool", None) is not None:
         from models.files import read_json
 
