@@ -35,11 +35,14 @@ import torch
 from tqdm import tqdm
 from transformers import AutoConfig, PretrainedConfig
 
-from models.quant import QuantConfig, QuantError, operand_op, quantize_model, recording
-from models.zoo import NAMES, ZooError
-from sim.cli import OneLineParser
+from models.cli import check_models
+from models.quant import QuantConfig, operand_op, quantize_model, recording
+from models.zoo import NAMES
+from sim.cli import OneLineParser, add_output_arguments, check_output, fail
 from sim.model_shapes import ModelShape, add_builtin_arguments, shape_workload
-from sim.workload import UNEVEN_POLICIES, Attention, Linear, Workload, WorkloadError
+from sim.workload import UNEVEN_POLICIES, Attention, Linear, Workload
+
+PROG = "python -m models.export"
 
 
 class ExportError(ValueError):
@@ -188,11 +191,10 @@ def export(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = OneLineParser(
-        prog="python -m models.export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="base, code, math, english (the zoo), or a local Hugging Face checkpoint folder")
-    p.add_argument("-o", "--output", type=Path, required=True, help="workload manifest to write (.json)")
+    add_output_arguments(p, "workload manifest to write (.json; a new file unless --force)", required=False)
+    p.add_argument("--output", dest="out", type=Path, help=argparse.SUPPRESS)  # the old spelling
     add_builtin_arguments(p, prefill=512)
     p.add_argument("--method", default="rtn", help="weight quantization for --tensors: rtn or gptq (default rtn)")
     p.add_argument(
@@ -204,7 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--preset", default="default", help="zoo preset for zoo names and texts (default: default)")
     p.add_argument("--json", action="store_true", help="print the workload's totals as JSON")
     args = p.parse_args(argv)
+    if args.out is None:
+        p.error("the following arguments are required: -o/--out")
     try:
+        check_output(args.out, folder=False, force=args.force)
+        check_models(args.model)
         qcfg = QuantConfig(
             wbits=args.wbits,
             group=args.group,
@@ -217,18 +223,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         workload = export(
             args.model, args.prefill, args.decode, args.batch, qcfg, args.kv_bits, args.tensors, args.preset, args.text
         )
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        workload.save(args.output)
-    except (ExportError, QuantError, WorkloadError, ZooError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        workload.save(args.out)
+    except (ValueError, OSError) as e:  # ExportError, QuantError, WorkloadError, ZooError, OutputError ...
+        return fail(PROG, e)
     totals = workload.totals()
     if args.json:
-        print(json.dumps({"output": str(args.output), "ops": len(workload.ops), **asdict(totals)}))
+        print(json.dumps({"output": str(args.out), "ops": len(workload.ops), **asdict(totals)}))
     else:
         linear = sum(isinstance(op, Linear) for op in workload.ops)
         print(
-            f"{args.output}: {len(workload.ops)} ops ({linear} linear, {len(workload.tensors)} with tensors),"
+            f"{args.out}: {len(workload.ops)} ops ({linear} linear, {len(workload.tensors)} with tensors),"
             f" {totals.gemms:,} GEMMs, {totals.macs:.3e} MACs, {totals.weight_bytes / 1e6:.2f} MB of weights"
         )
     return 0

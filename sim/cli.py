@@ -99,14 +99,15 @@ def check_output(
     folder: bool = True,
     own: str | tuple[str, ...] = (),
     reuse: bool = False,
-    force: bool = False,
+    force: bool | None = None,
 ) -> None:
     """Raise OutputError unless `path` can be written without touching anything of the user's.
 
     folder: `path` names a folder (else a file). own: the file(s) a previous run of the same tool leaves in its
     output folder; such a folder may be replaced, any other non-empty folder (or an existing file) is refused.
     reuse: an existing folder is fine (the tool only adds its own named files to it, like hw.build).
-    force: the user asked to replace whatever is at `path` (still not a file for a folder, or the reverse).
+    force: the user asked (--force) to replace whatever is at `path` (still not a file for a folder, or the
+    reverse); None: the tool has no --force.
     """
     path = Path(path)
     if path.is_symlink() or path.exists():
@@ -116,7 +117,8 @@ def check_output(
             raise OutputError(f"{flag} {path} is a folder: name a file")
         mine = any((path / name).is_file() for name in ((own,) if isinstance(own, str) else own))
         if not force and (not folder or (not reuse and not mine and any(path.iterdir()))):
-            raise OutputError(f"{flag} {path} already exists: choose a new path or pass --force")
+            fix = "choose a new path" + (" or pass --force" if force is not None else "")
+            raise OutputError(f"{flag} {path} already exists: {fix}")
     parent = path.absolute().parent
     while not parent.exists():
         parent = parent.parent

@@ -93,6 +93,30 @@ CASES = [
     ("hw.build", ["--rows", "1000000000000"], "array rows=1000000000000 out of range"),
     ("hw.build", ["--cols", "1e12"], "argument --cols: invalid int value: '1e12'"),
     ("hw.cache", ["clean", "--older-than", "-1"], "argument --older-than: -1 is out of range"),
+    # the other models tools and the workload writers
+    ("models.export", ["base", "-o", "FILE"], "-o FILE already exists: choose a new path or pass --force"),
+    ("models.export", ["base", "-o", "USER"], "-o USER is a folder: name a file"),
+    ("models.export", ["base", "-o", "UNDERFILE"], "lies under the file"),
+    ("models.export", ["base", "-o", "UNWRITABLE"], "is not writable"),
+    ("models.export", ["TRUNCATED", "-o", "NEW"], "TRUNCATED/model.safetensors is truncated"),
+    ("models.export", ["BADCONFIG", "-o", "NEW"], "BADCONFIG/config.json is not valid JSON (line 3)"),
+    ("models.export", ["base"], "the following arguments are required: -o/--out"),
+    ("models.zoo", ["eval", "BADCONFIG"], "BADCONFIG/config.json is not valid JSON (line 3)"),
+    ("models.zoo", ["eval", "TRUNCATED"], "TRUNCATED/model.safetensors is truncated"),
+    ("models.kv", ["eval", "TRUNCATED", "--config", "KV4", "-o", "NEW"], "model.safetensors is truncated"),
+    ("models.kv", ["eval", "base", "--config", "KV4", "-o", "USER"], "-o USER already exists"),
+    ("models.kv", ["tune", "BADCONFIG", "-o", "NEW"], "config.json is not valid JSON"),
+    ("models.kv", ["tune", "base", "--max-bits", "nan", "-o", "NEW"], "argument --max-bits: nan is not a finite"),
+    ("models.kv", ["workload", "llama-2-7b", "--config", "KV4", "--ratio", "nan", "-o", "NEW"], "--ratio: nan"),
+    ("models.kv", ["workload", "llama-2-7b", "--config", "KV4", "-o", "FILE"], "-o FILE already exists"),
+    ("models.anomaly", ["train", "--dataset", "BADJSON", "--out", "NEW"], "BADJSON is JSON text, not a graph file"),
+    ("models.anomaly", ["train", "--dataset", "BADJSON", "--out", "FILE"], "--out FILE is a file"),
+    ("models.anomaly", ["eval", "--dataset", "BADJSON", "--out", "UNDERFILE"], "lies under the file"),
+    ("models.anomaly", ["train", "--dataset", "BADJSON", "--lr", "inf"], "argument --lr: inf is not a finite"),
+    ("models.demo", ["--eval-windows", "0"], "argument --eval-windows: 0 is out of range"),
+    ("sim.demo", ["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    ("sim.workload", ["builtin", "llama-2-7b", "-o", "FILE"], "-o FILE already exists"),
+    ("sim.workload", ["builtin", "llama-2-7b", "-o", "USER"], "-o USER is a folder: name a file"),
 ]
 
 
@@ -176,3 +200,17 @@ def test_a_bad_flag_is_rejected_before_torch_is_imported():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("\n") == len(tools) and "Traceback" not in proc.stderr
+
+
+def test_force_replaces_an_existing_output_and_old_spellings_still_work(world, capsys):
+    """--force is the one way to replace a user's path; -o/--out is the flag, --output a hidden old alias."""
+    from sim.workload import load_workload, main
+
+    assert main(["builtin", "llama-2-7b", "--prefill", "8", "--decode", "1", "-o", world["FILE"], "--force"]) == 0
+    assert load_workload(world["FILE"]).model == "llama-2-7b"
+    assert main(["builtin", "llama-2-7b", "--prefill", "8", "--decode", "1", "--output", world["NEW"]]) == 0
+    assert load_workload(world["NEW"]).model == "llama-2-7b"
+    assert "--output" not in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["builtin", "--help"])
+    assert "--output" not in capsys.readouterr().out

@@ -26,11 +26,14 @@ import argparse
 import csv
 import io
 import json
-import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from sim.cli import OneLineParser
+from sim.cli import OneLineParser, check_output, fail, float_in
+
+PROG = "python -m models.kv"
+# The file each command leaves in its -o folder: only a folder holding it (or a new one) is written into.
+OWN = {"eval": "kv_eval.json", "tune": "pareto.json", "train-predictor": "train.json", "evict": "kv_evict.json"}
 
 COLUMNS = ("avg_bits", "ppl", "ppl_change_pct", "kl", "top1_agree", "recall", "stored_kbit_per_window")
 
@@ -203,7 +206,9 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--trials", type=int, default=40, help="NSGA-II trials, each one calibration decode (default 40)")
     t.add_argument("--seed", type=int, default=0, help="seed of the search and the calibration text (default 0)")
     t.add_argument("--groups", type=int, default=2, help="layer groups sharing one pair (default 2)")
-    t.add_argument("--max-bits", type=float, default=4.0, help="average KV bits budget of config.json (default 4)")
+    t.add_argument(
+        "--max-bits", type=float_in(2), default=4.0, help="average KV bits budget of config.json (default 4)"
+    )
     t.add_argument("--seq-len", type=int, default=96, help="tokens per calibration window (default 96)")
     t.add_argument("--prefill", type=int, default=32, help="tokens prefilled per window; the rest are decoded")
     t.add_argument("--windows", type=int, default=4, help="calibration windows, English and code (default 4)")
@@ -552,7 +557,7 @@ def add_workload_parser(sub: argparse._SubParsersAction) -> None:
     )
     w.add_argument("model", help="zoo name, local checkpoint folder, or built-in shape (e.g. llama-2-7b)")
     w.add_argument("--config", required=True, help="KV preset (KV16, KV8, KV4, KIVI-2) or JSON config file")
-    w.add_argument("--ratio", type=float, default=1.0, help="KV compression ratio R >= 1 (default 1: keep all)")
+    w.add_argument("--ratio", type=float_in(1), default=1.0, help="KV compression ratio R >= 1 (default 1: keep all)")
     w.add_argument("--prefill", type=int, default=512, help="prompt tokens S (default 512)")
     w.add_argument("--decode", type=int, default=32, help="decode steps T (default 32)")
     w.add_argument("--batch", type=int, default=1, help="sequences B (default 1)")
@@ -595,8 +600,20 @@ COMMANDS = {
 }
 
 
+def check(args: argparse.Namespace) -> None:
+    """Output path free (or this tool's), a local model folder whole; before torch is imported."""
+    from models.cli import check_models
+
+    check_output(args.out, folder=args.command != "workload", own=OWN.get(args.command, ()))
+    check_models(args.model)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        check(args)
+    except ValueError as err:
+        return fail(PROG, err)
     from models.kv import KVConfigError
     from models.zoo import ZooError
     from sim.files import atomic_write
@@ -606,8 +623,7 @@ def main(argv: list[str] | None = None) -> int:
             return COMMANDS[args.command](args)
         report = evaluate_command(args)
     except (KVConfigError, ZooError, ValueError, OSError) as err:  # WorkloadError is a ValueError
-        print(f"python -m models.kv: {err}", file=sys.stderr)
-        return 2
+        return fail(PROG, err)
     results = report["results"]
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out / "kv_eval.json", json.dumps(report, indent=1) + "\n")
