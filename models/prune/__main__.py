@@ -138,6 +138,12 @@ def _settings(args: argparse.Namespace) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
 
 
+def _tuning_settings(args: argparse.Namespace) -> dict:
+    """The fusion tuning keywords fuse() and compare() share."""
+    names = ("group_size", "rank", "epochs", "lr", "coef_lr", "importance_windows", "seed")
+    return {name: getattr(args, name) for name in names}
+
+
 def rank_command(args: argparse.Namespace) -> dict:
     from models.prune import block_importance
     from models.prune.importance import METRICS
@@ -167,13 +173,7 @@ def prune_command(args: argparse.Namespace) -> dict:
             args.remove,
             args.metric,
             iterative=not args.one_shot,
-            group_size=args.group_size,
-            rank=args.rank,
-            epochs=args.epochs,
-            lr=args.lr,
-            coef_lr=args.coef_lr,
-            importance_windows=args.importance_windows,
-            seed=args.seed,
+            **_tuning_settings(args),
         )
         result["removed"], result["fusions"] = stats["removed"], stats["steps"]
     result["seconds"] = round(time.time() - t0, 3)
@@ -196,13 +196,7 @@ def compare_command(args: argparse.Namespace) -> dict:
         data,
         args.max_remove,
         args.preset,
-        seed=args.seed,
-        group_size=args.group_size,
-        rank=args.rank,
-        epochs=args.epochs,
-        lr=args.lr,
-        coef_lr=args.coef_lr,
-        importance_windows=args.importance_windows,
+        **_tuning_settings(args),
     )
     result = {"model": str(args.model), "settings": _settings(args), **result}
     from sim.files import atomic_write

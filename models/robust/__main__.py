@@ -25,6 +25,7 @@ from models.robust.data import LABELS
 from sim.cli import (
     OneLineParser,
     add_output_arguments,
+    add_quiet_argument,
     check_output,
     fail,
     float_in,
@@ -60,31 +61,21 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--threads", type=positive_int, default=2, help="torch CPU threads")
         add_output_arguments(s, "output folder (new, or one this tool wrote; files written atomically)", required=False)
         s.add_argument("--json", action="store_true", help="print the result as JSON")
-        s.add_argument("--quiet", action="store_true", help="no progress bars")
+        add_quiet_argument(s)
         if name != "train-backdoor":
             s.add_argument(
                 "--methods",
                 default="frs,uniform,ranmask,safer,textcrs,textcrs-del,textcrs-order",
                 help="comma-separated defenses",
             )
-            s.add_argument(
-                "--omega",
-                type=float_in(0, 1, low_open=True, high_open=True),
-                default=0.7,
-                help="randomization budget (probability per word) of uniform/FRS wiping, RanMASK, Text-CRS deletion",
-            )
-            s.add_argument(
-                "--n", type=int_in(4), default=32, help="Monte Carlo estimation draws per text (selection n/4)"
-            )
-            s.add_argument(
-                "--alpha",
-                type=float_in(0, 0.5, low_open=True, high_open=True),
-                default=0.05,
-                help="certification failure probability",
-            )
-            s.add_argument(
-                "--fuzz-budget", type=positive_int, default=24, help="FRS MCTS iterations (model calls) per text"
-            )
+            for flag, kind, default, text in (
+                ("--omega", float_in(0, 1, low_open=True, high_open=True), 0.7,
+                 "randomization budget (probability per word) of uniform/FRS wiping, RanMASK, Text-CRS deletion"),
+                ("--n", int_in(4), 32, "Monte Carlo estimation draws per text (selection n/4)"),
+                ("--alpha", float_in(0, 0.5, low_open=True, high_open=True), 0.05, "certification failure probability"),
+                ("--fuzz-budget", positive_int, 24, "FRS MCTS iterations (model calls) per text"),
+            ):  # fmt: skip
+                s.add_argument(flag, type=kind, default=default, help=text)
         if name == "certify":
             s.add_argument("--quant", default="", help="also certify FRS/uniform at these weight bits, e.g. 8,4")
     return p
