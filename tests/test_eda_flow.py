@@ -72,8 +72,9 @@ def test_cache_hit_and_changed_input(flow):
     assert again == flow
     with pytest.raises(FlowError, match="no module 'nope'"):
         run_flow(text, "nope", CLOCK_NS)
-    with pytest.raises(FlowError, match="must be positive"):
-        run_flow(text, top, 0.0)
+    for bad in (0.0, float("inf"), float("nan")):
+        with pytest.raises(FlowError, match="must be finite and positive"):
+            run_flow(text, top, bad)
 
 
 def test_unrouted_nets_add_a_layer(flow, tmp_path):
