@@ -117,6 +117,13 @@ CASES = [
     ("sim.demo", ["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
     ("sim.workload", ["builtin", "llama-2-7b", "-o", "FILE"], "-o FILE already exists"),
     ("sim.workload", ["builtin", "llama-2-7b", "-o", "USER"], "-o USER is a folder: name a file"),
+    # 10^12 dimensions: a decode of 10^12 steps never finished, a 10^12 prefill wrote a 10^29-MAC workload
+    ("sim.workload", ["builtin", "llama-2-7b", "--decode", "1000000000000", "-o", "NEW"], "--decode: 1000000000000"),
+    ("sim.workload", ["builtin", "llama-2-7b", "--prefill", "1000000000000", "-o", "NEW"], "--prefill: 10000000"),
+    ("sim.workload", ["builtin", "llama-2-7b", "--batch", "0", "-o", "NEW"], "argument --batch: 0 is out of range"),
+    ("models.export", ["base", "--decode", "1000000000000", "-o", "NEW"], "argument --decode: 1000000000000 is"),
+    ("models.kv", ["workload", "llama-2-7b", "--config", "KV4", "--decode", "1e12", "-o", "NEW"], "--decode"),
+    ("models.kv", ["workload", "llama-2-7b", "--config", "KV4", "--batch", "-1", "-o", "NEW"], "--batch: -1 is"),
 ]
 
 

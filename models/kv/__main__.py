@@ -29,7 +29,8 @@ import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from sim.cli import OneLineParser, check_output, fail, float_in
+from sim.cli import OneLineParser, check_output, fail, float_in, int_in, positive_int
+from sim.model_shapes import MAX_DECODE_STEPS
 
 PROG = "python -m models.kv"
 # The file each command leaves in its -o folder: only a folder holding it (or a new one) is written into.
@@ -558,9 +559,9 @@ def add_workload_parser(sub: argparse._SubParsersAction) -> None:
     w.add_argument("model", help="zoo name, local checkpoint folder, or built-in shape (e.g. llama-2-7b)")
     w.add_argument("--config", required=True, help="KV preset (KV16, KV8, KV4, KIVI-2) or JSON config file")
     w.add_argument("--ratio", type=float_in(1), default=1.0, help="KV compression ratio R >= 1 (default 1: keep all)")
-    w.add_argument("--prefill", type=int, default=512, help="prompt tokens S (default 512)")
-    w.add_argument("--decode", type=int, default=32, help="decode steps T (default 32)")
-    w.add_argument("--batch", type=int, default=1, help="sequences B (default 1)")
+    w.add_argument("--prefill", type=int_in(0), default=512, help="prompt tokens S (default 512)")
+    w.add_argument("--decode", type=int_in(0, MAX_DECODE_STEPS), default=32, help="decode steps T (default 32)")
+    w.add_argument("--batch", type=positive_int, default=1, help="sequences B (default 1)")
     w.add_argument("--wbits", type=int, default=4, help="weight bits of the linear ops (default 4)")
     w.add_argument("--group", type=int, default=128, help="weights per scale (default 128)")
     w.add_argument("--act", default="int8", help="activations: int8 or fp16 (default int8)")
