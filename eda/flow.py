@@ -33,9 +33,20 @@ from pathlib import Path
 import numpy as np
 
 from hw.cache import cache_root, run_logged, staged_entry
-from sim.cli import OneLineParser, add_clock_argument, add_quiet_argument, fail, int_in, show_progress
+from sim.cli import (
+    OneLineParser,
+    add_clock_argument,
+    add_output_arguments,
+    add_quiet_argument,
+    check_output,
+    fail,
+    int_in,
+    show_progress,
+)
+from sim.files import write_json
 
 PROG = "python -m eda.flow"
+RESULT_FILE = "flow.json"  # what -o DIR receives
 
 TECH = Path("/usr/share/qflow/tech/osu018")
 LIBERTY = TECH / "osu018_stdcells.lib"
@@ -346,8 +357,14 @@ def main(argv: list[str] | None = None) -> int:
         f"is added while nets stay unrouted, up to {MAX_ROUTE_LAYERS}",
     )
     add_quiet_argument(p)
+    add_output_arguments(p, f"also write {RESULT_FILE} into this folder (new, or an earlier run's)", required=False)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
+    if args.out is not None:
+        try:
+            check_output(args.out, own=RESULT_FILE, force=args.force)
+        except ValueError as e:
+            p.error(str(e))
     if args.design is None and args.verilog is None:
         p.error("no design given: pass a Verilog file or --design NAME")
     if args.design is None and not args.verilog.is_file():
@@ -363,8 +380,11 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
     except (FlowError, UnicodeDecodeError) as e:
         return fail(PROG, e)
+    summary = asdict(result) | {"clock_mhz": {m: result.clock_mhz(m) for m in MODES}}
+    if args.out is not None:
+        write_json(args.out, RESULT_FILE, summary)
     if args.json:
-        print(json.dumps(asdict(result) | {"clock_mhz": {m: result.clock_mhz(m) for m in MODES}}, indent=2))
+        print(json.dumps(summary, indent=2))
     else:
         failed = ", ".join(f"{n} nets unrouted on {k}" for k, n in result.route_failures.items())
         print(

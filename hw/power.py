@@ -61,11 +61,22 @@ import numpy as np
 from hw.build import design_name
 from hw.cache import cache_root, progress, run_logged, staged_entry
 from hw.cli import add_pe_arguments, pe_config_from
-from hw.config import ConfigError, PEConfig
+from hw.config import PEConfig
 from hw.synth import ACTIVITY, LIBERTY, SynthError, synthesize
-from sim.cli import OneLineParser, add_clock_argument, add_quiet_argument, fail, int_in, show_progress
+from sim.cli import (
+    OneLineParser,
+    add_clock_argument,
+    add_output_arguments,
+    add_quiet_argument,
+    check_output,
+    fail,
+    int_in,
+    show_progress,
+)
+from sim.files import write_json
 
 PROG = "python -m hw.power"
+RESULT_FILE = "power.json"  # what -o DIR receives
 MAX_CYCLES = 1_000_000  # simulated cycles per run: icarus runs ~10-25k cycles/s, so a million is minutes
 
 CELL_MODELS = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.v")
@@ -619,11 +630,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the operand stream")
     p.add_argument("--delays", action="store_true", help="simulate with cell delays, counting glitches")
     add_quiet_argument(p)
+    add_output_arguments(p, f"also write {RESULT_FILE} into this folder (new, or an earlier run's)", required=False)
     p.add_argument("--json", action="store_true", help="print the active and idle results as JSON")
     args = p.parse_args(argv)
     try:
         cfg = pe_config_from(args)
-    except ConfigError as e:
+        if args.out is not None:
+            check_output(args.out, own=RESULT_FILE, force=args.force)
+    except ValueError as e:  # ConfigError, OutputError
         return fail(PROG, e)
     show_progress(PROG, args.quiet)
     try:
@@ -632,6 +646,8 @@ def main(argv: list[str] | None = None) -> int:
     except (PowerError, SynthError) as e:
         fail(PROG, e)
         return 1
+    if args.out is not None:
+        write_json(args.out, RESULT_FILE, {"active": active.as_dict(), "idle": idle.as_dict()})
     if args.json:
         print(json.dumps({"active": active.as_dict(), "idle": idle.as_dict()}, indent=2))
     else:

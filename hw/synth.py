@@ -32,10 +32,20 @@ from pathlib import Path
 from hw.build import design_name, emit
 from hw.cache import cache_root, run_logged, staged_entry
 from hw.cli import add_pe_arguments, pe_config_from
-from hw.config import ConfigError, PEConfig
-from sim.cli import OneLineParser, add_clock_argument, add_quiet_argument, fail, show_progress
+from hw.config import PEConfig
+from sim.cli import (
+    OneLineParser,
+    add_clock_argument,
+    add_output_arguments,
+    add_quiet_argument,
+    check_output,
+    fail,
+    show_progress,
+)
+from sim.files import write_json
 
 PROG = "python -m hw.synth"
+RESULT_FILE = "synth.json"  # what -o DIR receives
 
 LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 # Toggles per clock cycle on every net (OpenSTA `set_power_activity -global`); the clock net toggles twice.
@@ -293,11 +303,14 @@ def main(argv: list[str] | None = None) -> int:
     add_pe_arguments(p)
     add_clock_argument(p, 10.0)
     add_quiet_argument(p)
+    add_output_arguments(p, f"also write {RESULT_FILE} into this folder (new, or an earlier run's)", required=False)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
     try:
         cfg = pe_config_from(args)
-    except ConfigError as e:
+        if args.out is not None:
+            check_output(args.out, own=RESULT_FILE, force=args.force)
+    except ValueError as e:  # ConfigError, OutputError
         return fail(PROG, e)
     show_progress(PROG, args.quiet)
     try:
@@ -305,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     except SynthError as e:
         fail(PROG, e)
         return 1
+    if args.out is not None:
+        write_json(args.out, RESULT_FILE, result.as_dict())
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:

@@ -71,11 +71,12 @@ def test_clock_changes_power_not_logic(results, cache):
     assert fast.power_mw > 1.5 * slow.power_mw
 
 
-def test_cli_prints_table_and_json(results, capsys):
+def test_cli_prints_table_and_json(results, capsys, tmp_path):
     assert main(["--pe", "int8"]) == 0
     assert "pe_int8_w8a8" in capsys.readouterr().out
-    assert main(["--pe", "int8", "--json"]) == 0
+    assert main(["--pe", "int8", "--json", "-o", str(tmp_path / "out")]) == 0
     assert json.loads(capsys.readouterr().out) == results["int8"].as_dict()
+    assert json.loads((tmp_path / "out" / "synth.json").read_text()) == results["int8"].as_dict()
 
 
 @pytest.mark.parametrize(
