@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from sim.cli import fail
+from sim.cli import exit_on_sigterm, fail
 
 
 def check_models(*names: str | Path | None) -> None:
@@ -33,6 +33,7 @@ def run_command(
         check(args)
     except (ValueError, OSError) as e:
         return fail(f"{prog} {args.command}", e)
+    exit_on_sigterm()  # a killed run removes its cache staging folders (zoo builds) as Ctrl-C does
     import torch
     from transformers.utils import logging as hf_logging
 

@@ -130,11 +130,8 @@ def check_output(
 
 def show_progress(prog: str, quiet: bool = False) -> None:
     """Print the tools' progress lines (logger `mixkit.progress`, one per external tool run) on stderr as
-    `PROG: [ELAPSED s] step`, unless quiet; and turn SIGTERM into SystemExit, so a killed run removes its staging
-    folders as Ctrl-C does."""
+    `PROG: [ELAPSED s] step`, unless quiet; and exit_on_sigterm()."""
     import logging
-    import signal
-    import threading
     import time
 
     start = time.perf_counter()
@@ -150,6 +147,14 @@ def show_progress(prog: str, quiet: bool = False) -> None:
         log.addHandler(Stderr())
     log.setLevel(logging.INFO)
     log.propagate = False
+    exit_on_sigterm()
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit(143), so `finally` blocks and staging-folder cleanup run as on Ctrl-C."""
+    import signal
+    import threading
+
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 

@@ -5,12 +5,18 @@ progress line each when a CLI asks for progress."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from hw.cache import RESULT, main, run_logged, staged_entry, staging_folders
 from sim.cli import show_progress
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _staging(parent):
@@ -64,3 +70,27 @@ def test_each_tool_run_prints_one_progress_line_unless_quiet(tmp_path, capsys):
     show_progress("python -m hw.synth", quiet=True)
     run_logged(["true"], tmp_path / "two.log", tmp_path, RuntimeError)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_killed_or_interrupted_run_removes_its_staging_folder(tmp_path, signum):
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from hw.cache import staged_entry\n"
+        "from sim.cli import exit_on_sigterm\n"
+        "exit_on_sigterm()\n"
+        "with staged_entry(Path(sys.argv[1]) / 'entry') as work:\n"
+        "    (work / 'half.log').write_text('started')\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signum)
+    assert proc.wait(timeout=60) != 0
+    proc.stdout.close()
+    proc.stderr.close()
+    assert list(tmp_path.iterdir()) == []
