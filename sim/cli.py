@@ -9,9 +9,11 @@ argparse parses, so a bad number never reaches a tool (OpenSTA spins on an infin
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -82,6 +84,24 @@ positive_int = int_in(1)
 nonnegative_int = int_in(0)
 
 
+# A clock period in ns: finite, positive, at most 1 ms (OpenSTA spins on an infinite period).
+period_ns = float_in(0.0, 1e6, low_open=True)
+
+
+def add_clock_argument(p: argparse.ArgumentParser, default: float | None, alias: bool = False) -> None:
+    """`--clock-ns NS`, the clock period in ns (required when there is no default); alias: the old `--clock` too."""
+    note = "required" if default is None else f"default {default:g}"
+    group = p.add_mutually_exclusive_group(required=default is None)
+    group.add_argument("--clock-ns", type=period_ns, default=default, help=f"clock period in ns (1000 / MHz; {note})")
+    if alias:
+        group.add_argument("--clock", dest="clock_ns", type=period_ns, default=default, help=argparse.SUPPRESS)
+
+
+def add_quiet_argument(p: argparse.ArgumentParser) -> None:
+    """`--quiet` (alias `--no-progress`): no progress lines or bars on stderr."""
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress on stderr")
+
+
 class OutputError(ValueError):
     """An output path that cannot or must not be written; the message names the path and the fix."""
 
@@ -128,23 +148,25 @@ def check_output(
         raise OutputError(f"{flag} {path}: the folder {parent} is not writable: choose a writable place")
 
 
+class _ProgressLines(logging.Handler):
+    """Prints `PROG: [ELAPSED s] message` on the stderr of the moment (pytest swaps it per test)."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__()
+        self.prog, self.start = prog, time.perf_counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"{self.prog}: [{time.perf_counter() - self.start:6.1f} s] {record.getMessage()}", file=sys.stderr)
+
+
 def show_progress(prog: str, quiet: bool = False) -> None:
     """Print the tools' progress lines (logger `mixkit.progress`, one per external tool run) on stderr as
     `PROG: [ELAPSED s] step`, unless quiet; and exit_on_sigterm()."""
-    import logging
-    import time
-
-    start = time.perf_counter()
-
-    class Stderr(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            print(f"{prog}: [{time.perf_counter() - start:6.1f} s] {record.getMessage()}", file=sys.stderr)
-
     log = logging.getLogger("mixkit.progress")
-    for old in [h for h in log.handlers if type(h).__name__ == "Stderr"]:
+    for old in [h for h in log.handlers if isinstance(h, _ProgressLines)]:
         log.removeHandler(old)
     if not quiet:
-        log.addHandler(Stderr())
+        log.addHandler(_ProgressLines(prog))
     log.setLevel(logging.INFO)
     log.propagate = False
     exit_on_sigterm()
@@ -157,21 +179,3 @@ def exit_on_sigterm() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-
-
-# A clock period in ns: finite, positive, at most 1 ms (OpenSTA spins on an infinite period).
-period_ns = float_in(0.0, 1e6, low_open=True)
-
-
-def add_clock_argument(p: argparse.ArgumentParser, default: float | None, alias: bool = False) -> None:
-    """`--clock-ns NS`, the clock period in ns (required when there is no default); alias: the old `--clock` too."""
-    note = "required" if default is None else f"default {default:g}"
-    group = p.add_mutually_exclusive_group(required=default is None)
-    group.add_argument("--clock-ns", type=period_ns, default=default, help=f"clock period in ns (1000 / MHz; {note})")
-    if alias:
-        group.add_argument("--clock", dest="clock_ns", type=period_ns, default=default, help=argparse.SUPPRESS)
-
-
-def add_quiet_argument(p: argparse.ArgumentParser) -> None:
-    """`--quiet` (alias `--no-progress`): no progress lines or bars on stderr."""
-    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress on stderr")
