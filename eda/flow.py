@@ -33,16 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.cache import cache_root, run_logged, staged_entry
-from sim.cli import (
-    OneLineParser,
-    add_clock_argument,
-    add_output_arguments,
-    add_quiet_argument,
-    check_output,
-    fail,
-    int_in,
-    show_progress,
-)
+from sim.cli import OneLineParser, add_tool_arguments, fail, int_in, start_tool
 from sim.files import write_json
 
 PROG = "python -m eda.flow"
@@ -349,27 +340,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("verilog", nargs="?", type=Path, help="Verilog file of the design (or use --design)")
     p.add_argument("--top", help="top module name (default: the file's stem)")
     p.add_argument("--design", choices=sorted(DESIGNS), help="a built-in design instead of a file")
-    add_clock_argument(p, 5.0, alias=True)
+    add_tool_arguments(p, 5.0, RESULT_FILE, alias=True)
     p.add_argument(
         "--layers",
         type=int_in(1, MAX_ROUTE_LAYERS),
         help=f"metal layers to start routing on (default {ROUTE_LAYERS}, or the built-in design's own); one more "
         f"is added while nets stay unrouted, up to {MAX_ROUTE_LAYERS}",
     )
-    add_quiet_argument(p)
-    add_output_arguments(p, f"also write {RESULT_FILE} into this folder (new, or an earlier run's)", required=False)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
-    if args.out is not None:
-        try:
-            check_output(args.out, own=RESULT_FILE, force=args.force)
-        except ValueError as e:
-            p.error(str(e))
     if args.design is None and args.verilog is None:
         p.error("no design given: pass a Verilog file or --design NAME")
     if args.design is None and not args.verilog.is_file():
         p.error(f"{args.verilog} not found: pass an existing Verilog file")
-    show_progress(PROG, args.quiet)
+    try:
+        start_tool(PROG, args, RESULT_FILE)
+    except ValueError as e:  # OutputError
+        p.error(str(e))
     try:
         if args.design:
             result = run_design(args.design, args.clock_ns, args.layers)

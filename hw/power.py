@@ -63,16 +63,7 @@ from hw.cache import cache_root, progress, run_logged, staged_entry
 from hw.cli import add_pe_arguments, pe_config_from
 from hw.config import PEConfig
 from hw.synth import ACTIVITY, LIBERTY, SynthError, synthesize
-from sim.cli import (
-    OneLineParser,
-    add_clock_argument,
-    add_output_arguments,
-    add_quiet_argument,
-    check_output,
-    fail,
-    int_in,
-    show_progress,
-)
+from sim.cli import OneLineParser, add_tool_arguments, fail, int_in, start_tool
 from sim.files import write_json
 
 PROG = "python -m hw.power"
@@ -625,21 +616,17 @@ def format_table(pairs: list[tuple[PowerResult, PowerResult]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_pe_arguments(p)
-    add_clock_argument(p, 10.0)
+    add_tool_arguments(p, 10.0, RESULT_FILE)
     p.add_argument("--cycles", type=int_in(1, MAX_CYCLES), default=2000, help="simulated cycles (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the operand stream")
     p.add_argument("--delays", action="store_true", help="simulate with cell delays, counting glitches")
-    add_quiet_argument(p)
-    add_output_arguments(p, f"also write {RESULT_FILE} into this folder (new, or an earlier run's)", required=False)
     p.add_argument("--json", action="store_true", help="print the active and idle results as JSON")
     args = p.parse_args(argv)
     try:
         cfg = pe_config_from(args)
-        if args.out is not None:
-            check_output(args.out, own=RESULT_FILE, force=args.force)
+        start_tool(PROG, args, RESULT_FILE)
     except ValueError as e:  # ConfigError, OutputError
         return fail(PROG, e)
-    show_progress(PROG, args.quiet)
     try:
         active = measure_power(cfg, args.clock_ns, args.cycles, args.seed, delays=args.delays)
         idle = measure_power(cfg, args.clock_ns, args.cycles, args.seed, idle=True, delays=args.delays)

@@ -33,15 +33,7 @@ from hw.build import design_name, emit
 from hw.cache import cache_root, run_logged, staged_entry
 from hw.cli import add_pe_arguments, pe_config_from
 from hw.config import PEConfig
-from sim.cli import (
-    OneLineParser,
-    add_clock_argument,
-    add_output_arguments,
-    add_quiet_argument,
-    check_output,
-    fail,
-    show_progress,
-)
+from sim.cli import OneLineParser, add_tool_arguments, fail, start_tool
 from sim.files import write_json
 
 PROG = "python -m hw.synth"
@@ -301,18 +293,14 @@ def format_table(results: Iterable[SynthResult]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_pe_arguments(p)
-    add_clock_argument(p, 10.0)
-    add_quiet_argument(p)
-    add_output_arguments(p, f"also write {RESULT_FILE} into this folder (new, or an earlier run's)", required=False)
+    add_tool_arguments(p, 10.0, RESULT_FILE)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
     try:
         cfg = pe_config_from(args)
-        if args.out is not None:
-            check_output(args.out, own=RESULT_FILE, force=args.force)
+        start_tool(PROG, args, RESULT_FILE)
     except ValueError as e:  # ConfigError, OutputError
         return fail(PROG, e)
-    show_progress(PROG, args.quiet)
     try:
         result = synthesize(cfg, args.clock_ns)
     except SynthError as e:

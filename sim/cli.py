@@ -102,6 +102,21 @@ def add_quiet_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress on stderr")
 
 
+def add_tool_arguments(p: argparse.ArgumentParser, clock_ns: float, result_file: str, alias: bool = False) -> None:
+    """The flags of a tool-running CLI (hw.synth, hw.power, eda.flow): --clock-ns, --quiet, -o/--out DIR (also
+    write `result_file` there) and --force."""
+    add_clock_argument(p, clock_ns, alias)
+    add_quiet_argument(p)
+    add_output_arguments(p, f"also write {result_file} into this folder (new, or an earlier run's)", required=False)
+
+
+def start_tool(prog: str, args: argparse.Namespace, result_file: str) -> None:
+    """Check the -o folder of add_tool_arguments (OutputError), then show progress unless --quiet."""
+    if args.out is not None:
+        check_output(args.out, own=result_file, force=args.force)
+    show_progress(prog, args.quiet)
+
+
 class OutputError(ValueError):
     """An output path that cannot or must not be written; the message names the path and the fix."""
 
