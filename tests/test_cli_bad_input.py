@@ -20,6 +20,8 @@ import pytest
 import yaml
 from safetensors.numpy import save_file
 
+from tests.cli import exit_code
+
 ROOT = Path(__file__).resolve().parents[1]
 
 MOE = ["--experts", "4", "--top-k", "2", "--shared", "0"]
@@ -167,10 +169,7 @@ def run_main(module: str, argv: list[str], capsys) -> tuple[int, str]:
     """(exit code, stderr) of `module`'s main(argv), argparse's SystemExit included; stdout must stay empty."""
     found = importlib.import_module(module)
     main = found.main if hasattr(found, "main") else importlib.import_module(f"{module}.__main__").main
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
+    code = exit_code(main, argv)
     out, err = capsys.readouterr()
     assert out == "", out
     return code, err

@@ -9,6 +9,7 @@ import pytest
 import hw.power as power
 from hw.config import PEConfig
 from hw.power import _count_toggles, _energy, main, measure_power, operand_stream
+from tests.cli import exit_code
 
 INT8 = PEConfig("int8", 8, "signed", "int8")
 MIXPE = PEConfig("mixpe", 2, "unsigned", "int8", 4)
@@ -106,10 +107,7 @@ def test_stimulus_out_of_range_is_rejected(cache):
 
 @pytest.mark.parametrize("args", [["--pe", "int8", "--act", "fp16"], ["--cycles", "0"], ["--clock-ns", "-1"]])
 def test_cli_rejects_unsupported_configuration(args, capsys):
-    try:
-        code = main(args)
-    except SystemExit as e:  # argparse's own checks (numbers) exit from parse_args
-        code = e.code
+    code = exit_code(main, args)
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("python -m hw.power: error: ") and err.count("\n") == 1

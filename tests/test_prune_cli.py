@@ -9,6 +9,7 @@ from transformers import AutoModelForCausalLM
 from models.export import main as export_main
 from models.prune.__main__ import main
 from sim.workload import Linear, load_workload
+from tests.cli import exit_code
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -35,10 +36,7 @@ def test_rank_prints_both_metrics(tiny_zoo, capsys):
 def test_bad_input_exits_2_and_writes_nothing(tiny_zoo, tmp_path, capsys, extra, message):
     out = tmp_path / "out"
     model = {"BASE": str(tiny_zoo["base"]), "MISSING": str(tmp_path / "nope")}[extra[1]]
-    try:
-        code = main([extra[0], model, *extra[2:], "-o", str(out), *SMALL])
-    except SystemExit as e:  # argparse's own checks exit from parse_args
-        code = e.code
+    code = exit_code(main, [extra[0], model, *extra[2:], "-o", str(out), *SMALL])
     assert code == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1

@@ -18,6 +18,7 @@ from models.robust.quantize import quantize_linears
 from models.robust.randomize import Neighbours
 from models.robust.smoothing import ParameterSmoothing, top_parameters
 from models.robust.train import TrainConfig, finetune
+from tests.cli import exit_code
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -117,10 +118,7 @@ def test_cli_rejects_bad_settings_with_exit_2(tmp_path, capsys):
         ["train-backdoor", "--out", str(afile)],
         ["certify", "--quant", "5"],
     ):
-        try:
-            code = main(argv)
-        except SystemExit as e:  # argparse's own checks (numbers in range) exit from parse_args
-            code = e.code
+        code = exit_code(main, argv)
         assert code == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and err

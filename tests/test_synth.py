@@ -10,6 +10,7 @@ import pytest
 import hw.synth as synth
 from hw.config import PEConfig
 from hw.synth import SynthError, main, synthesize, synthesize_all
+from tests.cli import exit_code
 
 INT8 = PEConfig("int8", 8, "signed", "int8")
 MIXPE = PEConfig("mixpe", 2, "unsigned", "int8", 4)
@@ -83,10 +84,7 @@ def test_cli_prints_table_and_json(results, capsys, tmp_path):
     "args", [["--pe", "int8", "--act", "fp16"], ["--wbits", "5"], ["--group", "0"], ["--clock-ns", "0"]]
 )
 def test_cli_rejects_unsupported_configuration(args, capsys):
-    try:
-        code = main(args)
-    except SystemExit as e:  # argparse's own checks (numbers) exit from parse_args
-        code = e.code
+    code = exit_code(main, args)
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("python -m hw.synth: error: ") and err.count("\n") == 1

@@ -68,14 +68,11 @@ def _parser() -> argparse.ArgumentParser:
                 default="frs,uniform,ranmask,safer,textcrs,textcrs-del,textcrs-order",
                 help="comma-separated defenses",
             )
-            for flag, kind, default, text in (
-                ("--omega", float_in(0, 1, low_open=True, high_open=True), 0.7,
-                 "randomization budget (probability per word) of uniform/FRS wiping, RanMASK, Text-CRS deletion"),
-                ("--n", int_in(4), 32, "Monte Carlo estimation draws per text (selection n/4)"),
-                ("--alpha", float_in(0, 0.5, low_open=True, high_open=True), 0.05, "certification failure probability"),
-                ("--fuzz-budget", positive_int, 24, "FRS MCTS iterations (model calls) per text"),
-            ):  # fmt: skip
-                s.add_argument(flag, type=kind, default=default, help=text)
+            unit, alpha = float_in(0, 1, low_open=True, high_open=True), float_in(0, 0.5, low_open=True, high_open=True)
+            s.add_argument("--omega", type=unit, default=0.7, help="wipe probability per word (see above)")
+            s.add_argument("--n", type=int_in(4), default=32, help="Monte Carlo draws per text (selection n/4)")
+            s.add_argument("--alpha", type=alpha, default=0.05, help="certification failure probability")
+            s.add_argument("--fuzz-budget", type=positive_int, default=24, help="FRS MCTS iterations per text")
         if name == "certify":
             s.add_argument("--quant", default="", help="also certify FRS/uniform at these weight bits, e.g. 8,4")
     return p
