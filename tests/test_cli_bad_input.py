@@ -111,7 +111,7 @@ CASES = [
     ("models.kv", ["eval", "TRUNCATED", "--config", "KV4", "-o", "NEW"], "model.safetensors is truncated"),
     ("models.kv", ["eval", "base", "--config", "KV4", "-o", "USER"], "-o USER already exists"),
     ("models.kv", ["tune", "BADCONFIG", "-o", "NEW"], "config.json is not valid JSON"),
-    ("models.kv", ["tune", "base", "--max-bits", "nan", "-o", "NEW"], "argument --max-bits: nan is not a finite"),
+    ("models.kv", ["tune", "base", "--max-bits", "nan", "-o", "NEW"], "--max-bits nan is below 2"),
     ("models.kv", ["workload", "llama-2-7b", "--config", "KV4", "--ratio", "nan", "-o", "NEW"], "--ratio: nan"),
     ("models.kv", ["workload", "llama-2-7b", "--config", "KV4", "-o", "FILE"], "-o FILE already exists"),
     ("models.anomaly", ["train", "--dataset", "BADJSON", "--out", "NEW"], "BADJSON is JSON text, not a graph file"),

@@ -207,9 +207,7 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--trials", type=int, default=40, help="NSGA-II trials, each one calibration decode (default 40)")
     t.add_argument("--seed", type=int, default=0, help="seed of the search and the calibration text (default 0)")
     t.add_argument("--groups", type=int, default=2, help="layer groups sharing one pair (default 2)")
-    t.add_argument(
-        "--max-bits", type=float_in(2), default=4.0, help="average KV bits budget of config.json (default 4)"
-    )
+    t.add_argument("--max-bits", type=float, default=4.0, help="average KV bits budget of config.json (default 4)")
     t.add_argument("--seq-len", type=int, default=96, help="tokens per calibration window (default 96)")
     t.add_argument("--prefill", type=int, default=32, help="tokens prefilled per window; the rest are decoded")
     t.add_argument("--windows", type=int, default=4, help="calibration windows, English and code (default 4)")
@@ -229,7 +227,7 @@ def _check_tune(args: argparse.Namespace) -> None:
         raise ValueError(f"--trials {args.trials} must be at least 2 (the two extreme configs are always tried)")
     if args.groups < 1:
         raise ValueError(f"--groups {args.groups} must be at least 1")
-    if args.max_bits < 2:
+    if not args.max_bits >= 2:  # NaN too
         raise ValueError(f"--max-bits {args.max_bits} is below 2, the fewest average KV bits: use 2 or more")
     if args.group_size < 1 or args.residual_length < 0:
         raise ValueError("--group-size must be at least 1 and --residual-length at least 0 tokens")
