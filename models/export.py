@@ -30,17 +30,18 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-
-import torch
-from tqdm import tqdm
-from transformers import AutoConfig, PretrainedConfig
+from typing import TYPE_CHECKING
 
 from models.cli import check_models
-from models.quant import QuantConfig, operand_op, quantize_model, recording
-from models.zoo import NAMES
 from sim.cli import OneLineParser, add_output_arguments, check_output, fail
 from sim.model_shapes import ModelShape, add_builtin_arguments, shape_workload
 from sim.workload import UNEVEN_POLICIES, Attention, Linear, Workload
+
+if TYPE_CHECKING:  # torch, transformers and models.quant load in the functions, after the CLI checked its input
+    import torch
+    from transformers import PretrainedConfig
+
+    from models.quant import QuantConfig
 
 PROG = "python -m models.export"
 
@@ -86,6 +87,8 @@ def shape_export(
 
 def prompt_ids(tokenizer, prefill: int, text: Path | None, preset: str) -> torch.Tensor:
     """(1, prefill) token ids: the start of `text` or of the zoo's held-out English text."""
+    import torch
+
     from models import zoo
 
     if text is None:
@@ -99,12 +102,16 @@ def prompt_ids(tokenizer, prefill: int, text: Path | None, preset: str) -> torch
     return torch.tensor(ids[:prefill])[None]
 
 
-@torch.no_grad()
 def run_recorded(model: torch.nn.Module, prompt: torch.Tensor, decode: int) -> list[list]:
     """Prefill `prompt` (1, S), then decode `decode` tokens greedily with the KV cache, recording each
     forward's QuantLinear calls: [[(module name, GemmOperands), ...] per forward], prefill first."""
+    import torch
+    from tqdm import tqdm
+
+    from models.quant import recording
+
     forwards = []
-    with recording(model) as calls:
+    with torch.no_grad(), recording(model) as calls:
         out = model(input_ids=prompt, use_cache=True)
         forwards.append(list(calls))
         for _ in tqdm(range(decode), desc="decode", unit="token", disable=decode < 8):
@@ -127,6 +134,7 @@ def tensor_export(
 ) -> Workload:
     """The workload of one real prefill + greedy decode of the quantized model, with exact operands."""
     from models import zoo
+    from models.quant import operand_op, quantize_model
 
     shape = shape_export(name, config, prefill, decode, 1, qcfg, kv_bits, fp_lm_head=False)
     if shape.meta["config"]["experts"]:
@@ -179,6 +187,11 @@ def export(
     qcfg: weight/activation precision (wbits, group, wformat, act, method, uneven) and, through
     quantize_lm_head, whether lm_head runs on the accelerator.
     """
+    from transformers import AutoConfig
+
+    from models.quant import QuantConfig
+    from models.zoo import NAMES
+
     qcfg = qcfg or QuantConfig(uneven="divisor", quantize_lm_head=True)
     path = checkpoint(model, preset)
     name = model if model in NAMES else path.name
@@ -211,6 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_output(args.out, folder=False, force=args.force)
         check_models(args.model)
+        from models.quant import QuantConfig
+
         qcfg = QuantConfig(
             wbits=args.wbits,
             group=args.group,

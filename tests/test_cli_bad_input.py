@@ -195,13 +195,16 @@ def test_bad_input_is_one_line_and_touches_nothing(world, tmp_path, capsys, modu
 
 
 def test_a_bad_flag_is_rejected_before_torch_is_imported():
-    """Every models CLI checks its arguments before the heavy imports (`import torch` alone takes seconds)."""
-    tools = ["models.merge", "models.moe", "models.prune", "models.recover", "models.robust"]
+    """These CLIs check their arguments before any heavy import (`import torch` alone takes seconds)."""
+    tools = ["models.merge", "models.moe", "models.prune", "models.recover", "models.robust", "models.anomaly"]
+    tools += ["models.export", "hw.build", "hw.synth", "hw.power", "eda.flow", "hw.cache"]
     code = (
         "import importlib, sys\n"
         f"for tool in {tools!r}:\n"
+        "    module = importlib.import_module(tool)\n"
+        "    main = getattr(module, 'main', None) or importlib.import_module(tool + '.__main__').main\n"
         "    try:\n"
-        "        importlib.import_module(tool + '.__main__').main(['--no-such-flag'])\n"
+        "        main(['--no-such-flag'])\n"
         "    except SystemExit as e:\n"
         "        assert e.code == 2, tool\n"
         "    assert 'torch' not in sys.modules, tool\n"
