@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.cache import cache_root, run_logged, staged_entry
-from sim.cli import OneLineParser, add_tool_arguments, fail, int_in, start_tool
+from sim.cli import OneLineParser, add_tool_arguments, check_tool_output, fail, int_in, progress_lines
 from sim.files import write_json
 
 PROG = "python -m eda.flow"
@@ -354,17 +354,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.design is None and not args.verilog.is_file():
         p.error(f"{args.verilog} not found: pass an existing Verilog file")
     try:
-        start_tool(PROG, args, RESULT_FILE)
+        check_tool_output(args, RESULT_FILE)
     except ValueError as e:  # OutputError
         p.error(str(e))
     try:
-        if args.design:
-            result = run_design(args.design, args.clock_ns, args.layers)
-        else:
-            result = run_flow(
-                args.verilog.read_text(), args.top or args.verilog.stem, args.clock_ns,
-                route_layers=args.layers or ROUTE_LAYERS,
-            )  # fmt: skip
+        with progress_lines(PROG, args.quiet):
+            if args.design:
+                result = run_design(args.design, args.clock_ns, args.layers)
+            else:
+                result = run_flow(
+                    args.verilog.read_text(), args.top or args.verilog.stem, args.clock_ns,
+                    route_layers=args.layers or ROUTE_LAYERS,
+                )  # fmt: skip
     except (FlowError, UnicodeDecodeError) as e:
         return fail(PROG, e)
     summary = asdict(result) | {"clock_mhz": {m: result.clock_mhz(m) for m in MODES}}

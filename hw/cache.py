@@ -31,7 +31,7 @@ RESULT = "result.json"
 # Hours a failed run's staging folder (and its logs) is kept; far longer than any single run, so a sweep never
 # removes the folder of a run still in progress.
 STALE_HOURS = 24.0
-# One line per external tool run; a CLI shows them with sim.cli.show_progress, a library caller sees nothing.
+# One line per external tool run; a CLI shows them with sim.cli.progress_lines, a library caller sees nothing.
 progress = logging.getLogger("mixkit.progress")
 
 

@@ -63,7 +63,7 @@ from hw.cache import cache_root, progress, run_logged, staged_entry
 from hw.cli import add_pe_arguments, pe_config_from
 from hw.config import PEConfig
 from hw.synth import ACTIVITY, LIBERTY, SynthError, synthesize
-from sim.cli import OneLineParser, add_tool_arguments, fail, int_in, start_tool
+from sim.cli import OneLineParser, add_tool_arguments, check_tool_output, fail, int_in, progress_lines
 from sim.files import write_json
 
 PROG = "python -m hw.power"
@@ -624,12 +624,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         cfg = pe_config_from(args)
-        start_tool(PROG, args, RESULT_FILE)
+        check_tool_output(args, RESULT_FILE)
     except ValueError as e:  # ConfigError, OutputError
         return fail(PROG, e)
     try:
-        active = measure_power(cfg, args.clock_ns, args.cycles, args.seed, delays=args.delays)
-        idle = measure_power(cfg, args.clock_ns, args.cycles, args.seed, idle=True, delays=args.delays)
+        with progress_lines(PROG, args.quiet):
+            active = measure_power(cfg, args.clock_ns, args.cycles, args.seed, delays=args.delays)
+            idle = measure_power(cfg, args.clock_ns, args.cycles, args.seed, idle=True, delays=args.delays)
     except (PowerError, SynthError) as e:
         fail(PROG, e)
         return 1

@@ -33,7 +33,7 @@ from hw.build import design_name, emit
 from hw.cache import cache_root, run_logged, staged_entry
 from hw.cli import add_pe_arguments, pe_config_from
 from hw.config import PEConfig
-from sim.cli import OneLineParser, add_tool_arguments, fail, start_tool
+from sim.cli import OneLineParser, add_tool_arguments, check_tool_output, fail, progress_lines
 from sim.files import write_json
 
 PROG = "python -m hw.synth"
@@ -298,11 +298,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         cfg = pe_config_from(args)
-        start_tool(PROG, args, RESULT_FILE)
+        check_tool_output(args, RESULT_FILE)
     except ValueError as e:  # ConfigError, OutputError
         return fail(PROG, e)
     try:
-        result = synthesize(cfg, args.clock_ns)
+        with progress_lines(PROG, args.quiet):
+            result = synthesize(cfg, args.clock_ns)
     except SynthError as e:
         fail(PROG, e)
         return 1

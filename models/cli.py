@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from sim.cli import exit_on_sigterm, fail
+from sim.cli import fail, sigterm_exits
 
 
 def check_models(*names: str | Path | None) -> None:
@@ -33,14 +33,14 @@ def run_command(
         check(args)
     except (ValueError, OSError) as e:
         return fail(f"{prog} {args.command}", e)
-    exit_on_sigterm()  # a killed run removes its cache staging folders (zoo builds) as Ctrl-C does
     import torch
     from transformers.utils import logging as hf_logging
 
     torch.set_num_threads(args.threads)
     hf_logging.disable_progress_bar()  # the tools' own bars show progress; transformers' would clutter stderr
     try:
-        result = commands[args.command](args)
+        with sigterm_exits():  # a killed run removes its cache staging folders (zoo builds) as Ctrl-C does
+            result = commands[args.command](args)
     except (ValueError, OSError) as e:  # every models error type is a ValueError
         return fail(f"{prog} {args.command}", e)
     print(json.dumps(result, indent=1) if args.json else report(result))

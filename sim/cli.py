@@ -12,9 +12,12 @@ import argparse
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # Largest tensor dimension (rows, columns, tokens, group size ...) any tool accepts: far above every real model,
@@ -110,11 +113,10 @@ def add_tool_arguments(p: argparse.ArgumentParser, clock_ns: float, result_file:
     add_output_arguments(p, f"also write {result_file} into this folder (new, or an earlier run's)", required=False)
 
 
-def start_tool(prog: str, args: argparse.Namespace, result_file: str) -> None:
-    """Check the -o folder of add_tool_arguments (OutputError), then show progress unless --quiet."""
+def check_tool_output(args: argparse.Namespace, result_file: str) -> None:
+    """OutputError unless the -o folder of add_tool_arguments (if any) is new or holds an earlier result_file."""
     if args.out is not None:
         check_output(args.out, own=result_file, force=args.force)
-    show_progress(prog, args.quiet)
 
 
 class OutputError(ValueError):
@@ -174,23 +176,32 @@ class _ProgressLines(logging.Handler):
         print(f"{self.prog}: [{time.perf_counter() - self.start:6.1f} s] {record.getMessage()}", file=sys.stderr)
 
 
-def show_progress(prog: str, quiet: bool = False) -> None:
-    """Print the tools' progress lines (logger `mixkit.progress`, one per external tool run) on stderr as
-    `PROG: [ELAPSED s] step`, unless quiet; and exit_on_sigterm()."""
+@contextmanager
+def sigterm_exits() -> Iterator[None]:
+    """Within the block, SIGTERM raises SystemExit(143), so `finally` blocks and staging-folder cleanup run as on
+    Ctrl-C; the previous handler comes back after it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def progress_lines(prog: str, quiet: bool = False) -> Iterator[None]:
+    """Within the block, print the tools' progress lines (logger `mixkit.progress`, one per external tool run) on
+    stderr as `PROG: [ELAPSED s] step`, unless quiet; SIGTERM exits as Ctrl-C does (sigterm_exits)."""
     log = logging.getLogger("mixkit.progress")
-    for old in [h for h in log.handlers if isinstance(h, _ProgressLines)]:
-        log.removeHandler(old)
+    handler = _ProgressLines(prog)
     if not quiet:
-        log.addHandler(_ProgressLines(prog))
+        log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
-    exit_on_sigterm()
-
-
-def exit_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit(143), so `finally` blocks and staging-folder cleanup run as on Ctrl-C."""
-    import signal
-    import threading
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        with sigterm_exits():
+            yield
+    finally:
+        log.removeHandler(handler)

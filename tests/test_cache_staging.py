@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hw.cache import RESULT, main, run_logged, staged_entry, staging_folders
-from sim.cli import show_progress
+from sim.cli import progress_lines
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,12 +63,13 @@ def test_clean_removes_only_stale_staging_folders_by_default(tmp_path, monkeypat
 
 
 def test_each_tool_run_prints_one_progress_line_unless_quiet(tmp_path, capsys):
-    show_progress("python -m hw.synth")
-    run_logged(["true", "--step", "one"], tmp_path / "one.log", tmp_path, RuntimeError)
+    with progress_lines("python -m hw.synth"):
+        run_logged(["true", "--step", "one"], tmp_path / "one.log", tmp_path, RuntimeError)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("python -m hw.synth: [") and err.endswith("true --step one\n")
-    show_progress("python -m hw.synth", quiet=True)
-    run_logged(["true"], tmp_path / "two.log", tmp_path, RuntimeError)
+    with progress_lines("python -m hw.synth", quiet=True):
+        run_logged(["true"], tmp_path / "two.log", tmp_path, RuntimeError)
+    run_logged(["true"], tmp_path / "three.log", tmp_path, RuntimeError)  # after the block: silent again
     assert capsys.readouterr().err == ""
 
 
@@ -78,9 +79,8 @@ def test_a_killed_or_interrupted_run_removes_its_staging_folder(tmp_path, signum
         "import sys, time\n"
         "from pathlib import Path\n"
         "from hw.cache import staged_entry\n"
-        "from sim.cli import exit_on_sigterm\n"
-        "exit_on_sigterm()\n"
-        "with staged_entry(Path(sys.argv[1]) / 'entry') as work:\n"
+        "from sim.cli import sigterm_exits\n"
+        "with sigterm_exits(), staged_entry(Path(sys.argv[1]) / 'entry') as work:\n"
         "    (work / 'half.log').write_text('started')\n"
         "    print('ready', flush=True)\n"
         "    time.sleep(60)\n"
