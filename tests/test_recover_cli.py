@@ -6,6 +6,7 @@ import pytest
 from transformers import AutoModelForCausalLM
 
 from models.recover.__main__ import main
+from tests.cli import exit_code
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -89,10 +90,7 @@ def test_bad_input_is_one_line_and_exit_2(tiny_zoo, tmp_path, capsys, args, mess
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "other.json").write_text('{"format": 9}')
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    try:
-        code = main(args)
-    except SystemExit as e:  # argparse's own checks (choices) exit from parse_args
-        code = e.code
+    code = exit_code(main, args)
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
