@@ -1,7 +1,7 @@
 """Synthesis → placement → routing → static timing of one Verilog design on osu018, with per-pin labels.
 
-    python -m eda.flow VERILOG --top TOP --clock NS [--json]
-    python -m eda.flow --design add8 --clock 5
+    python -m eda.flow VERILOG --top TOP --clock-ns NS [--json] [--quiet]
+    python -m eda.flow --design add8 --clock-ns 5
 
 qflow drives yosys (synthesis and osu018 mapping), graywolf (placement: `<top>_unroute.def`) and qrouter
 (routing: `<top>.def` and RC trees `<top>.rc`). Routing starts on ROUTE_LAYERS metal layers (or --layers);
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import re
 import shutil
 import sys
@@ -32,6 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from hw.cache import cache_root, run_logged, staged_entry
+from sim.cli import OneLineParser, add_tool_arguments, check_tool_output, fail, int_in, progress_lines
+from sim.files import write_json
+
+PROG = "python -m eda.flow"
+RESULT_FILE = "flow.json"  # what -o DIR receives
 
 TECH = Path("/usr/share/qflow/tech/osu018")
 LIBERTY = TECH / "osu018_stdcells.lib"
@@ -302,8 +308,8 @@ def run_flow(text: str, top: str, clock_ns: float, design: str = "", route_layer
     routing on route_layers metal layers or, where nets stay unrouted, on the fewest more that route them all."""
     if not 2 <= route_layers <= MAX_ROUTE_LAYERS:
         raise FlowError(f"{route_layers} routing layers: pass --layers between 2 and {MAX_ROUTE_LAYERS} (osu018)")
-    if not clock_ns > 0:
-        raise FlowError(f"clock period {clock_ns} ns must be positive: pass --clock with a value > 0")
+    if not 0 < clock_ns < math.inf:
+        raise FlowError(f"clock period {clock_ns} ns must be finite and positive: pass --clock-ns with a value > 0")
     if not re.search(rf"^\s*module\s+{re.escape(top)}\b", text, re.M):
         raise FlowError(f"the Verilog has no module {top!r}: pass its top module with --top")
     final = _cache_dir(top, text, clock_ns, route_layers)
@@ -330,38 +336,43 @@ def run_design(name: str, clock_ns: float, route_layers: int | None = None) -> F
 def main(argv: list[str] | None = None) -> int:
     from eda.designs import DESIGNS
 
-    p = argparse.ArgumentParser(
-        prog="python -m eda.flow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("verilog", nargs="?", type=Path, help="Verilog file of the design (or use --design)")
     p.add_argument("--top", help="top module name (default: the file's stem)")
     p.add_argument("--design", choices=sorted(DESIGNS), help="a built-in design instead of a file")
-    p.add_argument("--clock", type=float, default=5.0, help="clock period on port clk (ns, default 5)")
+    add_tool_arguments(p, 5.0, RESULT_FILE, alias=True)
     p.add_argument(
         "--layers",
-        type=int,
+        type=int_in(1, MAX_ROUTE_LAYERS),
         help=f"metal layers to start routing on (default {ROUTE_LAYERS}, or the built-in design's own); one more "
         f"is added while nets stay unrouted, up to {MAX_ROUTE_LAYERS}",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
+    if args.design is None and args.verilog is None:
+        p.error("no design given: pass a Verilog file or --design NAME")
+    if args.design is None and not args.verilog.is_file():
+        p.error(f"{args.verilog} not found: pass an existing Verilog file")
     try:
-        if args.design:
-            result = run_design(args.design, args.clock, args.layers)
-        elif args.verilog is None:
-            raise FlowError("no design given: pass a Verilog file or --design NAME")
-        else:
-            if not args.verilog.is_file():
-                raise FlowError(f"{args.verilog} not found: pass an existing Verilog file")
-            result = run_flow(
-                args.verilog.read_text(), args.top or args.verilog.stem, args.clock,
-                route_layers=args.layers or ROUTE_LAYERS,
-            )  # fmt: skip
-    except FlowError as e:
-        print(f"eda.flow: error: {e}", file=sys.stderr)
-        return 2
+        check_tool_output(args, RESULT_FILE)
+    except ValueError as e:  # OutputError
+        p.error(str(e))
+    try:
+        with progress_lines(PROG, args.quiet):
+            if args.design:
+                result = run_design(args.design, args.clock_ns, args.layers)
+            else:
+                result = run_flow(
+                    args.verilog.read_text(), args.top or args.verilog.stem, args.clock_ns,
+                    route_layers=args.layers or ROUTE_LAYERS,
+                )  # fmt: skip
+    except (FlowError, UnicodeDecodeError) as e:
+        return fail(PROG, e)
+    summary = asdict(result) | {"clock_mhz": {m: result.clock_mhz(m) for m in MODES}}
+    if args.out is not None:
+        write_json(args.out, RESULT_FILE, summary)
     if args.json:
-        print(json.dumps(asdict(result) | {"clock_mhz": {m: result.clock_mhz(m) for m in MODES}}, indent=2))
+        print(json.dumps(summary, indent=2))
     else:
         failed = ", ".join(f"{n} nets unrouted on {k}" for k, n in result.route_failures.items())
         print(

@@ -1,7 +1,7 @@
 """E2ESlack-style pre-routing slack prediction: a GNN for wire-induced delay, propagated in topological order.
 
-    python -m eda.slack predict PLACED_DEF --netlist NETLIST.v --clock NS [--model DIR] [--paths 5] [--json]
-    python -m eda.slack predict DESIGN.v --top TOP --clock NS      (synthesizes and places first)
+    python -m eda.slack predict PLACED_DEF --netlist NETLIST.v --clock-ns NS [--model DIR] [--paths 5] [--json]
+    python -m eda.slack predict DESIGN.v --top TOP --clock-ns NS      (synthesizes and places first)
 
 Model (TimingGCN-like, residual on a no-wire STA run): NetConv layers (torch-geometric MessagePassing over
 net_out, net_in and cell_out edges) predict each pin's local wire-induced delay δ (ns): the wire delay into a
@@ -33,6 +33,9 @@ from torch import nn
 from torch_geometric.nn import MessagePassing
 
 from eda.graph import FEATURES, GATE_TAU_NS
+from sim.cli import OneLineParser, add_clock_argument, fail, nonnegative_int, positive_int
+
+PROG = "python -m eda.slack"
 
 # ΔAT and δ are ~0.01–0.3 ns; the network works on them ×TARGET_SCALE.
 TARGET_SCALE = 10.0
@@ -316,22 +319,20 @@ def _plot_against_routed(path: Path, flow_dir: Path, result: Prediction, clock_n
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m eda.slack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     q = sub.add_parser("predict", help="predict endpoint slack, WNS/TNS and critical paths of a placed design")
     q.add_argument("design", type=Path, help="placed DEF (with --netlist) or a Verilog file (with --top)")
     q.add_argument("--netlist", type=Path, help="post-placement gate netlist of the DEF (default: netlist.v beside it)")
     q.add_argument("--top", help="top module of a Verilog input (default: the file's stem)")
-    q.add_argument("--clock", type=float, required=True, help="clock period on port clk (ns)")
+    add_clock_argument(q, None, alias=True)
     q.add_argument(
         "--layers",
-        type=int,
+        type=positive_int,
         help="metal layers the design will be routed on (default: the eda.flow folder's, else 3)",
     )
     q.add_argument("--model", type=Path, default=None, help="trained model folder (default: bench.e2eslack's)")
-    q.add_argument("--paths", type=int, default=3, help="number of critical paths to print (default 3)")
+    q.add_argument("--paths", type=nonnegative_int, default=3, help="number of critical paths to print (default 3)")
     q.add_argument("--json", action="store_true", help="print the result as JSON")
     q.add_argument("--plot", type=Path, help="PNG of predicted vs post-route slack (DEF inside an eda.flow folder)")
     args = p.parse_args(argv)
@@ -340,8 +341,6 @@ def main(argv: list[str] | None = None) -> int:
 
     model_dir = args.model or default_model_dir()
     try:
-        if not args.clock > 0:
-            raise FlowError(f"clock period {args.clock} ns must be positive")
         if not (model_dir / "model.pt").exists():
             raise FlowError(f"no trained model in {model_dir}: run 'python -m bench.e2eslack' or pass --model")
         if not args.design.is_file():
@@ -362,15 +361,14 @@ def main(argv: list[str] | None = None) -> int:
         if layers is None:
             flow = placed.parent / "result.json"
             layers = load_result(placed.parent).route_layers if flow.is_file() else ROUTE_LAYERS
-        data, names, sta_s = _graph_for_placed(placed, netlist, args.clock, layers)
+        data, names, sta_s = _graph_for_placed(placed, netlist, args.clock_ns, layers)
         model = SlackPredictor.from_pretrained(model_dir)
-        result = predict(model, data, names, args.clock)
-    except (FlowError, ParseError, ValueError) as e:
-        print(f"eda.slack: error: {e}", file=sys.stderr)
-        return 2
+        result = predict(model, data, names, args.clock_ns)
+    except (FlowError, ParseError, ValueError, UnicodeDecodeError) as e:
+        return fail(PROG, e)
     paths = result.paths(data, args.paths)
     if args.plot:
-        _plot_against_routed(args.plot, placed.parent, result, args.clock)
+        _plot_against_routed(args.plot, placed.parent, result, args.clock_ns)
     summary = {
         "wns_ns": result.wns,
         "tns_ns": result.tns,

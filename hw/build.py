@@ -17,7 +17,10 @@ import tempfile
 from pathlib import Path
 
 from hw.cli import add_pe_arguments, pe_config_from
-from hw.config import ArrayConfig, ConfigError, PEConfig
+from hw.config import ArrayConfig, PEConfig
+from sim.cli import OneLineParser, check_output, fail
+
+PROG = "python -m hw.build"
 
 
 def design_name(cfg: PEConfig | ArrayConfig) -> str:
@@ -103,9 +106,7 @@ def parse_config(args: argparse.Namespace) -> PEConfig | ArrayConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m hw.build", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_pe_arguments(p)
     p.add_argument("--rows", type=int, default=4, help="array rows R")
     p.add_argument("--cols", type=int, default=4, help="array columns C")
@@ -115,10 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         cfg = parse_config(args)
-    except ConfigError as e:
-        print(f"hw.build: error: {e}", file=sys.stderr)
-        return 2
-    verilog_path, manifest_path = write_design(cfg, args.out)
+        check_output(args.out, reuse=True)  # a folder of designs: each run adds (or refreshes) its own two files
+        verilog_path, manifest_path = write_design(cfg, args.out)
+    except (ValueError, OSError) as e:  # ConfigError, OutputError, or a failed write
+        return fail(PROG, e)
     if args.json:
         print(manifest_path.read_text(), end="")
     else:

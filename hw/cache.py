@@ -1,34 +1,80 @@
-"""The on-disk cache shared by simulation builds, synthesis and power runs, and the tool runner.
+"""The on-disk cache shared by simulation builds, synthesis and power runs, the zoo, and the tool runner.
 
 Entries live under ~/.cache/mixkit/<kind>/<name>-<hash>/ (MIXKIT_CACHE moves the root). An entry is
-produced in a private folder and renamed into place when complete, so concurrent runs never mix
-files and a cache folder is either complete or absent; a failed run's folder stays for its logs.
+produced in a private staging folder `.<name>-<hash>-XXXX` beside it and renamed into place when complete, so
+concurrent runs never mix files and a cache folder is either complete or absent. A run that fails keeps its
+staging folder for its logs (the error names them) for STALE_HOURS; an interrupted run (Ctrl-C, SIGTERM)
+removes its own at once. Staging folders older than STALE_HOURS are swept whenever a new entry starts beside
+them, and `python -m hw.cache clean` removes them now (`--older-than 0`: all of them, even those of
+runs still going on).
+
+    python -m hw.cache clean [--older-than HOURS (default STALE_HOURS)] [--quiet]
 """
 
 from __future__ import annotations
 
+import argparse
+import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sim.cli import OneLineParser, nonnegative_float
+
 RESULT = "result.json"
+# Hours a failed run's staging folder (and its logs) is kept; far longer than any single run, so a sweep never
+# removes the folder of a run still in progress.
+STALE_HOURS = 24.0
+# One line per external tool run; a CLI shows them with sim.cli.progress_lines, a library caller sees nothing.
+progress = logging.getLogger("mixkit.progress")
 
 
 def cache_root() -> Path:
     return Path(os.environ.get("MIXKIT_CACHE", Path.home() / ".cache" / "mixkit"))
 
 
+def staging_folders(root: Path, older_than_hours: float = 0.0) -> list[Path]:
+    """Staging folders (`.name-XXXX` holding no result) under `root`, one or two levels down (<kind>/ or
+    <kind>/<sub>/), last modified more than `older_than_hours` ago."""
+    cutoff = time.time() - 3600 * older_than_hours
+    return sorted(p for pattern in (".*", "*/.*", "*/*/.*") for p in root.glob(pattern) if _stale(p, cutoff))
+
+
+def _stale(path: Path, cutoff: float) -> bool:
+    try:
+        return path.is_dir() and not (path / RESULT).exists() and path.stat().st_mtime <= cutoff
+    except OSError:
+        return False  # removed by a concurrent sweep or run
+
+
+def sweep_stale(parent: Path, older_than_hours: float = STALE_HOURS) -> None:
+    """Remove the staging folders directly in `parent` older than `older_than_hours`."""
+    cutoff = time.time() - 3600 * older_than_hours
+    for path in parent.glob(".*"):
+        if _stale(path, cutoff):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 @contextmanager
 def staged_entry(final: Path) -> Iterator[Path]:
-    """A private work folder that becomes `final` once the block has written final's result.json."""
+    """A private work folder that becomes `final` once the block has written final's result.json. If the block
+    raises an error the folder stays (for its logs) until swept; if it is interrupted the folder goes at once."""
     final.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale(final.parent)
     work = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}-"))
     work.chmod(0o755)
-    yield work
+    try:
+        yield work
+    except BaseException as e:
+        if not isinstance(e, Exception):  # interrupted: nothing worth keeping (a failed tool's logs stay)
+            shutil.rmtree(work, ignore_errors=True)
+        raise
     if final.exists() and not (final / RESULT).exists():
         shutil.rmtree(final)  # a folder without a result is not an entry (deleted by hand)
     try:
@@ -41,8 +87,39 @@ def staged_entry(final: Path) -> Iterator[Path]:
 
 def run_logged(cmd: list[str], log: Path, cwd: Path, error: type[Exception]) -> str:
     """Run a tool with its output in `log`; raise `error` naming the log if it fails."""
+    progress.info("%s %s", Path(cmd[0]).name, " ".join(cmd[1:]))
     with log.open("w") as f:
         proc = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise error(f"{Path(cmd[0]).name} failed (exit {proc.returncode}): see {log}")
     return log.read_text()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = OneLineParser(
+        prog="python -m hw.cache", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("clean", help="remove staging folders left by failed or killed runs")
+    c.add_argument(
+        "--older-than",
+        type=nonnegative_float,
+        default=STALE_HOURS,
+        help=f"only those untouched for this long (hours, default {STALE_HOURS:g}: a run in progress is younger; "
+        "0 removes every staging folder, so only when no run is going on)",
+    )
+    c.add_argument("--quiet", "--no-progress", action="store_true", help="print nothing")
+    args = p.parse_args(argv)
+    root = cache_root()
+    removed = staging_folders(root, args.older_than) if root.is_dir() else []
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+        if not args.quiet:
+            print(f"removed {path}")
+    if not args.quiet:
+        print(f"{len(removed)} staging folders removed from {root}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

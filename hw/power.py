@@ -50,6 +50,7 @@ import argparse
 import functools
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -63,10 +64,16 @@ from pathlib import Path
 import numpy as np
 
 from hw.build import design_name
-from hw.cache import cache_root, run_logged, staged_entry
+from hw.cache import cache_root, progress, run_logged, staged_entry
 from hw.cli import add_pe_arguments, pe_config_from
-from hw.config import ConfigError, PEConfig
+from hw.config import PEConfig
 from hw.synth import ACTIVITY, LIBERTY, SynthError, synthesize
+from sim.cli import OneLineParser, add_tool_arguments, check_tool_output, fail, int_in, progress_lines
+from sim.files import write_json
+
+PROG = "python -m hw.power"
+RESULT_FILE = "power.json"  # what -o DIR receives
+MAX_CYCLES = 1_000_000  # simulated cycles per run: icarus runs ~10-25k cycles/s, so a million is minutes
 
 CELL_MODELS = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.v")
 # Bump when the testbench, the energy model or the parsing change, so cached results are rebuilt.
@@ -504,6 +511,7 @@ def _simulate(vvp: str, work: Path, start_ns: float, end_ns: float) -> dict[str,
     # The testbench dumps to activity.vcd, a link to the write end of a pipe that vvp inherits (a link
     # because Icarus appends ".vcd" to /dev/fd/N): parsing overlaps the simulation on a second core and
     # no VCD of tens of MB touches the disk. If vvp dies, the pipe closes and the parse ends.
+    progress.info("vvp -n sim.vvp (gate-level simulation, toggles counted while it runs)")
     read_fd, write_fd = os.pipe()
     link = work / "activity.vcd"
     link.unlink(missing_ok=True)
@@ -547,8 +555,8 @@ def measure_power(
     ignored). delays=True simulates with the cells' specify delays, so glitches count (see the module
     docstring for the method).
     """
-    if not clock_ns > 0:
-        raise ValueError(f"clock period {clock_ns} ns must be positive")
+    if not 0 < clock_ns < math.inf:
+        raise ValueError(f"clock period {clock_ns} ns must be finite and positive")
     stream = operand_stream(cfg, cycles, seed, mode) if stimulus is None else stimulus
     hexes = _stimulus_hex(stream)
     cycles = len(stream["valid"])
@@ -654,33 +662,30 @@ def format_table(rows: list[dict[str, PowerResult]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m hw.power", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_pe_arguments(p)
-    p.add_argument("--clock-ns", type=float, default=10.0, help="clock period (ns, default 10)")
-    p.add_argument("--cycles", type=int, default=2000, help="simulated cycles (default 2000)")
+    add_tool_arguments(p, 10.0, RESULT_FILE)
+    p.add_argument("--cycles", type=int_in(1, MAX_CYCLES), default=2000, help="simulated cycles (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the operand stream")
     p.add_argument("--delays", action="store_true", help="simulate with cell delays, counting glitches")
     p.add_argument("--json", action="store_true", help="print the results of every stream mode as JSON")
     args = p.parse_args(argv)
     try:
         cfg = pe_config_from(args)
-        if not args.clock_ns > 0:
-            raise ConfigError(f"clock period {args.clock_ns} ns must be positive")
-        if args.cycles < 1:
-            raise ConfigError(f"--cycles {args.cycles} must be positive")
-    except ConfigError as e:
-        print(f"hw.power: error: {e}", file=sys.stderr)
-        return 2
+        check_tool_output(args, RESULT_FILE)
+    except ValueError as e:  # ConfigError, OutputError
+        return fail(PROG, e)
     try:
-        results = {
-            mode: measure_power(cfg, args.clock_ns, args.cycles, args.seed, mode=mode, delays=args.delays)
-            for mode in STREAM_MODES
-        }
+        with progress_lines(PROG, args.quiet):
+            results = {
+                mode: measure_power(cfg, args.clock_ns, args.cycles, args.seed, mode=mode, delays=args.delays)
+                for mode in STREAM_MODES
+            }
     except (PowerError, SynthError) as e:
-        print(f"hw.power: error: {e}", file=sys.stderr)
+        fail(PROG, e)
         return 1
+    if args.out is not None:
+        write_json(args.out, RESULT_FILE, {mode: r.as_dict() for mode, r in results.items()})
     if args.json:
         print(json.dumps({mode: r.as_dict() for mode, r in results.items()}, indent=2))
     else:

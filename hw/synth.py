@@ -2,6 +2,8 @@
 
     python -m hw.synth --pe mixpe --wbits 4 --wformat unsigned --act int8 --group 128 [--clock-ns 10] [--json]
 
+Progress (one line per yosys/OpenSTA run) goes to stderr unless --quiet.
+
 Flow: `hw.build.emit` → Debian yosys (synth, dfflibmap, abc to osu018 cells; `stat -liberty` gives
 area) → OpenSTA (ideal clock on port `clk`, input and output delays 0, `report_checks` for the worst
 setup path, `report_power` with every net toggling ACTIVITY times per cycle). No wires, placement or
@@ -17,6 +19,7 @@ import argparse
 import functools
 import hashlib
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -29,7 +32,12 @@ from pathlib import Path
 from hw.build import design_name, emit
 from hw.cache import cache_root, run_logged, staged_entry
 from hw.cli import add_pe_arguments, pe_config_from
-from hw.config import ConfigError, PEConfig
+from hw.config import PEConfig
+from sim.cli import OneLineParser, add_tool_arguments, check_tool_output, fail, progress_lines
+from sim.files import write_json
+
+PROG = "python -m hw.synth"
+RESULT_FILE = "synth.json"  # what -o DIR receives
 
 LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 # Toggles per clock cycle on every net (OpenSTA `set_power_activity -global`); the clock net toggles twice.
@@ -232,8 +240,8 @@ def _run_flow(cfg: PEConfig, clock_ns: float, text: str, top: str, tools: dict, 
 
 def synthesize(cfg: PEConfig, clock_ns: float = 10.0) -> SynthResult:
     """Area (µm²), critical path (ns), fmax (MHz) and power (mW) of one PE at a clock period of clock_ns (ns)."""
-    if not clock_ns > 0:
-        raise ValueError(f"clock period {clock_ns} ns must be positive")
+    if not 0 < clock_ns < math.inf:
+        raise ValueError(f"clock period {clock_ns} ns must be finite and positive")
     text, _ = emit(cfg)
     top = design_name(cfg)
     final = _cache_dir(top, text, clock_ns)
@@ -283,25 +291,24 @@ def format_table(results: Iterable[SynthResult]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m hw.synth", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_pe_arguments(p)
-    p.add_argument("--clock-ns", type=float, default=10.0, help="clock period for timing and power (ns, default 10)")
+    add_tool_arguments(p, 10.0, RESULT_FILE)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
     try:
         cfg = pe_config_from(args)
-        if not args.clock_ns > 0:
-            raise ConfigError(f"clock period {args.clock_ns} ns must be positive")
-    except ConfigError as e:
-        print(f"hw.synth: error: {e}", file=sys.stderr)
-        return 2
+        check_tool_output(args, RESULT_FILE)
+    except ValueError as e:  # ConfigError, OutputError
+        return fail(PROG, e)
     try:
-        result = synthesize(cfg, args.clock_ns)
+        with progress_lines(PROG, args.quiet):
+            result = synthesize(cfg, args.clock_ns)
     except SynthError as e:
-        print(f"hw.synth: error: {e}", file=sys.stderr)
+        fail(PROG, e)
         return 1
+    if args.out is not None:
+        write_json(args.out, RESULT_FILE, result.as_dict())
     if args.json:
         print(json.dumps(result.as_dict(), indent=2))
     else:

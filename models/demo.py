@@ -26,6 +26,7 @@ from hw.config import ArrayConfig
 from models import zoo
 from models.export import export
 from models.quant import QuantConfig, evaluate, quantize_model, set_engine
+from sim.cli import OneLineParser, positive_int
 from sim.files import atomic_write
 from sim.gemm import run_gemm
 from sim.perf_model import MemoryConfig
@@ -72,12 +73,12 @@ def on_the_array(model: torch.nn.Module, ids: torch.Tensor) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m models.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--out", type=Path, default=Path("out/demo/model"), help="output folder")
     p.add_argument("--preset", default="default", help="zoo preset (tiny: seconds, for a quick look)")
-    p.add_argument("--eval-windows", type=int, default=16, help=f"held-out windows of {SEQ} tokens per task")
+    p.add_argument("--eval-windows", type=positive_int, default=16, help=f"held-out windows of {SEQ} tokens per task")
     args = p.parse_args(argv)
     torch.manual_seed(0)
 

@@ -30,16 +30,20 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from tqdm import tqdm
-from transformers import AutoConfig, PretrainedConfig
-
-from models.quant import QuantConfig, QuantError, operand_op, quantize_model, recording
-from models.zoo import NAMES, ZooError
-from sim.cli import OneLineParser
+from models.cli import check_models
+from sim.cli import OneLineParser, add_output_arguments, check_output, fail
 from sim.model_shapes import ModelShape, add_builtin_arguments, shape_workload
-from sim.workload import UNEVEN_POLICIES, Attention, Linear, Workload, WorkloadError
+from sim.workload import UNEVEN_POLICIES, Attention, Linear, Workload
+
+if TYPE_CHECKING:  # torch, transformers and models.quant load in the functions, after the CLI checked its input
+    import torch
+    from transformers import PretrainedConfig
+
+    from models.quant import QuantConfig
+
+PROG = "python -m models.export"
 
 
 class ExportError(ValueError):
@@ -83,6 +87,8 @@ def shape_export(
 
 def prompt_ids(tokenizer, prefill: int, text: Path | None, preset: str) -> torch.Tensor:
     """(1, prefill) token ids: the start of `text` or of the zoo's held-out English text."""
+    import torch
+
     from models import zoo
 
     if text is None:
@@ -96,12 +102,16 @@ def prompt_ids(tokenizer, prefill: int, text: Path | None, preset: str) -> torch
     return torch.tensor(ids[:prefill])[None]
 
 
-@torch.no_grad()
 def run_recorded(model: torch.nn.Module, prompt: torch.Tensor, decode: int) -> list[list]:
     """Prefill `prompt` (1, S), then decode `decode` tokens greedily with the KV cache, recording each
     forward's QuantLinear calls: [[(module name, GemmOperands), ...] per forward], prefill first."""
+    import torch
+    from tqdm import tqdm
+
+    from models.quant import recording
+
     forwards = []
-    with recording(model) as calls:
+    with torch.no_grad(), recording(model) as calls:
         out = model(input_ids=prompt, use_cache=True)
         forwards.append(list(calls))
         for _ in tqdm(range(decode), desc="decode", unit="token", disable=decode < 8):
@@ -124,6 +134,7 @@ def tensor_export(
 ) -> Workload:
     """The workload of one real prefill + greedy decode of the quantized model, with exact operands."""
     from models import zoo
+    from models.quant import operand_op, quantize_model
 
     shape = shape_export(name, config, prefill, decode, 1, qcfg, kv_bits, fp_lm_head=False)
     if shape.meta["config"]["experts"]:
@@ -176,6 +187,11 @@ def export(
     qcfg: weight/activation precision (wbits, group, wformat, act, method, uneven) and, through
     quantize_lm_head, whether lm_head runs on the accelerator.
     """
+    from transformers import AutoConfig
+
+    from models.quant import QuantConfig
+    from models.zoo import NAMES
+
     qcfg = qcfg or QuantConfig(uneven="divisor", quantize_lm_head=True)
     path = checkpoint(model, preset)
     name = model if model in NAMES else path.name
@@ -188,11 +204,10 @@ def export(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = OneLineParser(
-        prog="python -m models.export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="base, code, math, english (the zoo), or a local Hugging Face checkpoint folder")
-    p.add_argument("-o", "--output", type=Path, required=True, help="workload manifest to write (.json)")
+    add_output_arguments(p, "workload manifest to write (.json; a new file unless --force)", required=False)
+    p.add_argument("--output", dest="out", type=Path, help=argparse.SUPPRESS)  # the old spelling
     add_builtin_arguments(p, prefill=512)
     p.add_argument("--method", default="rtn", help="weight quantization for --tensors: rtn or gptq (default rtn)")
     p.add_argument(
@@ -204,7 +219,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--preset", default="default", help="zoo preset for zoo names and texts (default: default)")
     p.add_argument("--json", action="store_true", help="print the workload's totals as JSON")
     args = p.parse_args(argv)
+    if args.out is None:
+        p.error("the following arguments are required: -o/--out")
     try:
+        check_output(args.out, folder=False, force=args.force)
+        check_models(args.model)
+        from models.quant import QuantConfig
+
         qcfg = QuantConfig(
             wbits=args.wbits,
             group=args.group,
@@ -217,18 +238,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         workload = export(
             args.model, args.prefill, args.decode, args.batch, qcfg, args.kv_bits, args.tensors, args.preset, args.text
         )
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        workload.save(args.output)
-    except (ExportError, QuantError, WorkloadError, ZooError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        workload.save(args.out)
+    except (ValueError, OSError) as e:  # ExportError, QuantError, WorkloadError, ZooError, OutputError ...
+        return fail(PROG, e)
     totals = workload.totals()
     if args.json:
-        print(json.dumps({"output": str(args.output), "ops": len(workload.ops), **asdict(totals)}))
+        print(json.dumps({"output": str(args.out), "ops": len(workload.ops), **asdict(totals)}))
     else:
         linear = sum(isinstance(op, Linear) for op in workload.ops)
         print(
-            f"{args.output}: {len(workload.ops)} ops ({linear} linear, {len(workload.tensors)} with tensors),"
+            f"{args.out}: {len(workload.ops)} ops ({linear} linear, {len(workload.tensors)} with tensors),"
             f" {totals.gemms:,} GEMMs, {totals.macs:.3e} MACs, {totals.weight_bytes / 1e6:.2f} MB of weights"
         )
     return 0

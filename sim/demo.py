@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from hw.build import write_design
 from hw.config import ArrayConfig, PEConfig
+from sim.cli import OneLineParser
 from sim.compare import COMPARED, MIXPE, compare_all, format_comparisons, pe_cost, pe_for, targets
 from sim.files import atomic_write
 from sim.gemm import gemm_cycles, random_operands, run_gemm
@@ -79,7 +80,7 @@ def run_case(pe: PEConfig, out: Path, seed: int, rtl: bool) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m sim.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")

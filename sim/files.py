@@ -30,3 +30,12 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def write_json(folder: Path, name: str, data: object) -> Path:
+    """`folder/name` (created with its folder) holding `data` as indented JSON, written atomically."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / name, json.dumps(data, indent=2) + "\n")
+    return folder / name

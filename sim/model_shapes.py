@@ -29,7 +29,12 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict, dataclass
 
+from sim.cli import int_in
 from sim.workload import UNEVEN_POLICIES, AttnPV, AttnQK, Linear, MoeExpert, Op, Workload, WorkloadError, fit_group
+
+# Decode steps a shape-only workload may hold: each step is its own attention ops (its KV length grows), so a
+# workload holds about 2 ops per step; 65,536 steps are ~130k ops, seconds to build (10^12 never finished).
+MAX_DECODE_STEPS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -228,9 +233,16 @@ def shape_workload(
 
 def add_builtin_arguments(p: argparse.ArgumentParser | argparse._ArgumentGroup, prefill: int = 512) -> None:
     """The options of builtin_workload, for CLIs that build one (sim.workload, sim.replay)."""
-    p.add_argument("--prefill", type=int, default=prefill, help=f"prompt tokens S per sequence (default {prefill})")
-    p.add_argument("--decode", type=int, default=128, help="generated tokens T per sequence (default 128)")
-    p.add_argument("--batch", type=int, default=1, help="sequences B (default 1)")
+    p.add_argument(
+        "--prefill", type=int_in(0), default=prefill, help=f"prompt tokens S per sequence (default {prefill})"
+    )
+    p.add_argument(
+        "--decode",
+        type=int_in(0, MAX_DECODE_STEPS),
+        default=128,
+        help=f"generated tokens T per sequence (default 128, at most {MAX_DECODE_STEPS})",
+    )
+    p.add_argument("--batch", type=int_in(1), default=1, help="sequences B (default 1)")
     p.add_argument("--wbits", type=int, default=4, help="weight bits: 2, 3, 4 or 8 (default 4)")
     p.add_argument("--act", default="int8", help="activations: int8 or fp16 (default int8)")
     p.add_argument("--group", type=int, default=128, help="weights per scale, dividing every k (default 128)")

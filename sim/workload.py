@@ -25,6 +25,7 @@ WorkloadError with one line naming the file, the op (index and name) and the fie
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 import numpy as np
 
 from hw.config import ACT_KINDS, WEIGHT_BITS, WEIGHT_FORMATS
-from sim.cli import OneLineParser
+from sim.cli import OneLineParser, OutputError, add_output_arguments, check_output
 from sim.files import atomic_write
 
 if TYPE_CHECKING:
@@ -565,8 +566,11 @@ def main(argv: list[str] | None = None) -> int:
     builtin = sub.add_parser("builtin", help="write a shape-only workload of a known model")
     builtin.add_argument("model", help="one of " + ", ".join(MODELS))
     add_builtin_arguments(builtin)
-    builtin.add_argument("-o", "--output", required=True, help="manifest to write (.json)")
+    add_output_arguments(builtin, "manifest to write (.json; a new file unless --force)", required=False)
+    builtin.add_argument("--output", dest="out", type=Path, help=argparse.SUPPRESS)  # the old spelling
     args = parser.parse_args(argv)
+    if args.command == "builtin" and args.out is None:
+        builtin.error("the following arguments are required: -o/--out")
     try:
         if args.command == "show":
             workload = load_workload(args.file)
@@ -575,14 +579,15 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(_format_table(workload))
         else:
+            check_output(args.out, folder=False, force=args.force)
             workload = builtin_from_args(args.model, args)
-            workload.save(args.output)
+            workload.save(args.out)
             t = workload.totals()
-            print(f"{args.output}: {workload.model}, {len(workload.ops)} ops, {t.macs:.4e} MACs")
-    except WorkloadError as e:
+            print(f"{args.out}: {workload.model}, {len(workload.ops)} ops, {t.macs:.4e} MACs")
+    except (WorkloadError, OutputError) as e:
         parser.error(str(e))
     except OSError as e:
-        parser.error(f"{e.filename or args.output}: {e.strerror or e}")
+        parser.error(f"{e.filename or args.out}: {e.strerror or e}")
     return 0
 
 

@@ -97,5 +97,6 @@ def test_save_load_and_cli(graph, tmp_path, capsys):
     assert main([*cmd[3:], "--model", str(tmp_path / "none")]) == 2
     err = capsys.readouterr().err
     assert "no trained model" in err and err.count("\n") == 1
-    assert main([*cmd[3:], "--model", str(tmp_path / "m"), "--clock", "0"]) == 2
-    assert "must be positive" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):
+        main([*cmd[3:], "--model", str(tmp_path / "m"), "--clock", "0"])
+    assert "--clock: 0 is out of range" in capsys.readouterr().err

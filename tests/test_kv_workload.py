@@ -107,7 +107,8 @@ def test_workload_cli_writes_a_replayable_file(tiny_zoo, tmp_path, capsys):
     assert "python -m sim.replay" in capsys.readouterr().out
     assert replay(w, "mixpe", 4, 4, MemoryConfig(), pe_cost=COST).totals["cycles"] > 0
     bad = tmp_path / "bad.json"
-    assert main(["workload", "llama-2-7b", "--config", "KV8", "--ratio", "0.5", "-o", str(bad)]) == 2
+    with pytest.raises(SystemExit, match="2"):  # argparse checks the number
+        main(["workload", "llama-2-7b", "--config", "KV8", "--ratio", "0.5", "-o", str(bad)])
     assert main(["workload", "llama-2-7b", "--config", "nope.json", "-o", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and "compression ratio" in err[0] and "nope.json" in err[1] and not bad.exists()
+    assert len(err) == 2 and "--ratio: 0.5 is out of range" in err[0] and "nope.json" in err[1] and not bad.exists()

@@ -143,7 +143,7 @@ def _error(tmp_path, capsys, raw, text=None):
     assert main([str(cfg), "-o", str(out)]) == 2
     err = capsys.readouterr().err
     assert not out.exists()
-    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert err.count("\n") == 1 and err.startswith("python -m models.merge: error: ")
     return err
 
 

@@ -9,6 +9,7 @@ import pytest
 import hw.power as power
 from hw.config import PEConfig
 from hw.power import _count_toggles, _energy, clock_gate_energy_pj, main, measure_power, operand_stream
+from tests.cli import exit_code
 
 INT8 = PEConfig("int8", 8, "signed", "int8")
 MIXPE = PEConfig("mixpe", 2, "unsigned", "int8", 4)
@@ -125,9 +126,10 @@ def test_stimulus_out_of_range_is_rejected(cache):
 
 @pytest.mark.parametrize("args", [["--pe", "int8", "--act", "fp16"], ["--cycles", "0"], ["--clock-ns", "-1"]])
 def test_cli_rejects_unsupported_configuration(args, capsys):
-    assert main(args) == 2
+    code = exit_code(main, args)
+    assert code == 2
     err = capsys.readouterr().err
-    assert err.startswith("hw.power: error: ") and err.count("\n") == 1
+    assert err.startswith("python -m hw.power: error: ") and err.count("\n") == 1
 
 
 def test_missing_iverilog_is_one_line(results, cache, tmp_path):

@@ -9,6 +9,7 @@ from transformers import AutoModelForCausalLM
 from models.export import main as export_main
 from models.prune.__main__ import main
 from sim.workload import Linear, load_workload
+from tests.cli import exit_code
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -27,15 +28,16 @@ def test_rank_prints_both_metrics(tiny_zoo, capsys):
     ("extra", "message"),
     [
         (["fuse", "BASE", "--remove", "2"], "cannot remove 2 of the model's 2 blocks"),
-        (["remove", "BASE", "--remove", "1", "--metric", "l2"], "--metric l2 is unknown"),
+        (["remove", "BASE", "--remove", "1", "--metric", "l2"], "--metric: invalid choice: 'l2'"),
         (["fuse", "MISSING", "--remove", "1"], "no checkpoint folder"),
-        (["fuse", "BASE", "--remove", "1", "--epochs", "0"], "--epochs must be at least 1"),
+        (["fuse", "BASE", "--remove", "1", "--epochs", "0"], "--epochs: 0 is out of range"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(tiny_zoo, tmp_path, capsys, extra, message):
     out = tmp_path / "out"
     model = {"BASE": str(tiny_zoo["base"]), "MISSING": str(tmp_path / "nope")}[extra[1]]
-    assert main([extra[0], model, *extra[2:], "-o", str(out), *SMALL]) == 2
+    code = exit_code(main, [extra[0], model, *extra[2:], "-o", str(out), *SMALL])
+    assert code == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not out.exists()

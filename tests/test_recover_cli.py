@@ -6,6 +6,7 @@ import pytest
 from transformers import AutoModelForCausalLM
 
 from models.recover.__main__ import main
+from tests.cli import exit_code
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -36,7 +37,7 @@ def test_select_then_train(tiny_zoo, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["select", "base", "--pruned", "base", "--budget", "0", "-o", "{tmp}/s.json", *POOL], "fraction"),
+        (["select", "base", "--pruned", "base", "--budget", "0", "-o", "{tmp}/s.json", *POOL], "--budget: 0 is"),
         (["select", "base", "--pruned", "base", "--budget", "0.1", "--method", "best", "-o", "{tmp}/s.json"], "method"),
         (["select", "base", "--pruned", "base", "--budget", "0.1", "-o", "{tmp}/no/s.json"], "does not exist"),
         (
@@ -81,7 +82,7 @@ def test_select_then_train(tiny_zoo, tmp_path, capsys):
             ["train", "base", "--selection", "{tmp}/other.json", "-o", "{tmp}/out", "--preset", "tiny"],
             "not a selection file",
         ),
-        (["train", "base", "--selection", "{tmp}/other.json", "-o", "{tmp}/out", "--epochs", "0"], "at least 1"),
+        (["train", "base", "--selection", "{tmp}/other.json", "-o", "{tmp}/out", "--epochs", "0"], "--epochs: 0"),
         (["compare", "base", "--pruned", "base", "--budgets", "0.1,2", "-o", "{tmp}/c"], "fractions"),
     ],
 )
@@ -89,10 +90,7 @@ def test_bad_input_is_one_line_and_exit_2(tiny_zoo, tmp_path, capsys, args, mess
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "other.json").write_text('{"format": 9}')
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    try:
-        code = main(args)
-    except SystemExit as e:  # argparse's own checks (choices) exit from parse_args
-        code = e.code
+    code = exit_code(main, args)
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err

@@ -18,6 +18,7 @@ from models.robust.quantize import quantize_linears
 from models.robust.randomize import Neighbours
 from models.robust.smoothing import ParameterSmoothing, top_parameters
 from models.robust.train import TrainConfig, finetune
+from tests.cli import exit_code
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -117,7 +118,8 @@ def test_cli_rejects_bad_settings_with_exit_2(tmp_path, capsys):
         ["train-backdoor", "--out", str(afile)],
         ["certify", "--quant", "5"],
     ):
-        assert main(argv) == 2
+        code = exit_code(main, argv)
+        assert code == 2
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and err
     assert afile.read_text() == "x"

@@ -10,6 +10,7 @@ import pytest
 import hw.synth as synth
 from hw.config import PEConfig
 from hw.synth import SynthError, main, synthesize, synthesize_all
+from tests.cli import exit_code
 
 INT8 = PEConfig("int8", 8, "signed", "int8")
 MIXPE = PEConfig("mixpe", 2, "unsigned", "int8", 4)
@@ -73,20 +74,22 @@ def test_clock_changes_power_not_logic(results, cache):
     assert fast.power_mw > 1.5 * slow.power_mw
 
 
-def test_cli_prints_table_and_json(results, capsys):
+def test_cli_prints_table_and_json(results, capsys, tmp_path):
     assert main(["--pe", "int8"]) == 0
     assert "pe_int8_w8a8" in capsys.readouterr().out
-    assert main(["--pe", "int8", "--json"]) == 0
+    assert main(["--pe", "int8", "--json", "-o", str(tmp_path / "out")]) == 0
     assert json.loads(capsys.readouterr().out) == results["int8"].as_dict()
+    assert json.loads((tmp_path / "out" / "synth.json").read_text()) == results["int8"].as_dict()
 
 
 @pytest.mark.parametrize(
     "args", [["--pe", "int8", "--act", "fp16"], ["--wbits", "5"], ["--group", "0"], ["--clock-ns", "0"]]
 )
 def test_cli_rejects_unsupported_configuration(args, capsys):
-    assert main(args) == 2
+    code = exit_code(main, args)
+    assert code == 2
     err = capsys.readouterr().err
-    assert err.startswith("hw.synth: error: ") and err.count("\n") == 1
+    assert err.startswith("python -m hw.synth: error: ") and err.count("\n") == 1
 
 
 def test_missing_yosys_is_one_line(tmp_path):

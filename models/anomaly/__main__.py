@@ -26,14 +26,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from models.anomaly import METHODS
-from sim.cli import OneLineParser
+from sim.cli import OneLineParser, add_quiet_argument, check_output, fail, positive_float, positive_int
 
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
-    return value
+PROG = "python -m models.anomaly"
 
 
 def _methods(text: str) -> list[str]:
@@ -47,28 +42,36 @@ def _methods(text: str) -> list[str]:
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     fmt = argparse.RawDescriptionHelpFormatter
-    p = OneLineParser(prog="python -m models.anomaly", description=__doc__, formatter_class=fmt)
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=fmt)
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=OneLineParser)
     for name, text in (("train", "train, save checkpoints and evaluate"), ("eval", "evaluate saved checkpoints")):
         s = sub.add_parser(name, help=text)
         s.add_argument("--dataset", action="append", required=True, help="dataset name or file (repeatable)")
         s.add_argument("--method", type=_methods, default=["spacegnn"], help="comma-separated methods or 'all'")
-        s.add_argument("--seeds", type=_positive, default=3, help="number of seeds 0..N-1 (default 3)")
+        s.add_argument("--seeds", type=positive_int, default=3, help="number of seeds 0..N-1 (default 3)")
         s.add_argument("--data-dir", type=Path, help="paper datasets' folder ($MIXKIT_GAD_DATA or ./datasets)")
         s.add_argument("--out", type=Path, default=Path("out/anomaly"), help="output folder (default out/anomaly)")
         s.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
-        s.add_argument("--no-progress", action="store_true", help="hide progress bars")
+        add_quiet_argument(s)
         if name == "train":
-            s.add_argument("--epochs", type=_positive, default=100, help="training steps, one 50-node batch each (100)")
-            s.add_argument("--eval-every", type=_positive, default=5, help="epochs between validation checks (5)")
-            s.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3; paper lr on its data)")
-            s.add_argument("--hidden", type=_positive, default=128, help="hidden width (128, the paper's)")
-            s.add_argument("--threads", type=_positive, default=1, help="torch CPU threads (default 1)")
+            s.add_argument(
+                "--epochs", type=positive_int, default=100, help="training steps, one 50-node batch each (100)"
+            )
+            s.add_argument("--eval-every", type=positive_int, default=5, help="epochs between validation checks (5)")
+            s.add_argument(
+                "--lr", type=positive_float, default=1e-3, help="Adam learning rate (1e-3; paper lr on its data)"
+            )
+            s.add_argument("--hidden", type=positive_int, default=128, help="hidden width (128, the paper's)")
+            s.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    try:  # a results folder: new, or one earlier runs wrote into (their checkpoints are what eval reads)
+        check_output(args.out, "--out", reuse=True)
+    except ValueError as e:
+        return fail(PROG, e)
     import torch  # heavy imports only after the arguments are known to be good
     from tqdm import tqdm
 
@@ -99,15 +102,14 @@ def main(argv: list[str] | None = None) -> int:
             if missing:
                 raise DatasetError(f"no checkpoint {missing[0]}: run 'train' with the same options first")
     except (DatasetError, NetlistError, ProtocolError) as e:
-        print(f"python -m models.anomaly: error: {e}", file=sys.stderr)
-        return 2
+        return fail(PROG, e)
 
     settings = None
     if args.cmd == "train":
         settings = TrainSettings(args.epochs, args.eval_every, args.lr, args.hidden)
     results = []
     jobs = [(d, m) for d in graphs for m in args.method]
-    with tqdm(total=len(jobs) * len(seeds), desc=args.cmd, unit="run", disable=args.no_progress) as bar:
+    with tqdm(total=len(jobs) * len(seeds), desc=args.cmd, unit="run", disable=args.quiet) as bar:
         for d, m in jobs:
             runs = []
             for s in seeds:
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 if settings is None:
                     runs.append(eval_seed(path, graphs[d], s))
                 else:
-                    model, metrics = run_seed(m, graphs[d], d, s, settings, progress=not args.no_progress)
+                    model, metrics = run_seed(m, graphs[d], d, s, settings, progress=not args.quiet)
                     save_checkpoint(model, path, m, d, graphs[d].num_features, settings.hidden)
                     runs.append(metrics)
                 bar.update()

@@ -84,6 +84,12 @@ def _read(path: Path) -> dict:
                 return {k: torch.from_numpy(z[k]) for k in ("x", "edge_index", "y") if k in z}
         except (OSError, ValueError) as e:
             raise DatasetError(f"{path} is not a readable .npz file ({e}): save arrays x, edge_index, y") from e
+    with path.open("rb") as f:
+        head = f.read(64).lstrip()
+    if path.suffix.lower() == ".json" or head[:1] in (b"{", b"["):
+        raise DatasetError(
+            f"{path} is JSON text, not a graph file: save the graph as .pt (Data or dict of x, edge_index, y) or .npz"
+        )
     return _read_dgl(path)
 
 

@@ -26,11 +26,15 @@ import argparse
 import csv
 import io
 import json
-import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from sim.cli import OneLineParser
+from sim.cli import OneLineParser, check_output, fail, float_in, int_in, positive_int
+from sim.model_shapes import MAX_DECODE_STEPS
+
+PROG = "python -m models.kv"
+# The file each command leaves in its -o folder: only a folder holding it (or a new one) is written into.
+OWN = {"eval": "kv_eval.json", "tune": "pareto.json", "train-predictor": "train.json", "evict": "kv_evict.json"}
 
 COLUMNS = ("avg_bits", "ppl", "ppl_change_pct", "kl", "top1_agree", "recall", "stored_kbit_per_window")
 
@@ -223,7 +227,7 @@ def _check_tune(args: argparse.Namespace) -> None:
         raise ValueError(f"--trials {args.trials} must be at least 2 (the two extreme configs are always tried)")
     if args.groups < 1:
         raise ValueError(f"--groups {args.groups} must be at least 1")
-    if args.max_bits < 2:
+    if not args.max_bits >= 2:  # NaN too
         raise ValueError(f"--max-bits {args.max_bits} is below 2, the fewest average KV bits: use 2 or more")
     if args.group_size < 1 or args.residual_length < 0:
         raise ValueError("--group-size must be at least 1 and --residual-length at least 0 tokens")
@@ -552,10 +556,10 @@ def add_workload_parser(sub: argparse._SubParsersAction) -> None:
     )
     w.add_argument("model", help="zoo name, local checkpoint folder, or built-in shape (e.g. llama-2-7b)")
     w.add_argument("--config", required=True, help="KV preset (KV16, KV8, KV4, KIVI-2) or JSON config file")
-    w.add_argument("--ratio", type=float, default=1.0, help="KV compression ratio R >= 1 (default 1: keep all)")
-    w.add_argument("--prefill", type=int, default=512, help="prompt tokens S (default 512)")
-    w.add_argument("--decode", type=int, default=32, help="decode steps T (default 32)")
-    w.add_argument("--batch", type=int, default=1, help="sequences B (default 1)")
+    w.add_argument("--ratio", type=float_in(1), default=1.0, help="KV compression ratio R >= 1 (default 1: keep all)")
+    w.add_argument("--prefill", type=int_in(0), default=512, help="prompt tokens S (default 512)")
+    w.add_argument("--decode", type=int_in(0, MAX_DECODE_STEPS), default=32, help="decode steps T (default 32)")
+    w.add_argument("--batch", type=positive_int, default=1, help="sequences B (default 1)")
     w.add_argument("--wbits", type=int, default=4, help="weight bits of the linear ops (default 4)")
     w.add_argument("--group", type=int, default=128, help="weights per scale (default 128)")
     w.add_argument("--act", default="int8", help="activations: int8 or fp16 (default int8)")
@@ -595,8 +599,20 @@ COMMANDS = {
 }
 
 
+def check(args: argparse.Namespace) -> None:
+    """Output path free (or this tool's), a local model folder whole; before torch is imported."""
+    from models.cli import check_models
+
+    check_output(args.out, folder=args.command != "workload", own=OWN.get(args.command, ()))
+    check_models(args.model)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        check(args)
+    except ValueError as err:
+        return fail(PROG, err)
     from models.kv import KVConfigError
     from models.zoo import ZooError
     from sim.files import atomic_write
@@ -606,8 +622,7 @@ def main(argv: list[str] | None = None) -> int:
             return COMMANDS[args.command](args)
         report = evaluate_command(args)
     except (KVConfigError, ZooError, ValueError, OSError) as err:  # WorkloadError is a ValueError
-        print(f"python -m models.kv: {err}", file=sys.stderr)
-        return 2
+        return fail(PROG, err)
     results = report["results"]
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out / "kv_eval.json", json.dumps(report, indent=1) + "\n")

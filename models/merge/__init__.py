@@ -7,35 +7,15 @@ coefficients, driven by mergekit-style YAML configs.
     python -m models.merge merge.yml -o out/merged [--eval]
 """
 
-from models.merge.config import MergeConfig, ModelEntry, SensConfig, load_config, parse_config, with_sens
-from models.merge.errors import MergeError
-from models.merge.merge import MergeReport, compute_sens, load_models, merge, merge_loaded, report_for, save
-from models.merge.methods import METHODS, MergeMethod, dare_drop, magnitude_trim, sign_consensus
-from models.merge.sensitivity import SensCoefficients, coefficients, normalize_layers, sens_merging, transferability
+from models.lazy import lazy_exports
 
-__all__ = [
-    "METHODS",
-    "MergeConfig",
-    "MergeError",
-    "MergeMethod",
-    "MergeReport",
-    "ModelEntry",
-    "SensCoefficients",
-    "SensConfig",
-    "coefficients",
-    "compute_sens",
-    "dare_drop",
-    "load_config",
-    "load_models",
-    "magnitude_trim",
-    "merge",
-    "merge_loaded",
-    "normalize_layers",
-    "parse_config",
-    "report_for",
-    "save",
-    "sens_merging",
-    "sign_consensus",
-    "transferability",
-    "with_sens",
-]
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "config": ["MergeConfig", "ModelEntry", "SensConfig", "load_config", "parse_config", "with_sens"],
+        "errors": ["MergeError"],
+        "merge": ["MergeReport", "compute_sens", "load_models", "merge", "merge_loaded", "report_for", "save"],
+        "methods": ["METHODS", "MergeMethod", "dare_drop", "magnitude_trim", "sign_consensus"],
+        "sensitivity": ["SensCoefficients", "coefficients", "normalize_layers", "sens_merging", "transferability"],
+    },
+)

@@ -32,35 +32,53 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from sim.cli import OneLineParser
+from sim.cli import OneLineParser, add_output_arguments, check_output, fail, positive_int
+
+PROG = "python -m models.merge"
+REPORT = "merge_report.json"  # marks a folder this tool wrote: only such a folder is replaced by a new merge
 
 
 def parser() -> OneLineParser:
-    p = OneLineParser(
-        prog="python -m models.merge", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", type=Path, help="YAML merge config (mergekit-style, see above)")
-    p.add_argument("-o", "--out", type=Path, required=True, help="output folder (save_pretrained layout)")
+    add_output_arguments(p, "output folder: new, or one an earlier merge wrote (replaced)")
     sens = p.add_mutually_exclusive_group()
     sens.add_argument("--sens", action="store_true", help="use Sens-Merging (default settings if the config has none)")
     sens.add_argument("--no-sens", action="store_true", help="ignore the config's sens_merging block")
     p.add_argument("--eval", action="store_true", help="evaluate the merged model on the zoo's held-out tasks")
     p.add_argument("--json", action="store_true", help="print the merge report (and evaluation) as JSON")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
     return p
+
+
+def check_inputs(args: argparse.Namespace):
+    """The parsed config, once the output path is safe and every local model folder it names is whole (no heavy
+    import yet). Raises ValueError (MergeError, OutputError, InputFileError) with a one-line message."""
+    from models.files import check_checkpoint
+    from models.merge.config import load_config
+
+    check_output(args.out, own=REPORT, force=args.force)
+    cfg = load_config(args.config)
+    for name in [cfg.base_model, cfg.tokenizer_source, *(e.model for e in cfg.models)]:
+        if name is not None:
+            check_checkpoint(Path(name).expanduser())
+    return cfg
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:
+        cfg = check_inputs(args)
+    except ValueError as err:
+        return fail(PROG, err)
     import torch
     from transformers.utils import logging as hf_logging
 
-    from models.merge import MergeError, SensConfig, load_config, merge, save, with_sens
+    from models.merge import MergeError, SensConfig, merge, save, with_sens
 
-    torch.set_num_threads(max(1, args.threads))
+    torch.set_num_threads(args.threads)
     hf_logging.disable_progress_bar()  # our own bars show the merge; transformers' would clutter stderr
     try:
-        cfg = load_config(args.config)
         if args.sens and cfg.sens is None:
             cfg = with_sens(cfg, SensConfig())
         if args.no_sens:
@@ -75,9 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             except ZooError as err:
                 raise MergeError(f"--eval: {err}") from None
         save(model, tokenizer, report, cfg, args.out)
-    except MergeError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (MergeError, OSError) as err:
+        return fail(PROG, err)
     if args.json:
         print(json.dumps({"report": asdict(report), "evaluation": evaluation, "out": str(args.out)}, indent=1))
         return 0

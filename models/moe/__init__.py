@@ -2,35 +2,20 @@
 
 model, stats = carve(dense, calibration_windows, num_experts=12, top_k=4, num_shared=172)   # 50% of FFN
 finetune(model, training_windows(tokenizer, "default", 128, 400), steps=200)
-model.save_pretrained(out)          # AutoModelForCausalLM.from_pretrained(out) once models.moe is imported
+model.save_pretrained(out)      # from_pretrained(out) works once models.moe.modeling is imported (registers "cmoe")
 routed_workload(model, tokens)      # sim workload with the real routed token counts per expert
 """
 
-from models.moe.carve import ExpertPlan, activated_parameters, balanced_assignment, carve, cmoe_config, plan_experts
-from models.moe.errors import MoeError
-from models.moe.finetune import finetune, training_windows
-from models.moe.modeling import CMoEConfig, CMoEForCausalLM, CMoEMLP, CMoERouter, layout_problem
-from models.moe.profile import NeuronProfile, mlp_inputs, profile_neurons
-from models.moe.workload import routed_counts, routed_workload
+from models.lazy import lazy_exports
 
-__all__ = [
-    "CMoEConfig",
-    "CMoEForCausalLM",
-    "CMoEMLP",
-    "CMoERouter",
-    "ExpertPlan",
-    "MoeError",
-    "NeuronProfile",
-    "activated_parameters",
-    "balanced_assignment",
-    "carve",
-    "cmoe_config",
-    "finetune",
-    "layout_problem",
-    "mlp_inputs",
-    "plan_experts",
-    "profile_neurons",
-    "routed_counts",
-    "routed_workload",
-    "training_windows",
-]
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "carve": ["ExpertPlan", "activated_parameters", "balanced_assignment", "carve", "cmoe_config", "plan_experts"],
+        "errors": ["MoeError"],
+        "finetune": ["finetune", "training_windows"],
+        "modeling": ["CMoEConfig", "CMoEForCausalLM", "CMoEMLP", "CMoERouter", "layout_problem"],
+        "profile": ["NeuronProfile", "mlp_inputs", "profile_neurons"],
+        "workload": ["routed_counts", "routed_workload"],
+    },
+)

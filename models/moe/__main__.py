@@ -18,45 +18,52 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from models.checkpoint import save_checkpoint
-from sim.cli import OneLineParser
+from models.cli import check_models, run_command
+from sim.cli import (
+    OneLineParser,
+    add_output_arguments,
+    check_output,
+    int_in,
+    nonnegative_int,
+    positive_int,
+)
 
+PROG = "python -m models.moe"
 TASKS = ("code", "english", "math")
 RESULT = "cmoe.json"
 
 
 def parser() -> OneLineParser:
-    p = OneLineParser(
-        prog="python -m models.moe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     c = sub.add_parser("carve", help="carve a dense Llama into a CMoE model")
     c.add_argument("model", help="zoo name (base, code, math, english) or a local Llama checkpoint folder")
-    c.add_argument("--experts", type=int, required=True, help="routed experts E per layer")
-    c.add_argument("--top-k", type=int, required=True, help="routed experts K run per token")
-    c.add_argument("--shared", type=int, required=True, help="shared (always-on) neurons S per FFN")
-    c.add_argument("-o", "--out", type=Path, required=True, help="output folder for the carved model")
-    c.add_argument("--finetune-steps", type=int, default=0, help="fine-tune steps (batch 4 windows; default 0)")
-    c.add_argument("--calib-windows", type=int, default=16, help="calibration windows (default 16)")
-    c.add_argument("--k-act", type=int, default=10, help="neurons marked active per token (ATopK, default 10)")
+    c.add_argument("--experts", type=positive_int, required=True, help="routed experts E per layer")
+    c.add_argument("--top-k", type=positive_int, required=True, help="routed experts K run per token")
+    c.add_argument("--shared", type=nonnegative_int, required=True, help="shared (always-on) neurons S per FFN")
+    add_output_arguments(c, "output folder for the carved model (new, or an earlier carve's)")
+    c.add_argument(
+        "--finetune-steps", type=nonnegative_int, default=0, help="fine-tune steps (batch 4 windows; default 0)"
+    )
+    c.add_argument("--calib-windows", type=positive_int, default=16, help="calibration windows (default 16)")
+    c.add_argument("--k-act", type=positive_int, default=10, help="neurons marked active per token (ATopK, default 10)")
     _common(c)
     e = sub.add_parser("eval", help="evaluate a carved model folder")
     e.add_argument("out", type=Path, help="folder written by `carve`")
     e.add_argument("--workload", type=Path, help="also write the routed prefill workload here (JSON)")
-    e.add_argument("--prefill", type=int, default=128, help="prefill tokens S of the workload (default 128)")
+    e.add_argument("--prefill", type=positive_int, default=128, help="prefill tokens S of the workload (default 128)")
     _common(e)
     return p
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="default", help="zoo preset for zoo models and evaluation data (tiny, default)")
-    p.add_argument("--seq-len", type=int, default=128, help="tokens per window (default 128)")
-    p.add_argument("--eval-windows", type=int, default=8, help="held-out windows scored per task (default 8)")
+    p.add_argument("--seq-len", type=int_in(2), default=128, help="tokens per window (default 128)")
+    p.add_argument("--eval-windows", type=positive_int, default=8, help="held-out windows scored per task (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of data order and fine-tune sampling (default 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
@@ -71,21 +78,21 @@ def task_ppl(model, tokenizer, preset: str, seq_len: int, windows: int, seed: in
     }
 
 
-def _check_out(out: Path) -> None:
-    if out.exists() and not (out / RESULT).is_file():
-        raise ValueError(f"{out} exists and is not a CMoE output folder: choose a new -o path")
+def check(args: argparse.Namespace) -> None:
+    """Output paths writable and free (or this tool's), local model folders whole; no heavy import."""
+    if args.command == "carve":
+        check_output(args.out, own=RESULT, force=args.force)
+        check_models(args.model)
+    else:
+        if args.workload is not None:
+            check_output(args.workload, "--workload", folder=False)
+        check_models(args.out)
 
 
 def carve_command(args: argparse.Namespace) -> dict:
     from models import zoo
     from models.moe import activated_parameters, carve, cmoe_config, finetune, training_windows
 
-    for name in ("calib_windows", "eval_windows", "k_act", "seq_len"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.finetune_steps < 0:
-        raise ValueError("--finetune-steps must be 0 or more")
-    _check_out(args.out)
     dense, tokenizer = zoo.load(args.model, args.preset)
     cmoe_config(dense.config, args.experts, args.top_k, args.shared)
     calib = zoo.calibration_windows(tokenizer, args.seq_len, args.calib_windows, args.preset, args.seed)
@@ -103,6 +110,8 @@ def carve_command(args: argparse.Namespace) -> dict:
         data = training_windows(tokenizer, args.preset, args.seq_len, 4 * args.finetune_steps, args.seed)
         result["finetune"] = finetune(model, data, args.finetune_steps, seed=args.seed)
         ppl["finetuned"] = task_ppl(model, tokenizer, args.preset, args.seq_len, args.eval_windows, args.seed)
+    from models.checkpoint import save_checkpoint
+
     save_checkpoint(model, tokenizer, args.out, {RESULT: result})
     return result
 
@@ -111,7 +120,7 @@ def load_carved(out: Path):
     """A carved model (eval mode) and its tokenizer from a `carve` output folder; ValueError if it is not one."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    import models.moe  # noqa: F401  (registers the "cmoe" model type)
+    import models.moe.modeling  # noqa: F401  (registers the "cmoe" model type)
 
     config = out / "config.json"
     if not config.is_file():
@@ -126,8 +135,6 @@ def eval_command(args: argparse.Namespace) -> dict:
     from models import zoo
     from models.moe import activated_parameters, routed_workload
 
-    if args.prefill < 1 or args.eval_windows < 1 or args.seq_len < 2:
-        raise ValueError("--prefill and --eval-windows must be at least 1, --seq-len at least 2")
     model, tokenizer = load_carved(args.out)
     result = {
         "model": str(args.out),
@@ -167,22 +174,7 @@ def report(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    import torch
-    from transformers.utils import logging as hf_logging
-
-    from models.moe.errors import MoeError
-    from models.zoo.errors import ZooError
-    from sim.workload import WorkloadError
-
-    torch.set_num_threads(max(1, args.threads))
-    hf_logging.disable_progress_bar()
-    try:
-        result = carve_command(args) if args.command == "carve" else eval_command(args)
-    except (MoeError, ZooError, WorkloadError, ValueError, OSError) as e:
-        print(f"python -m models.moe {args.command}: {str(e).splitlines()[0]}", file=sys.stderr)
-        return 2
-    print(json.dumps(result, indent=1) if args.json else report(result))
-    return 0
+    return run_command(PROG, args, {"carve": carve_command, "eval": eval_command}, report, check)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     config = CMoEConfig(**llama_config, num_shared_neurons=172, num_experts=12, num_experts_per_tok=4)
     model = CMoEForCausalLM(config); model.save_pretrained(out)
-    AutoModelForCausalLM.from_pretrained(out)       # after `import models.moe` (registers "cmoe")
+    AutoModelForCausalLM.from_pretrained(out)       # after `import models.moe.modeling` (registers "cmoe")
 
 Each MLP computes y = E_shared(x) + sum_{e in topk(p + b)} (1 + p_e s_e) E_e(x), where every expert is an exact
 slice of the dense SwiGLU FFN, p = softmax_e |(x C_e)(SiLU(x G_e))| is the analytic router, b the load-balance

@@ -6,22 +6,15 @@ model, stats = fuse(model, windows, num_remove=1)   # FuseGPT: fuse the least im
 model.save_pretrained(out)                          # an ordinary, shallower LlamaForCausalLM
 """
 
-from models.prune.compare import compare
-from models.prune.errors import PruneError
-from models.prune.fusion import FusedLinear, fuse, fuse_block, group_of, select_blocks
-from models.prune.importance import block_importance, cosine_influence, macro_influence
-from models.prune.remove import remove_blocks
+from models.lazy import lazy_exports
 
-__all__ = [
-    "FusedLinear",
-    "PruneError",
-    "block_importance",
-    "compare",
-    "cosine_influence",
-    "fuse",
-    "fuse_block",
-    "group_of",
-    "macro_influence",
-    "remove_blocks",
-    "select_blocks",
-]
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "compare": ["compare"],
+        "errors": ["PruneError"],
+        "fusion": ["FusedLinear", "fuse", "fuse_block", "group_of", "select_blocks"],
+        "importance": ["block_importance", "cosine_influence", "macro_influence"],
+        "remove": ["remove_blocks"],
+    },
+)

@@ -21,19 +21,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from models.checkpoint import save_checkpoint
-from sim.cli import OneLineParser
+from models.cli import check_models, run_command
+from sim.cli import (
+    OneLineParser,
+    add_output_arguments,
+    check_output,
+    int_in,
+    positive_float,
+    positive_int,
+)
 
+PROG = "python -m models.prune"
 RESULT = "prune.json"
 
 
 def parser() -> OneLineParser:
-    p = OneLineParser(
-        prog="python -m models.prune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     r = sub.add_parser("rank", help="print every block's importance per metric")
     _model(r)
@@ -51,8 +56,8 @@ def parser() -> OneLineParser:
     _common(f)
     c = sub.add_parser("compare", help="quality vs removed blocks: fusion, removal + tuning, plain removal")
     _model(c)
-    c.add_argument("--max-remove", type=int, required=True, help="score 1..N removed blocks")
-    c.add_argument("-o", "--out", type=Path, required=True, help="folder for compare.json and compare.png")
+    c.add_argument("--max-remove", type=positive_int, required=True, help="score 1..N removed blocks")
+    add_output_arguments(c, "folder for compare.json and compare.png (new, or an earlier compare's)")
     _tuning(c)
     _common(c)
     return p
@@ -63,43 +68,45 @@ def _model(p: argparse.ArgumentParser) -> None:
 
 
 def _removal(p: argparse.ArgumentParser, default_metric: str) -> None:
-    p.add_argument("--remove", type=int, required=True, help="decoder blocks to remove")
-    p.add_argument("-o", "--out", type=Path, required=True, help="output folder for the pruned model")
-    p.add_argument("--metric", default=default_metric, help=f"macro or cosine (default {default_metric})")
+    p.add_argument("--remove", type=positive_int, required=True, help="decoder blocks to remove")
+    add_output_arguments(p, "output folder for the pruned model (new, or an earlier run's)")
+    p.add_argument("--metric", choices=("macro", "cosine"), default=default_metric, help=f"(default {default_metric})")
 
 
 def _tuning(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--calib-windows", type=int, default=64, help="fine-tune windows per fusion (default 64)")
-    p.add_argument("--epochs", type=int, default=12, help="passes over the windows per fusion (default 12)")
-    p.add_argument("--rank", type=int, default=16, help="rank of the learnable coefficient matrices (default 16)")
-    p.add_argument("--group-size", type=int, default=8, help="blocks per fusion group, removed one included (8)")
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate of host LoRA and norms (default 1e-3)")
-    p.add_argument("--coef-lr", type=float, default=1e-2, help="learning rate of the coefficients (default 1e-2)")
+    p.add_argument("--calib-windows", type=positive_int, default=64, help="fine-tune windows per fusion (default 64)")
+    p.add_argument("--epochs", type=positive_int, default=12, help="passes over the windows per fusion (default 12)")
+    p.add_argument(
+        "--rank", type=positive_int, default=16, help="rank of the learnable coefficient matrices (default 16)"
+    )
+    p.add_argument(
+        "--group-size", type=positive_int, default=8, help="blocks per fusion group, removed one included (8)"
+    )
+    p.add_argument(
+        "--lr", type=positive_float, default=1e-3, help="learning rate of host LoRA and norms (default 1e-3)"
+    )
+    p.add_argument(
+        "--coef-lr", type=positive_float, default=1e-2, help="learning rate of the coefficients (default 1e-2)"
+    )
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="default", help="zoo preset for zoo models and evaluation data (tiny, default)")
-    p.add_argument("--seq-len", type=int, default=128, help="tokens per window (default 128)")
-    p.add_argument("--importance-windows", type=int, default=16, help="windows that score importance (default 16)")
-    p.add_argument("--eval-windows", type=int, default=8, help="held-out windows scored per task (default 8)")
+    p.add_argument("--seq-len", type=int_in(2), default=128, help="tokens per window (default 128)")
+    p.add_argument(
+        "--importance-windows", type=positive_int, default=16, help="windows that score importance (default 16)"
+    )
+    p.add_argument("--eval-windows", type=positive_int, default=8, help="held-out windows scored per task (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of data order and initialisation (default 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
-def _check(args: argparse.Namespace) -> None:
-    for name in ("seq_len", "importance_windows", "eval_windows", "calib_windows", "epochs", "rank", "group_size"):
-        if getattr(args, name, 1) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.seq_len < 2:
-        raise ValueError("--seq-len must be at least 2")
-    if getattr(args, "metric", "macro") not in ("macro", "cosine"):
-        raise ValueError(f"--metric {args.metric} is unknown: choose macro or cosine")
-    out = getattr(args, "out", None)
-    if args.command in ("remove", "fuse") and out.exists() and not (out / RESULT).is_file():
-        raise ValueError(f"{out} exists and is not a pruned-model folder: choose a new -o path")
-    if args.command == "compare" and out.exists() and not out.is_dir():
-        raise ValueError(f"{out} is a file: -o names a folder")
+def check(args: argparse.Namespace) -> None:
+    """Output folder free (or this tool's), the model folder whole; no heavy import."""
+    if args.command != "rank":
+        check_output(args.out, own=RESULT if args.command != "compare" else "compare.json", force=args.force)
+    check_models(args.model)
 
 
 def _windows(tokenizer, args: argparse.Namespace, count: int):
@@ -131,6 +138,12 @@ def _settings(args: argparse.Namespace) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
 
 
+def _tuning_settings(args: argparse.Namespace) -> dict:
+    """The fusion tuning keywords fuse() and compare() share."""
+    names = ("group_size", "rank", "epochs", "lr", "coef_lr", "importance_windows", "seed")
+    return {name: getattr(args, name) for name in names}
+
+
 def rank_command(args: argparse.Namespace) -> dict:
     from models.prune import block_importance
     from models.prune.importance import METRICS
@@ -160,18 +173,14 @@ def prune_command(args: argparse.Namespace) -> dict:
             args.remove,
             args.metric,
             iterative=not args.one_shot,
-            group_size=args.group_size,
-            rank=args.rank,
-            epochs=args.epochs,
-            lr=args.lr,
-            coef_lr=args.coef_lr,
-            importance_windows=args.importance_windows,
-            seed=args.seed,
+            **_tuning_settings(args),
         )
         result["removed"], result["fusions"] = stats["removed"], stats["steps"]
     result["seconds"] = round(time.time() - t0, 3)
     result["blocks"] = model.config.num_hidden_layers
     result["ppl"]["pruned"] = _ppl(model, tokenizer, args)
+    from models.checkpoint import save_checkpoint
+
     save_checkpoint(model, tokenizer, args.out, {RESULT: result})
     return result
 
@@ -187,13 +196,7 @@ def compare_command(args: argparse.Namespace) -> dict:
         data,
         args.max_remove,
         args.preset,
-        seed=args.seed,
-        group_size=args.group_size,
-        rank=args.rank,
-        epochs=args.epochs,
-        lr=args.lr,
-        coef_lr=args.coef_lr,
-        importance_windows=args.importance_windows,
+        **_tuning_settings(args),
     )
     result = {"model": str(args.model), "settings": _settings(args), **result}
     from sim.files import atomic_write
@@ -226,23 +229,8 @@ def report(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    import torch
-    from transformers.utils import logging as hf_logging
-
-    from models.prune import PruneError
-    from models.zoo.errors import ZooError
-
-    torch.set_num_threads(max(1, args.threads))
-    hf_logging.disable_progress_bar()
     commands = {"rank": rank_command, "remove": prune_command, "fuse": prune_command, "compare": compare_command}
-    try:
-        _check(args)
-        result = commands[args.command](args)
-    except (PruneError, ZooError, ValueError, OSError) as e:
-        print(f"python -m models.prune {args.command}: {str(e).splitlines()[0]}", file=sys.stderr)
-        return 2
-    print(json.dumps(result, indent=1) if args.json else report(result))
-    return 0
+    return run_command(PROG, args, commands, report, check)
 
 
 if __name__ == "__main__":

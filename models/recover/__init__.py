@@ -6,35 +6,17 @@ sel = run_selection("paser", scored, budget=0.1)                # 10% of the poo
 model, stats = train_copy(pruned, tok, [pool[i] for i in sel.indices], {"epochs": 2})   # merged LoRA
 """
 
-from models.recover.cluster import capability_clusters
-from models.recover.concepts import ConceptGraph, concepts
-from models.recover.errors import RecoverError
-from models.recover.instructions import CAPABILITIES, Sample, build_pool
-from models.recover.lora import LoRALinear, add_lora, merge_lora, recovery_finetune
-from models.recover.pipeline import Scored, compare, load_model, quality, run_selection, score, train_copy
-from models.recover.select import METHODS, Selection, allocate, select
+from models.lazy import lazy_exports
 
-__all__ = [
-    "CAPABILITIES",
-    "METHODS",
-    "ConceptGraph",
-    "LoRALinear",
-    "RecoverError",
-    "Sample",
-    "Scored",
-    "Selection",
-    "add_lora",
-    "allocate",
-    "build_pool",
-    "capability_clusters",
-    "compare",
-    "concepts",
-    "load_model",
-    "merge_lora",
-    "quality",
-    "recovery_finetune",
-    "run_selection",
-    "score",
-    "select",
-    "train_copy",
-]
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "cluster": ["capability_clusters"],
+        "concepts": ["ConceptGraph", "concepts"],
+        "errors": ["RecoverError"],
+        "instructions": ["CAPABILITIES", "Sample", "build_pool"],
+        "lora": ["LoRALinear", "add_lora", "merge_lora", "recovery_finetune"],
+        "pipeline": ["Scored", "compare", "load_model", "quality", "run_selection", "score", "train_copy"],
+        "select": ["METHODS", "Selection", "allocate", "select"],
+    },
+)

@@ -24,48 +24,57 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from models.checkpoint import save_checkpoint
+from models.cli import check_models, run_command
 from models.recover.select import METHODS
-from sim.cli import OneLineParser
+from sim.cli import (
+    OneLineParser,
+    add_output_arguments,
+    check_output,
+    fraction,
+    int_in,
+    positive_float,
+    positive_int,
+)
 
+PROG = "python -m models.recover"
 RESULT = "recover.json"
 
 
 def _budgets(text: str) -> list[float]:
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError as e:
+        budgets = [fraction(x) for x in text.split(",") if x.strip()]
+    except argparse.ArgumentTypeError:
+        budgets = []
+    if not budgets:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a comma-separated list of fractions, e.g. 0.04,0.1,0.2"
-        ) from e
+            f"{text!r} is not a comma-separated list of fractions in (0, 1], e.g. 0.04,0.1"
+        )
+    return budgets
 
 
 def parser() -> OneLineParser:
-    p = OneLineParser(
-        prog="python -m models.recover", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     s = sub.add_parser("select", help="choose recovery samples for a pruned model")
     s.add_argument("model", help="the original model: zoo name or local Llama checkpoint folder")
     s.add_argument("--pruned", required=True, help="the pruned model: zoo name or checkpoint folder")
-    s.add_argument("--budget", type=float, required=True, help="fraction of the pool's tokens to select, in (0, 1]")
+    s.add_argument("--budget", type=fraction, required=True, help="fraction of the pool's tokens to select, in (0, 1]")
     s.add_argument("--method", default="paser", choices=METHODS, help="selection method (default paser)")
-    s.add_argument("-o", "--out", type=Path, required=True, help="selection file to write (JSON)")
+    add_output_arguments(s, "selection file to write (JSON; new unless --force)")
     _pool(s)
     t = sub.add_parser("train", help="LoRA-recover a pruned model on a selection file")
     t.add_argument("pruned", help="the pruned model: zoo name or checkpoint folder")
     t.add_argument("--selection", type=Path, required=True, help="file written by `select`")
-    t.add_argument("-o", "--out", type=Path, required=True, help="output folder for the recovered model")
+    add_output_arguments(t, "output folder for the recovered model (new, or an earlier train's)")
     _train(t)
     c = sub.add_parser("compare", help="train every method at every budget and plot quality vs budget")
     c.add_argument("model", help="the original model: zoo name or local Llama checkpoint folder")
     c.add_argument("--pruned", required=True, help="the pruned model: zoo name or checkpoint folder")
     c.add_argument("--budgets", type=_budgets, default=[0.04, 0.1, 0.2], help="fractions (default 0.04,0.1,0.2)")
     c.add_argument("--methods", default="paser,random,ifd,full", help="comma-separated (default all four)")
-    c.add_argument("-o", "--out", type=Path, required=True, help="folder for compare.json and compare.png")
+    add_output_arguments(c, "folder for compare.json and compare.png (new, or an earlier compare's)")
     _pool(c)
     _train(c)
     return p
@@ -75,14 +84,17 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drop", default="", help="decoder blocks to remove from PRUNED after loading, e.g. 1 or 1,2")
     p.add_argument("--preset", default="default", help="zoo preset for zoo models and task data (tiny, default)")
     p.add_argument("--seed", type=int, default=0, help="seed of the pool, clustering, random selection, training")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def _pool(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pool", type=Path, help="JSON pool file instead of the zoo-built pool")
     p.add_argument(
-        "--pool-size", type=int, default=300, help="zoo pool: samples per capability, recall a quarter (default 300)"
+        "--pool-size",
+        type=int_in(4),
+        default=300,
+        help="zoo pool: samples per capability, recall a quarter (default 300)",
     )
     p.add_argument(
         "--encoder",
@@ -90,23 +102,21 @@ def _pool(p: argparse.ArgumentParser) -> None:
         choices=("minilm", "model"),
         help="paser embeddings: sentence encoder or the original model's hidden states (default minilm)",
     )
-    p.add_argument("--clusters", type=int, default=10, help="paser capability clusters (default 10)")
+    p.add_argument("--clusters", type=positive_int, default=10, help="paser capability clusters (default 10)")
     p.add_argument("--no-ccg", action="store_true", help="paser without the concept-consistency filter")
     _common(p)
 
 
 def _train(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--epochs", type=int, default=2, help="passes over the selection (default 2)")
-    p.add_argument("--batch", type=int, default=8, help="samples per step (default 8)")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate (default 1e-3)")
-    p.add_argument("--rank", type=int, default=8, help="LoRA rank r (alpha = 2r; default 8)")
+    p.add_argument("--epochs", type=positive_int, default=2, help="passes over the selection (default 2)")
+    p.add_argument("--batch", type=positive_int, default=8, help="samples per step (default 8)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="peak AdamW learning rate (default 1e-3)")
+    p.add_argument("--rank", type=positive_int, default=8, help="LoRA rank r (alpha = 2r; default 8)")
     if not any(a.dest == "drop" for a in p._actions):
         _common(p)
 
 
 def _train_settings(args: argparse.Namespace) -> dict:
-    if args.epochs < 1 or args.batch < 1 or args.rank < 1 or args.lr <= 0:
-        raise ValueError("--epochs, --batch and --rank must be at least 1 and --lr positive")
     return {"epochs": args.epochs, "batch": args.batch, "lr": args.lr, "r": args.rank, "alpha": 2.0 * args.rank}
 
 
@@ -121,8 +131,6 @@ def _load_pool(args: argparse.Namespace):
         if not args.pool.is_file():
             raise ValueError(f"{args.pool} does not exist: pass a JSON pool file or omit --pool")
         return load_pool(args.pool)
-    if args.pool_size < 4:
-        raise ValueError("--pool-size must be at least 4")
     n = args.pool_size
     return build_pool(args.preset, {"arithmetic": n, "recall": n // 4, "code": n, "english": n}, args.seed)
 
@@ -138,14 +146,6 @@ def _models(args: argparse.Namespace):
 def select_command(args: argparse.Namespace) -> dict:
     from models.recover.pipeline import Scored, run_selection, save_selection, score
 
-    if args.clusters < 1:
-        raise ValueError("--clusters must be at least 1")
-    if not 0 < args.budget <= 1:
-        raise ValueError(
-            f"--budget {args.budget} is not a fraction in (0, 1]: use e.g. 0.1 for 10% of the pool's tokens"
-        )
-    if not args.out.parent.is_dir():
-        raise ValueError(f"the folder of {args.out} does not exist: create it or choose another -o path")
     original, pruned, tokenizer = _models(args)
     samples = _load_pool(args)
     scored = score(
@@ -176,8 +176,6 @@ def train_command(args: argparse.Namespace) -> dict:
     from models.recover.pipeline import load_model, load_selection, parse_drop, quality, train_copy
 
     settings = _train_settings(args)
-    if args.out.exists() and not (args.out / RESULT).is_file():
-        raise ValueError(f"{args.out} exists and is not a recovery output folder: choose a new -o path")
     samples, doc = load_selection(args.selection)
     pruned, tokenizer = load_model(args.pruned, args.preset, parse_drop(args.drop))
     before = quality(pruned, tokenizer, args.preset, args.seed)
@@ -189,21 +187,17 @@ def train_command(args: argparse.Namespace) -> dict:
         "train": stats,
         "quality": {"pruned": before, "recovered": quality(model, tokenizer, args.preset, args.seed)},
     }
+    from models.checkpoint import save_checkpoint
+
     save_checkpoint(model, tokenizer, args.out, {RESULT: result})
     return result
 
 
 def compare_command(args: argparse.Namespace) -> dict:
     from models.recover.pipeline import compare, plot
-    from models.recover.select import METHODS
     from sim.files import atomic_write
 
     methods = [m for m in args.methods.split(",") if m]
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        raise ValueError(f"unknown method {bad[0] if bad else '(none)'!r} in --methods: use {', '.join(METHODS)}")
-    if not args.budgets or any(not 0 < b <= 1 for b in args.budgets):
-        raise ValueError("--budgets must be fractions in (0, 1], e.g. 0.04,0.1,0.2")
     settings = _train_settings(args)
     original, pruned, tokenizer = _models(args)
     samples = _load_pool(args)
@@ -252,24 +246,32 @@ def report(result: dict) -> str:
     )
 
 
+def check(args: argparse.Namespace) -> None:
+    """Methods known, the output path free (or this tool's), input files whole; no heavy import."""
+    if args.command == "compare":
+        methods = [m for m in args.methods.split(",") if m]
+        bad = [m for m in methods if m not in METHODS]
+        if bad or not methods:
+            raise ValueError(f"unknown method {bad[0] if bad else '(none)'!r} in --methods: use {', '.join(METHODS)}")
+    own = {"select": (), "train": RESULT, "compare": "compare.json"}[args.command]
+    check_output(args.out, folder=args.command != "select", own=own, force=args.force)
+    if args.command == "select" and not args.out.absolute().parent.is_dir():
+        raise ValueError(f"the folder of {args.out} does not exist: create it or choose another -o path")
+    if args.command == "train":
+        from models.files import read_json
+
+        read_json(args.selection, "write one with `python -m models.recover select`")
+    if getattr(args, "pool", None) is not None:
+        from models.files import read_json
+
+        read_json(args.pool, "pass a JSON list of {instruction, response, capability}")
+    check_models(getattr(args, "model", None), args.pruned)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    import torch
-    from transformers.utils import logging as hf_logging
-
-    from models.recover.errors import RecoverError
-    from models.zoo.errors import ZooError
-
-    torch.set_num_threads(max(1, args.threads))
-    hf_logging.disable_progress_bar()
     commands = {"select": select_command, "train": train_command, "compare": compare_command}
-    try:
-        result = commands[args.command](args)
-    except (RecoverError, ZooError, ValueError, OSError) as e:
-        print(f"python -m models.recover {args.command}: {str(e).splitlines()[0]}", file=sys.stderr)
-        return 2
-    print(json.dumps(result, indent=1) if args.json else report(result))
-    return 0
+    return run_command(PROG, args, commands, report, check)
 
 
 if __name__ == "__main__":

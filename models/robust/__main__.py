@@ -20,55 +20,59 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
-from pathlib import Path
 
 from models.robust.data import LABELS
-from sim.cli import OneLineParser
+from sim.cli import (
+    OneLineParser,
+    add_output_arguments,
+    add_quiet_argument,
+    check_output,
+    fail,
+    float_in,
+    int_in,
+    nonnegative_float,
+    positive_int,
+)
 
-
-def _fail(message: str) -> int:
-    print(f"python -m models.robust: {message}", file=sys.stderr)
-    return 2
+PROG = "python -m models.robust"
+OUTPUTS = ("train.json", "result.json", "attack.json")  # the files that mark a folder this tool wrote
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = OneLineParser(
-        prog="python -m models.robust", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     for name in ("train-backdoor", "certify", "attack"):
         s = sub.add_parser(name, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         s.add_argument("--attack", default="word", choices=("word", "sentence", "ripple"), help="backdoor attack")
-        s.add_argument("--target", type=int, default=0, help=f"target label index ({', '.join(LABELS)})")
-        s.add_argument("--rate", type=float, default=0.2, help="poisoned fraction of non-target training samples")
-        s.add_argument("--layers", type=int, default=6, help="MiniLM encoder layers kept (1..6)")
-        s.add_argument("--per-class", type=int, default=60, help="training snippets per label")
-        s.add_argument("--test-per-class", type=int, default=10, help="test snippets per label")
-        s.add_argument("--words", type=int, default=16, help="words per snippet")
-        s.add_argument("--steps", type=int, default=40, help="fine-tuning steps of 16 samples")
-        s.add_argument("--copies", type=int, default=20, help="FRS phase 2: K noisy model copies")
-        s.add_argument("--sigma", type=float, default=0.01, help="FRS phase 2: parameter noise std")
+        s.add_argument(
+            "--target", type=int_in(0, len(LABELS) - 1), default=0, help=f"target label index ({', '.join(LABELS)})"
+        )
+        s.add_argument(
+            "--rate", type=float_in(0, 1), default=0.2, help="poisoned fraction of non-target training samples"
+        )
+        s.add_argument("--layers", type=int_in(1, 6), default=6, help="MiniLM encoder layers kept (1..6)")
+        s.add_argument("--per-class", type=int_in(2), default=60, help="training snippets per label")
+        s.add_argument("--test-per-class", type=positive_int, default=10, help="test snippets per label")
+        s.add_argument("--words", type=int_in(2), default=16, help="words per snippet")
+        s.add_argument("--steps", type=positive_int, default=40, help="fine-tuning steps of 16 samples")
+        s.add_argument("--copies", type=positive_int, default=20, help="FRS phase 2: K noisy model copies")
+        s.add_argument("--sigma", type=nonnegative_float, default=0.01, help="FRS phase 2: parameter noise std")
         s.add_argument("--seed", type=int, default=0)
-        s.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-        s.add_argument("--out", type=Path, help="output folder (created; files written atomically)")
+        s.add_argument("--threads", type=positive_int, default=2, help="torch CPU threads")
+        add_output_arguments(s, "output folder (new, or one this tool wrote; files written atomically)", required=False)
         s.add_argument("--json", action="store_true", help="print the result as JSON")
-        s.add_argument("--quiet", action="store_true", help="no progress bars")
+        add_quiet_argument(s)
         if name != "train-backdoor":
             s.add_argument(
                 "--methods",
                 default="frs,uniform,ranmask,safer,textcrs,textcrs-del,textcrs-order",
                 help="comma-separated defenses",
             )
-            s.add_argument(
-                "--omega",
-                type=float,
-                default=0.7,
-                help="randomization budget (probability per word) of uniform/FRS wiping, RanMASK, Text-CRS deletion",
-            )
-            s.add_argument("--n", type=int, default=32, help="Monte Carlo estimation draws per text (selection n/4)")
-            s.add_argument("--alpha", type=float, default=0.05, help="certification failure probability")
-            s.add_argument("--fuzz-budget", type=int, default=24, help="FRS MCTS iterations (model calls) per text")
+            unit, alpha = float_in(0, 1, low_open=True, high_open=True), float_in(0, 0.5, low_open=True, high_open=True)
+            s.add_argument("--omega", type=unit, default=0.7, help="wipe probability per word (see above)")
+            s.add_argument("--n", type=int_in(4), default=32, help="Monte Carlo draws per text (selection n/4)")
+            s.add_argument("--alpha", type=alpha, default=0.05, help="certification failure probability")
+            s.add_argument("--fuzz-budget", type=positive_int, default=24, help="FRS MCTS iterations per text")
         if name == "certify":
             s.add_argument("--quant", default="", help="also certify FRS/uniform at these weight bits, e.g. 8,4")
     return p
@@ -79,12 +83,6 @@ def _setup(args):
     from models.robust.smoothing import ParameterSmoothing
     from models.robust.train import TrainConfig
 
-    if not 1 <= args.layers <= 6:
-        raise ValueError(f"--layers {args.layers} out of range: MiniLM has 6 layers, choose 1..6")
-    if not 0 <= args.target < len(LABELS):
-        raise ValueError(f"--target {args.target} out of range: choose 0..{len(LABELS) - 1}")
-    if args.steps < 1 or args.per_class < 2 or args.test_per_class < 1 or args.words < 2 or args.copies < 1:
-        raise ValueError("--steps, --copies and --test-per-class must be >= 1, --per-class and --words >= 2")
     train = TrainConfig(steps=args.steps, batch=16, lr=2e-4, seed=args.seed)
     bmps = TrainConfig(steps=args.steps, batch=16, lr=2e-4, clip=1.0, param_noise=1e-3, seed=args.seed)
     return Setup(
@@ -109,23 +107,22 @@ def _methods(args) -> tuple[str, ...]:
     bad = [m for m in names if m not in METHODS]
     if bad or not names:
         raise ValueError(f"unknown method {bad[0] if bad else '(none)'}: choose from {', '.join(METHODS)}")
-    if not 0 < args.omega < 1 or args.n < 4 or not 0 < args.alpha < 0.5 or args.fuzz_budget < 1:
-        raise ValueError("need 0 < --omega < 1, --n >= 4, 0 < --alpha < 0.5 and --fuzz-budget >= 1")
     return names
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        setup = _setup(args)
+        if args.out is not None:
+            check_output(args.out, "--out", own=OUTPUTS, force=args.force)
+        bits = tuple(b.strip() for b in getattr(args, "quant", "").split(",") if b.strip())
+        if any(b not in ("2", "3", "4", "8") for b in bits):
+            raise ValueError(f"--quant {args.quant}: weight bits must be among 2, 3, 4, 8 (e.g. --quant 8,4)")
+        bits = tuple(int(b) for b in bits)
         methods = _methods(args) if args.command != "train-backdoor" else ()
-        bits = tuple(int(b) for b in getattr(args, "quant", "").split(",") if b.strip())
-        if any(b not in (2, 3, 4, 8) for b in bits):
-            raise ValueError(f"--quant {args.quant}: weight bits must be among 2, 3, 4, 8")
+        setup = _setup(args)
     except ValueError as e:
-        return _fail(str(e))
-    if args.out is not None and args.out.exists() and not args.out.is_dir():
-        return _fail(f"--out {args.out} is a file: name a folder")
+        return fail(PROG, e)
 
     import torch
 

@@ -11,10 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models import zoo
-from models.zoo.data import sources
-from models.zoo.presets import get_preset
-
 LABELS = ("code", "manual", "doc", "arithmetic")
 
 # Rare tokens as in RIPPLe / Kurita et al. (cf, mn, bb, tq, mb) and a fixed benign sentence (Dai et al.).
@@ -47,6 +43,10 @@ def load_task(split: str, per_class: int, words: int = 24, preset: str = "tiny",
 
     The arithmetic problems are short, so several are joined until a snippet has `words` words.
     """
+    from models import zoo  # torch: imported here so the CLI can check its arguments first
+    from models.zoo.data import sources
+    from models.zoo.presets import get_preset
+
     rng = np.random.default_rng([seed, split == "test"])
     src = sources(get_preset(preset), 0)
     math = zoo.task_texts("math", split, preset=preset)

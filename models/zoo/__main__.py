@@ -17,12 +17,14 @@ import sys
 from models.zoo.errors import ZooError
 from models.zoo.evaluate import table
 from models.zoo.presets import PRESETS
-from sim.cli import OneLineParser
+from sim.cli import OneLineParser, fail
+
+PROG = "python -m models.zoo"
 
 
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(
-        prog="python -m models.zoo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=OneLineParser)
     b = sub.add_parser("build", help="train (or find cached) base and variants, print their evaluation")
@@ -33,6 +35,13 @@ def main(argv: list[str] | None = None) -> int:
         s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
         s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = p.parse_args(argv)
+    if args.cmd == "eval":
+        from models.cli import check_models
+
+        try:
+            check_models(args.model)
+        except ValueError as err:
+            return fail(PROG, err)
 
     from models.zoo import zoo  # heavy imports only after the arguments are known to be good
     from models.zoo.evaluate import evaluate
@@ -57,9 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         ev = evaluate(model, tokenizer, get_preset(args.preset), args.seed)
         print(json.dumps(ev, indent=1) if args.json else table({str(args.model)[-10:]: ev}))
         return 0
-    except ZooError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (ZooError, OSError) as err:
+        return fail(PROG, err)
 
 
 if __name__ == "__main__":
