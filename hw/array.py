@@ -8,7 +8,7 @@ Dataflow (output-stationary: PE (i, j) owns output Y[i, j] of the current tile):
   * Activations and flags move right one PE per cycle, weights move down one PE per cycle:
     PE (i, j) sees the operand the host presented at cycle t in cycle t + i + j.
   * Drain: each column has a chain of result registers that shifts *up*, against the wavefront.
-    PE (i, j)'s result (out_valid in cycle t_last + i + j + L, L the PE's latency: 2 for MixPE, else 1)
+    PE (i, j)'s result (out_valid in cycle t_last + i + j + L, L = PEConfig.latency)
     leaves the top of column j in cycle t_last + 2*i + j + 1 + L, so rows never collide within a tile,
     and column outputs come row by row.
 
@@ -17,6 +17,9 @@ operands each whose `last` operands are D >= 2R - 1 cycles apart:
     cycles = (n - 1) * D + K + 2R + C - 2 + L
 which for one tile is SCALE-Sim's output-stationary fold latency 2*Sr + Sc + T - 2 plus the PE's
 latency L.
+MixPE's group counter is the same for every PE (all see the host's flags, delayed): the array counts
+groups once, at its input, and the flag `group_end` travels with valid/first/last, so its PEs have
+no counter (one flip-flop per hop instead of a counter, incrementer and comparator per PE).
 Two tiles whose `last` operands are closer than 2R - 1 cycles could collide in the drain chain;
 the host must space them (sim/ checks this and refuses such a stream).
 """
@@ -30,15 +33,15 @@ from amaranth.lib.wiring import In, Out
 from hw import config as C
 from hw.dequant_pe import DequantPE
 from hw.int8_pe import Int8PE
-from hw.mixpe_pe import MixPE
+from hw.mixpe_pe import MixPE, group_end_flag
 from hw.pe import PE
 
 PE_CLASSES: dict[str, type[PE]] = {"mixpe": MixPE, "dequant": DequantPE, "int8": Int8PE}
 
 
-def make_pe(cfg: C.PEConfig) -> PE:
-    """The PE component for a configuration."""
-    return PE_CLASSES[cfg.pe](cfg)
+def make_pe(cfg: C.PEConfig, in_array: bool = False) -> PE:
+    """The PE component for a configuration; in_array: a MixPE takes `group_end` from the array."""
+    return MixPE(cfg, shared_group_end=True) if in_array and cfg.pe == "mixpe" else PE_CLASSES[cfg.pe](cfg)
 
 
 def _delay(m: Module, values: dict, cycles: int, prefix: str) -> dict:
@@ -80,20 +83,24 @@ class SystolicArray(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         rows, cols = self.cfg.rows, self.cfg.cols
-        pes = [[make_pe(self.cfg.pe) for _ in range(cols)] for _ in range(rows)]
+        pes = [[make_pe(self.cfg.pe, in_array=True) for _ in range(cols)] for _ in range(rows)]
         for i in range(rows):
             for j in range(cols):
                 m.submodules[f"pe_{i}_{j}"] = pes[i][j]
 
         # Row streams (activation + flags) enter on the left, column streams (weights) on top.
         flags = {"valid": self.in_valid, "first": self.in_first, "last": self.in_last}
+        row_ports = ROW_PORTS
+        if self.cfg.pe.pe == "mixpe":
+            flags["group_end"] = group_end_flag(m, self.in_valid, self.in_first, self.cfg.pe.group)
+            row_ports += ("group_end",)
         for i in range(rows):
             left = _delay(m, {**flags, "act": self.in_act[i]}, i, f"skew_row{i}")
             for j in range(cols):
                 pe = pes[i][j]
-                m.d.comb += [getattr(pe, n).eq(left[n]) for n in ROW_PORTS]
+                m.d.comb += [getattr(pe, n).eq(left[n]) for n in row_ports]
                 if j + 1 < cols:
-                    left = _delay(m, {n: getattr(pe, n) for n in ROW_PORTS}, 1, f"h{i}_{j}")
+                    left = _delay(m, {n: getattr(pe, n) for n in row_ports}, 1, f"h{i}_{j}")
         for j in range(cols):
             ports = {"q": self.in_q[j], "scale": self.in_scale[j], "zero": self.in_zero[j]}
             top = _delay(m, ports, j, f"skew_col{j}")

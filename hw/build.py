@@ -71,7 +71,8 @@ def emit(cfg: PEConfig | ArrayConfig) -> tuple[str, dict]:
         manifest["latency_cycles"] = cfg.latency
     else:
         manifest["dataflow"] = "output-stationary"
-        manifest["cycle_formula"] = "(tiles - 1) * max(K, 2*rows - 1) + K + 2*rows + cols - 1"
+        manifest["latency_cycles"] = cfg.pe.latency
+        manifest["cycle_formula"] = f"(tiles - 1) * max(K, 2*rows - 1) + K + 2*rows + cols - 2 + {cfg.pe.latency}"
     text = verilog.convert(component, name=name, emit_src=False)
     return text, manifest
 

@@ -60,19 +60,17 @@ def check_stream(stream: Stream, cfg: ArrayConfig) -> None:
 
 @numba.njit(cache=True)
 def _array_run(
-    kind, wbits, signed_w, group, acc_bits, rows, cols, valid, first, last, a, q, scale, zero, out_valid, out_y
+    kind, wbits, signed_w, group, acc_bits, latency, rows, cols, valid, first, last, a, q, scale, zero, out_valid, out_y
 ):
     n = valid.shape[0]
-    latency = 2 if kind == MIXPE else 1
     for j in range(cols):
         for i in range(rows):
             y = np.int64(0)
             psum = np.int64(0)
-            asum = np.int64(0)
             count = 0
             for t in range(n):
                 if valid[t]:
-                    y, psum, asum, count = pe_update(
+                    y, psum, count = pe_update(
                         kind,
                         wbits,
                         signed_w,
@@ -80,7 +78,6 @@ def _array_run(
                         acc_bits,
                         y,
                         psum,
-                        asum,
                         count,
                         a[i, t],
                         q[j, t],
@@ -111,6 +108,7 @@ def array_run(cfg: ArrayConfig, stream: Stream) -> tuple[np.ndarray, np.ndarray]
         pe.signed_weights,
         pe.group,
         pe.acc_bits,
+        pe.latency,
         cfg.rows,
         cfg.cols,
         np.asarray(stream.valid, np.uint8),

@@ -2,8 +2,10 @@
 
 The dequantize-then-multiply and INT8 PEs have one register stage: an operand presented in cycle t
 is reflected in out_y in cycle t+1, and out_valid is `valid & last` delayed one cycle. MixPE
-dequantizes each finished group in a second stage: out_y changes only when a group lands, two cycles
-after the group's last operand, and out_valid follows `last` by two cycles. The accumulator wraps modulo
+dequantizes each finished group in a second stage that runs on its own, stalls or not: out_y changes
+only when a group lands, L = PEConfig.latency cycles after the group's last operand (2 with the
+parallel group multiplier, 16 / serial_bits + 2 with the serial one), and out_valid follows `last`
+by L cycles. The accumulator wraps modulo
 2**acc_bits exactly as the RTL's truncating assignment does; intermediate products may wrap modulo
 2**64 in int64, which leaves the low acc_bits (<= 64) unchanged.
 """
@@ -54,12 +56,14 @@ def weight_value(q_port: np.int64, wbits: int, signed_w: bool) -> np.int64:
 
 
 @numba.njit(inline="always", cache=True)
-def pe_update(kind, wbits, signed_w, group, acc_bits, y, psum, asum, count, a, q_port, scale, zero_port, first):
-    """Next (y, psum, asum, count) of a PE that accepts one valid operand; a is already decoded."""
+def pe_update(kind, wbits, signed_w, group, acc_bits, y, psum, count, a, q_port, scale, zero_port, first):
+    """Next (y, psum, count) of a PE that accepts one valid operand; a is already decoded.
+
+    MixPE: psum is the group sum P = sum a * (q - z); y takes S * P when the group completes.
+    """
     if first:
         y = np.int64(0)
         psum = np.int64(0)
-        asum = np.int64(0)
         count = 0
     q = weight_value(q_port, wbits, signed_w)
     z = np.int64(0) if signed_w else zero_port & ((1 << wbits) - 1)
@@ -68,31 +72,27 @@ def pe_update(kind, wbits, signed_w, group, acc_bits, y, psum, asum, count, a, q
     elif kind == DEQUANT:
         y = y + a * (scale * (q - z))
     else:
-        psum += a * q
-        asum += a
+        psum += a * (q - z)
         count += 1
         if count == group:
-            y = y + scale * (psum - z * asum)
+            y = y + scale * psum
             psum = np.int64(0)
-            asum = np.int64(0)
             count = 0
-    return wrap(y, acc_bits), psum, asum, count
+    return wrap(y, acc_bits), psum, count
 
 
 @numba.njit(cache=True)
-def _pe_trace(kind, wbits, signed_w, group, acc_bits, valid, first, last, a, q, scale, zero):
+def _pe_trace(kind, wbits, signed_w, group, acc_bits, latency, valid, first, last, a, q, scale, zero):
     n = valid.shape[0]
-    latency = 2 if kind == MIXPE else 1
     out_y = np.zeros(n + latency, np.int64)
     out_valid = np.zeros(n + latency, np.uint8)
     landed = np.zeros(n + latency, np.uint8)  # cycles in which out_y takes a new value
     y = np.int64(0)
     psum = np.int64(0)
-    asum = np.int64(0)
     count = 0
     for t in range(n):
         if valid[t]:
-            y, psum, asum, count = pe_update(
+            y, psum, count = pe_update(
                 kind,
                 wbits,
                 signed_w,
@@ -100,7 +100,6 @@ def _pe_trace(kind, wbits, signed_w, group, acc_bits, valid, first, last, a, q, 
                 acc_bits,
                 y,
                 psum,
-                asum,
                 count,
                 a[t],
                 np.int64(q[t]),
@@ -108,7 +107,7 @@ def _pe_trace(kind, wbits, signed_w, group, acc_bits, valid, first, last, a, q, 
                 np.int64(zero[t]),
                 first[t],
             )
-            # MixPE's accumulator changes only when a group lands (count wrapped to 0), a cycle later
+            # MixPE's accumulator changes only when a group lands (count wrapped to 0), L cycles later
             if kind != MIXPE or count == 0:
                 out_y[t + latency] = y
                 landed[t + latency] = 1
@@ -132,6 +131,7 @@ def pe_trace(cfg: PEConfig, valid, first, last, act, q, scale, zero) -> tuple[np
         cfg.signed_weights,
         cfg.group,
         cfg.acc_bits,
+        cfg.latency,
         np.asarray(valid, np.uint8),
         np.asarray(first, np.uint8),
         np.asarray(last, np.uint8),

@@ -33,19 +33,25 @@ def test_emits_verilog_and_manifest(tmp_path, args, capsys):
 def test_single_pe(tmp_path):
     assert main(["--pe", "mixpe", "--act", "fp16", "--pe-only", "-o", str(tmp_path)]) == 0
     manifest = json.loads((tmp_path / "pe_mixpe_w4u_afp16_g128.json").read_text())
-    assert manifest["kind"] == "pe" and manifest["latency_cycles"] == 2  # MixPE dequantizes in a 2nd stage
+    # MixPE registers the group, multiplies it by S in 16 shift-add cycles, then accumulates
+    assert manifest["kind"] == "pe" and manifest["latency_cycles"] == 18
     assert {p["name"] for p in manifest["ports"]} >= {"valid", "first", "last", "act", "q", "scale", "zero", "out_y"}
 
 
 def test_mixpe_weight_path_has_no_multiplier(tmp_path):
-    """MixPE's only multiply is the once-per-group S * (P - zA); the dequant baseline has two."""
+    """Parallel MixPE's only multiply is the once-per-group S * P; the serial one has none (only
+    constant part-select offsets); the dequant baseline has two."""
+    import re
+
     from hw.build import emit
     from hw.config import PEConfig
 
     for act in ("int8", "fp16"):
-        mix, _ = emit(PEConfig(pe="mixpe", act=act, group=8))
+        par, _ = emit(PEConfig(pe="mixpe", act=act, group=8, group_dequant="parallel"))
+        ser, _ = emit(PEConfig(pe="mixpe", act=act, group=8, group_dequant="serial"))
         deq, _ = emit(PEConfig(pe="dequant", act=act, group=8))
-        assert mix.count(" * ") == 1
+        assert par.count(" * ") == 1
+        assert re.findall(r" \* (?!\d+'h)", ser) == []
         assert deq.count(" * ") == 2
 
 
@@ -56,6 +62,8 @@ def test_mixpe_weight_path_has_no_multiplier(tmp_path):
         (["--wbits", "5"], "weight bits 5"),
         (["--group", "0"], "group size"),
         (["--rows", "0"], "rows=0"),
+        (["--group", "8", "--serial-bits", "1"], "group size 8 is shorter than the 16 cycles"),
+        (["--group", "4", "--serial-bits", "2", "--pe-only"], "group size 4 is shorter than the 8 cycles"),
     ],
 )
 def test_unsupported_exits_2_and_writes_nothing(tmp_path, args, words):

@@ -1,0 +1,116 @@
+"""MixPE's second stage: the group dequantizer, y += S * P once per finished group.
+
+The boundary between MixPE's stages is `GroupSignature`: stage 1 (hw/mixpe_pe.py,
+`GroupAccumulator`) emits, one cycle after a group's last operand, a one-cycle `valid` pulse with
+the group's exact zero-corrected sum P = sum_k a_k * (q_k - z), its scale S and the `first`/`last`
+flags of the dot product; P, S and the flags then hold until the next group ends, at least G cycles
+later. A stage 2 is any component with an `In(GroupSignature)` port named `group` and the PE's
+`out_valid`/`out_y` outputs, registered in `DEQUANTIZERS` under its `PEConfig.group_dequant` name.
+
+Two stage 2s:
+  parallel  a full 16 x group_sum_bits multiplier and the accumulator in one cycle (latency 2 in all).
+  serial    a shift-add multiplier that consumes `serial_bits` bits of S per cycle, least significant
+            first, into a product register that shifts right (no multiplier, one narrow adder),
+            for N = 16 / serial_bits cycles, then one cycle to add S * P into the accumulator
+            (latency N + 2). It reads P and S straight from stage 1's registers, which hold for
+            >= G >= N cycles (PEConfig rejects G < N), so a group never overtakes the previous one.
+
+Measured (hw.synth, osu018, W4 unsigned, G=128; README hardware section): see `python -m hw.synth
+--group-dequant serial|parallel --serial-bits R`.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hw import config as C
+from hw.arith import shift_add
+
+
+class GroupSignature(wiring.Signature):
+    """One finished group from stage 1 (driven by stage 1, so its members are Out there).
+
+    valid: one-cycle pulse, one cycle after the group's last operand. sum: P, signed
+    group_sum_bits. scale: S, unsigned 16 bits. first/last: the group starts/ends its dot product.
+    """
+
+    def __init__(self, cfg: C.PEConfig):
+        super().__init__(
+            {
+                "valid": Out(1),
+                "first": Out(1),
+                "last": Out(1),
+                "sum": Out(signed(cfg.group_sum_bits)),
+                "scale": Out(C.SCALE_PORT_BITS),
+            }
+        )
+
+
+class GroupDequantizer(wiring.Component):
+    """Base of the stage 2s: the `group` input, the accumulator and the PE's outputs."""
+
+    def __init__(self, cfg: C.PEConfig):
+        self.cfg = cfg
+        super().__init__(
+            {
+                "group": In(GroupSignature(cfg)),
+                "out_valid": Out(1),
+                "out_y": Out(signed(cfg.acc_bits)),
+            }
+        )
+
+    def accumulate(self, m: Module, valid, first, last, term) -> None:
+        """In cycles with `valid`: y = (0 if first else y) + term; out_valid follows `valid & last`."""
+        acc = Signal(signed(self.cfg.acc_bits))
+        with m.If(valid):
+            m.d.sync += acc.eq(Mux(first, 0, acc) + term)
+        m.d.sync += self.out_valid.eq(valid & last)
+        m.d.comb += self.out_y.eq(acc)
+
+
+class ParallelDequantizer(GroupDequantizer):
+    """y += S * P in the cycle the group arrives: one full multiplier, idle G - 1 cycles of G."""
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        g = self.group
+        self.accumulate(m, g.valid, g.first, g.last, g.scale * g.sum)
+        return m
+
+
+class SerialDequantizer(GroupDequantizer):
+    """S * P by shift-add over S's bits, serial_bits per cycle (dequant_cycles cycles), then y += S * P."""
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        cfg, g = self.cfg, self.group
+        r, steps = cfg.serial_bits, cfg.dequant_cycles
+        # prod holds sum_{j<=k} P * digit_j * 2**(r*j) shifted so that after the last step it is
+        # exactly S * P; the right shifts drop only zeros, so no bit of the product is lost.
+        prod = Signal(signed(cfg.scaled_group_bits))
+        step = Signal(range(steps))  # digit of S used this cycle; 0 when idle
+        busy = Signal()  # a group that arrived earlier is still being multiplied
+        running = g.valid | busy
+        last_step = step == steps - 1
+        digit = g.scale if steps == 1 else g.scale.word_select(step, r)
+        partial = Mux(step == 0, 0, prod >> r)  # the first step starts from zero
+        with m.If(running):
+            m.d.sync += [
+                prod.eq(partial + (shift_add(g.sum, digit, r, signed_weights=False) << (C.SCALE_PORT_BITS - r))),
+                step.eq(Mux(last_step, 0, step + 1)),
+                busy.eq(~last_step),
+            ]
+
+        # The product is complete one cycle after the last step; add it then. The flags are copied
+        # because stage 1 may overwrite them with the next group's in that very cycle (G == N).
+        add_valid, add_first, add_last = Signal(), Signal(), Signal()
+        m.d.sync += add_valid.eq(running & last_step)
+        with m.If(running & last_step):
+            m.d.sync += [add_first.eq(g.first), add_last.eq(g.last)]
+        self.accumulate(m, add_valid, add_first, add_last, prod)
+        return m
+
+
+DEQUANTIZERS: dict[str, type[GroupDequantizer]] = {"parallel": ParallelDequantizer, "serial": SerialDequantizer}
