@@ -65,7 +65,8 @@ class GroupDequantizer(wiring.Component):
         """In cycles with `valid`: y = (0 if first else y) + term; out_valid follows `valid & last`."""
         acc = Signal(signed(self.cfg.acc_bits))
         with m.If(valid):
-            m.d.sync += acc.eq(Mux(first, 0, acc) + term)
+            # `first` selects after the adder, not before it: its fan-out of acc_bits stays off the carry chain
+            m.d.sync += acc.eq(Mux(first, term, acc + term))
         m.d.sync += self.out_valid.eq(valid & last)
         m.d.comb += self.out_y.eq(acc)
 
@@ -89,7 +90,7 @@ class SerialDequantizer(GroupDequantizer):
         r, steps = cfg.serial_bits, cfg.dequant_cycles
         # prod holds sum_{j<=k} P * digit_j * 2**(r*j) shifted so that after the last step it is
         # exactly S * P; the right shifts drop only zeros, so no bit of the product is lost.
-        prod = Signal(signed(cfg.scaled_group_bits))
+        prod = Signal(signed(cfg.scaled_group_bits), reset_less=True)  # data registers need no reset
         step = Signal(range(steps))  # digit of S used this cycle; 0 when idle
         busy = Signal()  # a group that arrived earlier is still being multiplied
         running = g.valid | busy
@@ -105,7 +106,7 @@ class SerialDequantizer(GroupDequantizer):
 
         # The product is complete one cycle after the last step; add it then. The flags are copied
         # because stage 1 may overwrite them with the next group's in that very cycle (G == N).
-        add_valid, add_first, add_last = Signal(), Signal(), Signal()
+        add_valid, add_first, add_last = Signal(), Signal(reset_less=True), Signal(reset_less=True)
         m.d.sync += add_valid.eq(running & last_step)
         with m.If(running & last_step):
             m.d.sync += [add_first.eq(g.first), add_last.eq(g.last)]

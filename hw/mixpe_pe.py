@@ -88,7 +88,8 @@ class GroupAccumulator(wiring.Component):
         else:
             group_end = group_end_flag(m, self.valid, self.first, cfg.group)
 
-        group_sum = Signal(signed(cfg.group_sum_bits))
+        # Data registers need no reset (fewer cells): `first` and the valid flags decide when they count.
+        group_sum = Signal(signed(cfg.group_sum_bits), reset_less=True)
         sum_next = Signal(signed(cfg.group_sum_bits))
         in_first_group = Signal()  # the group being accumulated is its dot product's first
         m.d.comb += sum_next.eq(Mux(self.first, 0, group_sum) + prod)
@@ -99,13 +100,15 @@ class GroupAccumulator(wiring.Component):
             ]
         # Registered hand-over to stage 2: sum/scale/flags hold until the next group ends.
         m.d.sync += out.valid.eq(group_end)
+        held = {name: Signal.like(getattr(out, name), reset_less=True) for name in ("sum", "scale", "first", "last")}
         with m.If(group_end):
             m.d.sync += [
-                out.sum.eq(sum_next),
-                out.scale.eq(self.scale),
-                out.first.eq(self.first | in_first_group),
-                out.last.eq(self.last),
+                held["sum"].eq(sum_next),
+                held["scale"].eq(self.scale),
+                held["first"].eq(self.first | in_first_group),
+                held["last"].eq(self.last),
             ]
+        m.d.comb += [getattr(out, name).eq(reg) for name, reg in held.items()]
         return m
 
 
