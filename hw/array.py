@@ -26,21 +26,30 @@ the host must space them (sim/ checks this and refuses such a stream).
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Cat, Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw import config as C
 from hw.dequant_pe import DequantPE
+from hw.edge_dequant import EdgeDequantizer, group_record
 from hw.int8_pe import Int8PE
-from hw.mixpe_pe import MixPE, group_end_flag
+from hw.mixpe_pe import GroupAccumulator, MixPE, group_end_flag
 from hw.pe import PE
 
 PE_CLASSES: dict[str, type[PE]] = {"mixpe": MixPE, "dequant": DequantPE, "int8": Int8PE}
 
 
-def make_pe(cfg: C.PEConfig, in_array: bool = False) -> PE:
-    """The PE component for a configuration; in_array: a MixPE takes `group_end` from the array."""
+def make_pe(cfg: C.PEConfig, in_array: bool = False) -> PE | GroupAccumulator:
+    """The PE component for a configuration.
+
+    in_array: a MixPE takes `group_end` from the array; with group_dequant="edge" it is stage 1
+    alone (the column's edge dequantizes), which exists only inside an array.
+    """
+    if cfg.pe == "mixpe" and cfg.group_dequant == "edge":
+        if not in_array:
+            raise C.ConfigError(C.EDGE_NEEDS_ARRAY)
+        return GroupAccumulator(cfg, shared_group_end=True)
     return MixPE(cfg, shared_group_end=True) if in_array and cfg.pe == "mixpe" else PE_CLASSES[cfg.pe](cfg)
 
 
@@ -54,6 +63,24 @@ def _delay(m: Module, values: dict, cycles: int, prefix: str) -> dict:
             value = reg
         out[name] = value
     return out
+
+
+def _climb(m: Module, loads: list[tuple], shape, prefix: str) -> tuple[Signal, Signal]:
+    """A chain of registers shifting up a column; loads[i] = (load, value) of row i (top first).
+
+    Row i's register takes `value` in cycles its `load` is high, else the register below's; returns
+    the top register (valid, value).
+    """
+    below_value, below_valid = 0, 0
+    for i in reversed(range(len(loads))):
+        load, value = loads[i]
+        reg, valid = Signal(shape, name=f"{prefix}{i}"), Signal(name=f"{prefix}{i}_valid")
+        with m.If(load):
+            m.d.sync += [reg.eq(value), valid.eq(1)]
+        with m.Else():
+            m.d.sync += [reg.eq(below_value), valid.eq(below_valid)]
+        below_value, below_valid = reg, valid
+    return below_valid, below_value
 
 
 ROW_PORTS = ("valid", "first", "last", "act")  # travel right with the activations
@@ -82,8 +109,9 @@ class SystolicArray(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         m = Module()
-        rows, cols = self.cfg.rows, self.cfg.cols
-        pes = [[make_pe(self.cfg.pe, in_array=True) for _ in range(cols)] for _ in range(rows)]
+        rows, cols, pe_cfg = self.cfg.rows, self.cfg.cols, self.cfg.pe
+        edge = pe_cfg.pe == "mixpe" and pe_cfg.group_dequant == "edge"
+        pes = [[make_pe(pe_cfg, in_array=True) for _ in range(cols)] for _ in range(rows)]
         for i in range(rows):
             for j in range(cols):
                 m.submodules[f"pe_{i}_{j}"] = pes[i][j]
@@ -101,26 +129,35 @@ class SystolicArray(wiring.Component):
                 m.d.comb += [getattr(pe, n).eq(left[n]) for n in row_ports]
                 if j + 1 < cols:
                     left = _delay(m, {n: getattr(pe, n) for n in row_ports}, 1, f"h{i}_{j}")
+        col_ports = ("q", "zero") if edge else COL_PORTS  # with an edge dequantizer S stays at the top
+        col_tops = []
         for j in range(cols):
             ports = {"q": self.in_q[j], "scale": self.in_scale[j], "zero": self.in_zero[j]}
             top = _delay(m, ports, j, f"skew_col{j}")
+            col_tops.append(top)
             for i in range(rows):
                 pe = pes[i][j]
-                m.d.comb += [getattr(pe, n).eq(top[n]) for n in COL_PORTS]
+                m.d.comb += [getattr(pe, n).eq(top[n]) for n in col_ports]
                 if i + 1 < rows:
-                    top = _delay(m, {n: getattr(pe, n) for n in COL_PORTS}, 1, f"v{i}_{j}")
+                    top = _delay(m, {n: getattr(pe, n) for n in col_ports}, 1, f"v{i}_{j}")
 
-        # Drain: result registers per column, loaded by their PE, otherwise shifting up.
         for j in range(cols):
-            below_y, below_v = 0, 0
-            for i in reversed(range(rows)):
-                pe = pes[i][j]
-                y = Signal(signed(self.cfg.pe.acc_bits), name=f"drain{i}_{j}")
-                v = Signal(name=f"drain{i}_{j}_valid")
-                with m.If(pe.out_valid):
-                    m.d.sync += [y.eq(pe.out_y), v.eq(1)]
-                with m.Else():
-                    m.d.sync += [y.eq(below_y), v.eq(below_v)]
-                below_y, below_v = y, v
-            m.d.comb += [self.out_y[j].eq(below_y), self.out_valid[j].eq(below_v)]
+            column = [pes[i][j] for i in range(rows)]
+            if not edge:  # drain: result registers, loaded by their PE, otherwise shifting up
+                loads = [(pe.out_valid, pe.out_y) for pe in column]
+                valid, y = _climb(m, loads, signed(pe_cfg.acc_bits), f"drain_{j}_")
+                m.d.comb += [self.out_y[j].eq(y), self.out_valid[j].eq(valid)]
+                continue
+            # group records climb to the column's dequantizer (hw/edge_dequant.py)
+            loads = [(pe.group.valid, Cat(pe.group.first, pe.group.last, pe.group.sum)) for pe in column]
+            valid, record = _climb(m, loads, group_record(pe_cfg), f"records_{j}_")
+            m.submodules[f"edge_{j}"] = unit = EdgeDequantizer(pe_cfg, rows)
+            m.d.comb += [
+                unit.record_valid.eq(valid),
+                unit.record.eq(record),
+                unit.scale.eq(col_tops[j]["scale"]),
+                unit.group_end.eq(column[0].group_end),
+                self.out_y[j].eq(unit.out_y),
+                self.out_valid[j].eq(unit.out_valid),
+            ]
         return m

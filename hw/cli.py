@@ -25,7 +25,8 @@ def add_pe_arguments(p: argparse.ArgumentParser) -> None:
         "--group-dequant",
         choices=GROUP_DEQUANT,
         default="serial",
-        help="MixPE's group multiplier: serial shift-add over S (default) or one-cycle parallel",
+        help="MixPE's group multiplier: serial shift-add over S in each PE (default), one-cycle parallel in"
+        " each PE, or edge: one per array column (arrays only, group >= 2 x rows)",
     )
     p.add_argument(
         "--serial-bits",

@@ -12,7 +12,11 @@ PE_KINDS = ("mixpe", "dequant", "int8")
 ACT_KINDS = ("int8", "fp16")
 WEIGHT_FORMATS = ("unsigned", "signed")
 WEIGHT_BITS = (2, 3, 4, 8)
-GROUP_DEQUANT = ("serial", "parallel")
+GROUP_DEQUANT = ("serial", "parallel", "edge")
+EDGE_NEEDS_ARRAY = (
+    "the edge group dequantizer is shared by an array column and has no single-PE form:"
+    " build an array (drop --pe-only), or use --group-dequant serial or parallel"
+)
 SERIAL_BITS = (1, 2, 4, 8, 16)  # bits of S the serial group multiplier consumes per cycle
 DEFAULT_SERIAL_BITS = 1  # the measured best area x clock trade-off (README, hardware section)
 MAX_GROUP = 1024
@@ -52,7 +56,8 @@ class PEConfig:
         0 picks the default for the configuration.
     group_dequant (MixPE): how a finished group is multiplied by its scale. "serial": a shift-add
         multiplier over S's 16 bits, serial_bits per cycle, 16 / serial_bits cycles per group (it
-        needs group >= that); "parallel": a full 16-bit multiplier in one cycle.
+        needs group >= that); "parallel": a full 16-bit multiplier in one cycle; "edge": the PEs
+        only sum groups, one multiplier per array column dequantizes (arrays only, group >= 2 rows).
     serial_bits (MixPE, serial): 1, 2, 4, 8 or 16; 0 picks DEFAULT_SERIAL_BITS, or the fewest bits
         per cycle that still finish within one group when the group is shorter than 16.
     """
@@ -101,7 +106,7 @@ class PEConfig:
         if not 16 <= self.acc_bits <= 64:
             raise ConfigError(f"accumulator width {self.acc_bits} out of range: choose 16..64 bits")
         if self.group_dequant not in GROUP_DEQUANT:
-            raise ConfigError(f"unknown group dequantizer '{self.group_dequant}': choose serial or parallel")
+            raise ConfigError(f"unknown group dequantizer '{self.group_dequant}': choose serial, parallel or edge")
         if self.serial_bits not in SERIAL_BITS:
             raise ConfigError(f"serial bits {self.serial_bits} unsupported: choose 1, 2, 4, 8 or 16 bits per cycle")
         if self.dequant_cycles > self.group:
@@ -117,8 +122,8 @@ class PEConfig:
 
     @property
     def dequant_cycles(self) -> int:
-        """Cycles MixPE's group multiplier is busy with one group (1 for the parallel one)."""
-        if self.pe != "mixpe" or self.group_dequant == "parallel":
+        """Cycles MixPE's group multiplier is busy with one group (1 for the parallel and edge ones)."""
+        if self.pe != "mixpe" or self.group_dequant != "serial":
             return 1
         return SCALE_PORT_BITS // self.serial_bits
 
@@ -127,11 +132,13 @@ class PEConfig:
         """Cycles from an operand with `last` to out_valid.
 
         Baselines: 1. MixPE: 1 to register the finished group, then the parallel multiply-accumulate
-        (1), or the serial multiply (dequant_cycles) followed by the accumulate (1).
+        (1), or the serial multiply (dequant_cycles) followed by the accumulate (1). Edge (arrays
+        only; counted like a PE's latency in the array's drain formula): the group register, the
+        column's two multiply stages, its accumulate.
         """
         if self.pe != "mixpe":
             return 1
-        return 2 if self.group_dequant == "parallel" else self.dequant_cycles + 2
+        return {"parallel": 2, "edge": 4}.get(self.group_dequant, self.dequant_cycles + 2)
 
     @property
     def act_fixed_bits(self) -> int:
@@ -157,8 +164,8 @@ class PEConfig:
         if self.pe == "int8":
             return f"int8_w8a8{acc}"
         fmt = "u" if self.wformat == "unsigned" else "s"
-        if self.pe == "mixpe" and self.group_dequant == "parallel":
-            acc += "_par"
+        if self.pe == "mixpe" and self.group_dequant != "serial":
+            acc += {"parallel": "_par", "edge": "_edge"}[self.group_dequant]
         elif self.pe == "mixpe" and self.serial_bits != self.default_serial_bits():
             acc += f"_ser{self.serial_bits}"
         return f"{self.pe}_w{self.wbits}{fmt}_a{self.act}_g{self.group}{acc}"
@@ -179,6 +186,11 @@ class ArrayConfig:
         for label, n in (("rows", self.rows), ("cols", self.cols)):
             if not 1 <= n <= MAX_ARRAY_DIM:
                 raise ConfigError(f"array {label}={n} out of range: choose 1..{MAX_ARRAY_DIM}")
+        if self.pe.pe == "mixpe" and self.pe.group_dequant == "edge" and self.pe.group < 2 * self.rows:
+            raise ConfigError(
+                f"group size {self.pe.group} is shorter than 2 x {self.rows} rows, which the edge group"
+                f" dequantizer needs to collect a group from every row: use --group >= {2 * self.rows} or fewer rows"
+            )
 
     def name(self) -> str:
         return f"array{self.rows}x{self.cols}_{self.pe.name()}"

@@ -64,9 +64,11 @@ class GroupDequantizer(wiring.Component):
     def accumulate(self, m: Module, valid, first, last, term) -> None:
         """In cycles with `valid`: y = (0 if first else y) + term; out_valid follows `valid & last`."""
         acc = Signal(signed(self.cfg.acc_bits))
+        addend = Signal(signed(self.cfg.scaled_group_bits))
+        m.d.comb += addend.eq(term)
         with m.If(valid):
             # `first` selects after the adder, not before it: its fan-out of acc_bits stays off the carry chain
-            m.d.sync += acc.eq(Mux(first, term, acc + term))
+            m.d.sync += acc.eq(Mux(first, addend, acc + addend))
         m.d.sync += self.out_valid.eq(valid & last)
         m.d.comb += self.out_y.eq(acc)
 

@@ -84,8 +84,10 @@ def test_beta_wavelets_match_their_definition():
     coefs = beta_wavelet_coefficients(order)
     for lam in (0.0, 0.7, 1.3, 2.0):
         for i, c in enumerate(coefs):
-            direct = (lam / 2) ** i * (1 - lam / 2) ** (order - i) / math.exp(
-                math.lgamma(i + 1) + math.lgamma(order + 1 - i) - math.lgamma(order + 2)
+            direct = (
+                (lam / 2) ** i
+                * (1 - lam / 2) ** (order - i)
+                / math.exp(math.lgamma(i + 1) + math.lgamma(order + 1 - i) - math.lgamma(order + 2))
             )
             assert sum(cj * lam**j for j, cj in enumerate(c)) == pytest.approx(direct)
     # W_0 is low-pass (1 at λ=0), W_order high-pass (0 at λ=0).

@@ -9,6 +9,7 @@ from hw.build import main
 PE_VARIANTS = [
     ["--pe", "mixpe", "--act", "int8"],
     ["--pe", "mixpe", "--act", "fp16", "--wformat", "signed", "--wbits", "3"],
+    ["--pe", "mixpe", "--act", "int8", "--group-dequant", "edge"],
     ["--pe", "dequant", "--act", "int8", "--wbits", "2"],
     ["--pe", "dequant", "--act", "fp16", "--wbits", "8"],
     ["--pe", "int8"],
@@ -64,6 +65,8 @@ def test_mixpe_weight_path_has_no_multiplier(tmp_path):
         (["--rows", "0"], "rows=0"),
         (["--group", "8", "--serial-bits", "1"], "group size 8 is shorter than the 16 cycles"),
         (["--group", "4", "--serial-bits", "2", "--pe-only"], "group size 4 is shorter than the 8 cycles"),
+        (["--group-dequant", "edge", "--pe-only"], "no single-PE form"),
+        (["--group-dequant", "edge", "--group", "16", "--rows", "9"], "shorter than 2 x 9 rows"),
     ],
 )
 def test_unsupported_exits_2_and_writes_nothing(tmp_path, args, words):
@@ -73,3 +76,18 @@ def test_unsupported_exits_2_and_writes_nothing(tmp_path, args, words):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0]
     assert not out.exists()
+
+
+def test_array_counts_groups_once_for_all_its_mixpes():
+    """Inside an array the group-end flag is computed at the edge and forwarded; PEs have no counter."""
+    import re
+
+    from hw.build import emit
+    from hw.config import ArrayConfig, PEConfig
+
+    pe = PEConfig(pe="mixpe", group=16)
+    array_text, _ = emit(ArrayConfig(pe, 3, 3))
+    pe_text, _ = emit(pe)
+    counter = r"reg \[\d+:0\] group_count\b"
+    assert len(re.findall(counter, pe_text)) == 1
+    assert len(re.findall(counter, array_text)) == 1

@@ -29,6 +29,13 @@ def test_impossible_configs_name_the_problem(kwargs, words):
     assert "\n" not in str(err.value)
 
 
+def test_edge_dequantizer_needs_two_cycles_per_row_in_a_group():
+    ArrayConfig(PEConfig(group=8, group_dequant="edge"), 4, 2)
+    with pytest.raises(ConfigError, match="group size 8 is shorter than 2 x 5 rows"):
+        ArrayConfig(PEConfig(group=8, group_dequant="edge"), 5, 2)
+    assert PEConfig(group_dequant="edge").latency == 4
+
+
 def test_array_dimensions_are_checked():
     with pytest.raises(ConfigError, match="rows=0"):
         ArrayConfig(PEConfig(), 0, 4)
