@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from hw.cli import add_pe_arguments, pe_config_from
-from hw.config import EDGE_NEEDS_ARRAY, ArrayConfig, ConfigError, PEConfig
+from hw.config import ArrayConfig, ConfigError, PEConfig
 
 
 def design_name(cfg: PEConfig | ArrayConfig) -> str:
@@ -93,9 +93,7 @@ def write_design(cfg: PEConfig | ArrayConfig, outdir: Path) -> tuple[Path, Path]
 
 
 def parse_config(args: argparse.Namespace) -> PEConfig | ArrayConfig:
-    pe = pe_config_from(args)
-    if args.pe_only and pe.pe == "mixpe" and pe.group_dequant == "edge":
-        raise ConfigError(EDGE_NEEDS_ARRAY)
+    pe = pe_config_from(args, single_pe=args.pe_only)
     return pe if args.pe_only else ArrayConfig(pe, args.rows, args.cols)
 
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from hw.config import ACT_KINDS, GROUP_DEQUANT, PE_KINDS, SERIAL_BITS, WEIGHT_BITS, WEIGHT_FORMATS, PEConfig
+from hw.config import (
+    ACT_KINDS,
+    EDGE_NEEDS_ARRAY,
+    GROUP_DEQUANT,
+    PE_KINDS,
+    SERIAL_BITS,
+    WEIGHT_BITS,
+    WEIGHT_FORMATS,
+    ConfigError,
+    PEConfig,
+)
 
 
 def add_pe_arguments(p: argparse.ArgumentParser) -> None:
@@ -37,8 +47,14 @@ def add_pe_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def pe_config_from(args: argparse.Namespace) -> PEConfig:
-    """The PEConfig the options name; the int8 PE defaults to 8-bit signed weights. Raises ConfigError."""
+def pe_config_from(args: argparse.Namespace, single_pe: bool = True) -> PEConfig:
+    """The PEConfig the options name; the int8 PE defaults to 8-bit signed weights. Raises ConfigError.
+
+    single_pe: the caller builds one PE alone, which MixPE's edge dequantizer cannot be.
+    """
     wformat = args.wformat or ("signed" if args.pe == "int8" else "unsigned")
     wbits = args.wbits if args.wbits is not None else (8 if args.pe == "int8" else 4)
-    return PEConfig(args.pe, wbits, wformat, args.act, args.group, args.acc_bits, args.group_dequant, args.serial_bits)
+    cfg = PEConfig(args.pe, wbits, wformat, args.act, args.group, args.acc_bits, args.group_dequant, args.serial_bits)
+    if single_pe and cfg.pe == "mixpe" and cfg.group_dequant == "edge":
+        raise ConfigError(EDGE_NEEDS_ARRAY)
+    return cfg
