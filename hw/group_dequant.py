@@ -17,9 +17,10 @@ Two stage 2s:
 
 Measured (`python -m hw.synth --group-dequant serial|parallel --serial-bits R`, osu018, W4 unsigned,
 G=128, whole PE with the stage 1 of hw/mixpe_pe.py; README hardware section):
-    INT8 act:  parallel 114,562 µm² at 113.4 MHz; serial 1 bit/cycle 54,187 µm² at 156.5 MHz
+    INT8 act:  parallel 114,562 µm² at 113.4 MHz; serial 1 bit/cycle 55,790 µm² at 153.8 MHz
                (2 bits: 57,544 µm², 4 bits: 67,698 µm², no faster)
-    FP16 act:  parallel 249,872 µm² at 81.4 MHz;  serial 1 bit/cycle 106,057 µm² at 101.2 MHz
+    FP16 act:  parallel 247,665 µm² at 82.4 MHz;  serial 1 bit/cycle 102,936 µm² at 80.4-110.2 MHz
+               (the range: two near-identical netlists; an unbuffered fan-out sets the low one)
 Alone, the serial stage 2 is 32,891 µm² (INT8; 94 flip-flops) against 92,748 µm² for the parallel
 one, and no longer sets the clock (5.3 ns against 8.3 ns): stage 1 does.
 """
@@ -100,10 +101,15 @@ class SerialDequantizer(GroupDequantizer):
         prod = Signal(signed(cfg.scaled_group_bits), reset_less=True)  # data registers need no reset
         step = Signal(range(steps))  # digit of S used this cycle; 0 when idle
         busy = Signal()  # a group that arrived earlier is still being multiplied
-        running = g.valid | busy
+        running = g.valid | busy  # g.valid marks step 0
         last_step = step == steps - 1
-        digit = g.scale if steps == 1 else g.scale.word_select(step, r)
-        partial = Mux(step == 0, 0, prod >> r)  # the first step starts from zero
+        # Digit k of S is selected during step k - 1 and registered, so the digit multiplexer is
+        # not on the path into the adder; step 0's digit needs no selection.
+        next_digit = Signal(r, reset_less=True)
+        if steps > 1:
+            m.d.sync += next_digit.eq(g.scale.word_select(Mux(last_step, 0, step + 1), r))
+        digit = Mux(g.valid, g.scale[:r], next_digit)
+        partial = Mux(g.valid, 0, prod >> r)  # the first step starts from zero
         with m.If(running):
             m.d.sync += [
                 prod.eq(partial + (shift_add(g.sum, digit, r, signed_weights=False) << (C.SCALE_PORT_BITS - r))),

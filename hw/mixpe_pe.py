@@ -7,7 +7,8 @@ Stage 1, `GroupAccumulator`, one operand per cycle (no multiplier):
     d   = q - z            the zero point folded into the weight (unsigned weights; signed: d = q),
                            a (wbits+1)-bit two's complement digit string
     p   = a * d            shift-and-add: sum_j d_j * (a << j), the top bit subtracted; for FP16 it
-                           runs on the 11-bit mantissa and the exponent becomes one more left shift
+                           runs on the 11-bit mantissa, the exponent becomes one more left shift
+                           and the sign is applied by the group-sum adder (ones' complement, carry in)
     P  += p                the group sum, exact (group_sum_bits wide)
   At the G-th operand of a group (counted since `first`, or flagged by the array: `group_end`), P,
   S and the first/last flags are registered and a one-cycle `valid` pulse goes to stage 2.
@@ -27,12 +28,12 @@ a standalone PE counts itself.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw import config as C
-from hw.arith import apply_sign, decode_act, decode_fp16, shift_add
+from hw.arith import decode_act, decode_fp16, shift_add
 from hw.group_dequant import DEQUANTIZERS, GroupSignature
 from hw.pe import PE, PESignature
 
@@ -65,8 +66,12 @@ class GroupAccumulator(wiring.Component):
             members["group_end"] = In(1)
         super().__init__({**members, "group": Out(GroupSignature(cfg))})
 
-    def product(self, m: Module) -> Value:
-        """a * (q - z) (unsigned weights) or a * q (signed), by shift-and-add."""
+    def product(self, m: Module) -> tuple[Value, Value]:
+        """(p, negate): a * (q - z) (unsigned weights) or a * q (signed) is -p if negate else p.
+
+        FP16's sign is left to the group-sum adder (p ^ -negate, carry-in negate), so no carry chain
+        of a separate negation lies on stage 1's path.
+        """
         cfg = self.cfg
         if cfg.signed_weights:
             digits, nbits = self.q[: cfg.wbits], cfg.wbits
@@ -74,15 +79,16 @@ class GroupAccumulator(wiring.Component):
             digits, nbits = Signal(signed(cfg.wbits + 1), name="weight_minus_zero"), cfg.wbits + 1
             m.d.comb += digits.eq(self.q[: cfg.wbits] - self.zero[: cfg.wbits])
         if cfg.act == "int8":
-            return shift_add(decode_act(self.act, "int8"), digits, nbits, signed_weights=True)
+            return shift_add(decode_act(self.act, "int8"), digits, nbits, signed_weights=True), Const(0)
         sign, mantissa, shift = decode_fp16(self.act)
-        return apply_sign(shift_add(mantissa, digits, nbits, signed_weights=True) << shift, sign)
+        return shift_add(mantissa, digits, nbits, signed_weights=True) << shift, sign
 
     def elaborate(self, platform) -> Module:
         m = Module()
         cfg, out = self.cfg, self.group
-        prod = Signal(signed(cfg.product_bits))
-        m.d.comb += prod.eq(self.product(m))
+        value, negate = self.product(m)
+        prod = Signal(signed(cfg.product_bits))  # the product, or its ones' complement if negate
+        m.d.comb += prod.eq(value ^ negate.replicate(cfg.product_bits))
         if self.shared_group_end:
             group_end = self.group_end
         else:
@@ -92,7 +98,7 @@ class GroupAccumulator(wiring.Component):
         group_sum = Signal(signed(cfg.group_sum_bits), reset_less=True)
         sum_next = Signal(signed(cfg.group_sum_bits))
         in_first_group = Signal()  # the group being accumulated is its dot product's first
-        m.d.comb += sum_next.eq(Mux(self.first, 0, group_sum) + prod)
+        m.d.comb += sum_next.eq(Mux(self.first, 0, group_sum) + prod + negate)
         with m.If(self.valid):
             m.d.sync += [
                 group_sum.eq(Mux(group_end, 0, sum_next)),
