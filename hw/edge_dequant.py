@@ -24,9 +24,9 @@ Measured (hw.synth's yosys script, osu018, W4 unsigned, INT8 act, G=128; µm²):
     per array slot, blocks alone: stage 1 with the array's group flag 21,771 (its 16-bit scale
     register, ~2,300, goes unused here), one record-chain hop ~3,500 (24 flip-flops + muxes,
     instead of the 49-bit result drain, ~7,100), the edge unit 116,244 (1 row), 138,661 (4 rows),
-    349,486 (32 rows: 10,900 per PE); a serial MixPE with the array's flag 52,846.
+    349,486 (32 rows: 10,900 per PE); a serial MixPE with the array's flag 52,305.
 The per-slot sums predict both 4x4 arrays within 3%; for a 32x32 array they give ~37k µm² per PE
-slot with the edge unit against ~66k with serial MixPEs (0.56x), forwarding registers included.
+slot with the edge unit against ~65k with serial MixPEs (0.57x), forwarding registers included.
 Clock: the edge unit's logic is shallower than a PE's stage 1 (5.6 ns with one row against 6.4 ns,
 INT8; FP16 10.2 ns against 9.9 ns, its 8 x 55-bit half multiplier), but hw.synth inserts no buffers,
 so the ring's shift enable (R x acc_bits loads) and any array's broadcast flags dominate its pre-

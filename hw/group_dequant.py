@@ -17,10 +17,10 @@ Two stage 2s:
 
 Measured (`python -m hw.synth --group-dequant serial|parallel --serial-bits R`, osu018, W4 unsigned,
 G=128, whole PE with the stage 1 of hw/mixpe_pe.py; README hardware section):
-    INT8 act:  parallel 114,562 µm² at 113.4 MHz; serial 1 bit/cycle 54,627 µm² at 156.4 MHz
-               (2 bits: 58,184 µm², 4 bits: 69,366 µm², no faster)
-    FP16 act:  parallel 247,665 µm² at 82.4 MHz;  serial 1 bit/cycle 107,568 µm² at 93.7 MHz
-Alone, the serial stage 2 is 32,891 µm² (INT8; 94 flip-flops) against 92,748 µm² for the parallel
+    INT8 act:  parallel 115,265 µm² at 119.0 MHz; serial 1 bit/cycle 54,627 µm² at 156.4 MHz
+               (2 bits: 58,577 µm², 4 bits: 66,905 µm², no faster)
+    FP16 act:  parallel 252,366 µm² at 83.4 MHz;  serial 1 bit/cycle 107,568 µm² at 93.7 MHz
+Alone (a revision earlier), the serial stage 2 is 32,891 µm² (INT8; 94 flip-flops) against 92,748 µm² for the parallel
 one, and no longer sets the clock (5.3 ns against 8.3 ns): stage 1 does.
 """
 

@@ -98,8 +98,8 @@ class GroupAccumulator(wiring.Component):
         group_sum = Signal(signed(cfg.group_sum_bits), reset_less=True)
         sum_next = Signal(signed(cfg.group_sum_bits))
         in_first_group = Signal()  # the group being accumulated is its dot product's first
-        # `first` selects after the adder, not before it, so its fan-out stays off the carry chain;
-        # the restarted sum needs FP16's sign applied on its own (an incrementer beside the adder).
+        # `first` selects after the adder, not before it, to keep its fan-out off the carry chain
+        # (yosys may still share the adders); the restarted sum applies FP16's sign on its own.
         m.d.comb += sum_next.eq(Mux(self.first, prod + negate, group_sum + prod + negate))
         with m.If(self.valid):
             m.d.sync += [
