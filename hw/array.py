@@ -34,6 +34,10 @@ operands each whose `last` operands are D >= 2R - 1 cycles apart:
 which for one tile is SCALE-Sim's output-stationary fold latency 2*Sr + Sc + T - 2 plus the PE's
 latency L. With gating the last result is that of the last tile's bottom-most used row and right-most
 used column (sim/gemm.py counts it per tile).
+MixPE's group counter is the same for every PE (all see the host's flags, delayed): the array counts
+groups once, at its input, and the flag `group_end` travels with valid/first/last, so its PEs have
+no counter (one flip-flop per hop instead of a counter, incrementer and comparator per PE). A PE
+takes the flag only with its own valid, so a gated PE never finishes a group.
 Two tiles whose `last` operands are closer than 2R - 1 cycles could collide in the drain chain;
 the host must space them (sim/ checks this and refuses such a stream).
 """
@@ -47,18 +51,18 @@ from amaranth.lib.wiring import In, Out
 from hw import config as C
 from hw.dequant_fp32_pe import DequantFp32PE
 from hw.dequant_pe import DequantPE
-from hw.fp32_group_acc import MixPEFp32
 from hw.int8_pe import Int8PE
-from hw.mixpe_pe import MixPE
+from hw.mixpe_pe import MixPE, group_end_flag
 from hw.pe import PE
 
-PE_CLASSES: dict[str, type[PE]] = {"mixpe": MixPE, "dequant": DequantPE, "int8": Int8PE}
-FP32_PE_CLASSES: dict[str, type[PE]] = {"mixpe": MixPEFp32, "dequant": DequantFp32PE}  # accumulate="fp32"
+PE_CLASSES: dict[str, type[PE]] = {"dequant": DequantPE, "int8": Int8PE}
 
 
-def make_pe(cfg: C.PEConfig) -> PE:
-    """The PE component for a configuration."""
-    return (FP32_PE_CLASSES if cfg.fp32 else PE_CLASSES)[cfg.pe](cfg)
+def make_pe(cfg: C.PEConfig, in_array: bool = False) -> PE:
+    """The PE component for a configuration; in_array: a MixPE takes `group_end` from the array."""
+    if cfg.pe == "mixpe":
+        return MixPE(cfg, shared_group_end=in_array)  # its stage 2 integer or FP32 (hw/mixpe_pe.py)
+    return DequantFp32PE(cfg) if cfg.fp32 else PE_CLASSES[cfg.pe](cfg)
 
 
 def _delay(m: Module, values: dict, cycles: int, prefix: str) -> dict:
@@ -122,11 +126,13 @@ class SystolicArray(wiring.Component):
             pe.last.eq(left["last"]),
         ]
         m.d.comb += [getattr(pe, n).eq(Mux(pe.valid, operands[n], 0)) for n in ISOLATED]
+        if "group_end" in left:
+            m.d.comb += pe.group_end.eq(left["group_end"] & pe.valid)
 
     def elaborate(self, platform) -> Module:
         m = Module()
         rows, cols = self.cfg.rows, self.cfg.cols
-        pes = [[make_pe(self.cfg.pe) for _ in range(cols)] for _ in range(rows)]
+        pes = [[make_pe(self.cfg.pe, in_array=True) for _ in range(cols)] for _ in range(rows)]
         for i in range(rows):
             for j in range(cols):
                 m.submodules[f"pe_{i}_{j}"] = pes[i][j]
@@ -134,8 +140,11 @@ class SystolicArray(wiring.Component):
         # Row streams (activation + flags) enter on the left, column streams (weights) on top; both
         # are skewed at the edge and forwarded one PE per cycle.
         lefts = [[None] * cols for _ in range(rows)]
+        shared = {}
+        if self.cfg.pe.pe == "mixpe":
+            shared["group_end"] = group_end_flag(m, self.in_valid, self.in_first, self.cfg.pe.group)
         for i in range(rows):
-            flags = {"valid": self.in_valid & self.in_row_en[i], "first": self.in_first, "last": self.in_last}
+            flags = {"valid": self.in_valid & self.in_row_en[i], "first": self.in_first, "last": self.in_last, **shared}
             left = _delay(m, {**flags, "act": self.in_act[i]}, i, f"skew_row{i}")
             for j in range(cols):
                 lefts[i][j] = left

@@ -75,7 +75,7 @@ def emit(cfg: PEConfig | ArrayConfig) -> tuple[str, dict]:
     else:
         manifest["dataflow"] = "output-stationary"
         manifest["cycle_formula"] = (
-            "(tiles - 1) * max(K, 2*rows - 1) + K + 2*rows + cols - 2 + latency with every PE used;"
+            f"(tiles - 1) * max(K, 2*rows - 1) + K + 2*rows + cols - 2 + {cfg.pe.latency} with every PE used;"
             " a tile's drain ends with its last used (ungated) PE"
         )
         manifest["latency_cycles"] = cfg.pe.latency

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from hw.config import ACCUMULATE_KINDS, ACT_KINDS, PE_KINDS, WEIGHT_BITS, WEIGHT_FORMATS, PEConfig
+from hw.config import (
+    ACCUMULATE_KINDS,
+    ACT_KINDS,
+    GROUP_DEQUANT,
+    PE_KINDS,
+    SERIAL_BITS,
+    WEIGHT_BITS,
+    WEIGHT_FORMATS,
+    PEConfig,
+)
 
 
 def add_pe_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,10 +37,33 @@ def add_pe_arguments(p: argparse.ArgumentParser) -> None:
         help="int: exact integer result (default); fp32: FP16 activations, scale port read as FP16 bits,"
         " IEEE FP32 accumulation with round-to-nearest-even (mixpe and dequant)",
     )
+    p.add_argument(
+        "--group-dequant",
+        choices=GROUP_DEQUANT,
+        default="serial",
+        help="MixPE's group multiplier: serial shift-add over S in each PE (default), or one-cycle parallel",
+    )
+    p.add_argument(
+        "--serial-bits",
+        type=int,
+        default=0,
+        help=f"bits of S the serial group multiplier takes per cycle, one of {SERIAL_BITS}; it needs"
+        " 16/bits cycles, so the group must be at least that long (default: 1, widened for short groups)",
+    )
 
 
 def pe_config_from(args: argparse.Namespace) -> PEConfig:
     """The PEConfig the options name; the int8 PE defaults to 8-bit signed weights. Raises ConfigError."""
     wformat = args.wformat or ("signed" if args.pe == "int8" else "unsigned")
     wbits = args.wbits if args.wbits is not None else (8 if args.pe == "int8" else 4)
-    return PEConfig(args.pe, wbits, wformat, args.act, args.group, args.acc_bits, args.accumulate)
+    return PEConfig(
+        args.pe,
+        wbits,
+        wformat,
+        args.act,
+        args.group,
+        args.acc_bits,
+        args.accumulate,
+        args.group_dequant,
+        args.serial_bits,
+    )

@@ -13,6 +13,9 @@ ACT_KINDS = ("int8", "fp16")
 WEIGHT_FORMATS = ("unsigned", "signed")
 ACCUMULATE_KINDS = ("int", "fp32")
 WEIGHT_BITS = (2, 3, 4, 8)
+GROUP_DEQUANT = ("serial", "parallel")
+SERIAL_BITS = (1, 2, 4, 8, 16)  # bits of S the serial group multiplier consumes per cycle
+DEFAULT_SERIAL_BITS = 1  # the measured best area x clock trade-off (README, hardware section)
 MAX_GROUP = 1024
 MAX_ARRAY_DIM = 64
 
@@ -51,6 +54,12 @@ class PEConfig:
     accumulate: "int" (exact integer result, the default) or "fp32" (FP16 activations only, dequant
         or mixpe): the scale port holds FP16 bits and out_y the FP32 bits of the result, accumulated
         with IEEE round-to-nearest-even (hw/float_arith.py states every rounding); acc_bits is 32.
+    group_dequant (MixPE): how a finished group is multiplied by its scale. "serial": a shift-add
+        multiplier over S's 16 bits, serial_bits per cycle, 16 / serial_bits cycles per group (it
+        needs group >= that); "parallel": a full 16-bit multiplier in one cycle. (A third option,
+        one multiplier per array column at the edge, was measured and left out: see the README.)
+    serial_bits (MixPE, serial): 1, 2, 4, 8 or 16; 0 picks DEFAULT_SERIAL_BITS, or the fewest bits
+        per cycle that still finish within one group when the group is shorter than 16.
     """
 
     pe: str = "mixpe"
@@ -60,11 +69,19 @@ class PEConfig:
     group: int = 128
     acc_bits: int = 0
     accumulate: str = "int"
+    group_dequant: str = "serial"
+    serial_bits: int = 0
 
     def __post_init__(self) -> None:
         if self.acc_bits == 0:
             object.__setattr__(self, "acc_bits", self.default_acc_bits())
+        if self.serial_bits == 0:
+            object.__setattr__(self, "serial_bits", self.default_serial_bits())
         self.validate()
+
+    def default_serial_bits(self) -> int:
+        """DEFAULT_SERIAL_BITS, widened until 16 / serial_bits cycles fit in one group."""
+        return next((r for r in SERIAL_BITS if r >= DEFAULT_SERIAL_BITS and SCALE_PORT_BITS // r <= self.group), 16)
 
     def default_acc_bits(self) -> int:
         if self.pe == "int8" or self.fp32:
@@ -95,6 +112,16 @@ class PEConfig:
             raise ConfigError("FP32 accumulation needs FP16 activations and the mixpe or dequant PE: use --act fp16")
         if self.fp32 and self.acc_bits != 32:
             raise ConfigError(f"an FP32 accumulator is 32 bits, not {self.acc_bits}: drop --acc-bits")
+        if self.group_dequant not in GROUP_DEQUANT:
+            raise ConfigError(f"unknown group dequantizer '{self.group_dequant}': choose serial or parallel")
+        if self.serial_bits not in SERIAL_BITS:
+            raise ConfigError(f"serial bits {self.serial_bits} unsupported: choose 1, 2, 4, 8 or 16 bits per cycle")
+        if self.dequant_cycles > self.group:
+            raise ConfigError(
+                f"group size {self.group} is shorter than the {self.dequant_cycles} cycles the serial group"
+                f" multiplier needs at {self.serial_bits} bit(s) per cycle: use --group >= {self.dequant_cycles}"
+                f" or a larger --serial-bits"
+            )
 
     @property
     def signed_weights(self) -> bool:
@@ -106,19 +133,29 @@ class PEConfig:
         return self.accumulate == "fp32"
 
     @property
+    def dequant_cycles(self) -> int:
+        """Cycles MixPE's group multiplier is busy with one group (1 for the parallel and FP32 ones)."""
+        if self.pe != "mixpe" or self.fp32 or self.group_dequant != "serial":
+            return 1
+        return SCALE_PORT_BITS // self.serial_bits
+
+    @property
     def latency(self) -> int:
         """Cycles from an operand with `last` to out_valid; the one source of the PE's pipeline depth.
 
         int8: 1 (one MAC stage). dequant: 2 (dequantize, then multiply-accumulate); with FP32
-        accumulation 3 (dequantize to FP16, exact FP16 x FP16 product, FP32 add). mixpe: 2 (group
-        sum, then dequantize once per group); with FP32 accumulation 4 (group sum, convert to FP32,
-        scale, FP32 add).
+        accumulation 3 (dequantize to FP16, exact FP16 x FP16 product, FP32 add). MixPE: 1 to register
+        the finished group, then the parallel multiply-accumulate (1), or the serial multiply
+        (dequant_cycles) followed by the accumulate (1); with FP32 accumulation 3 after the group
+        register (convert to FP32, scale, FP32 add).
         """
         if self.pe == "int8":
             return 1
         if self.fp32:
             return 3 if self.pe == "dequant" else 4
-        return 2
+        if self.pe == "dequant" or self.group_dequant == "parallel":
+            return 2
+        return self.dequant_cycles + 2
 
     @property
     def act_fixed_bits(self) -> int:
@@ -126,7 +163,7 @@ class PEConfig:
 
     @property
     def product_bits(self) -> int:
-        """Width of one a*q product (bits); unsigned q needs a sign bit on top of wbits."""
+        """Width of one a*q (signed weights) or a*(q - z) (unsigned) product (bits)."""
         return self.act_fixed_bits + self.wbits + (0 if self.signed_weights else 1)
 
     @property
@@ -135,17 +172,22 @@ class PEConfig:
         return self.product_bits + clog2(self.group + 1)
 
     @property
-    def act_sum_bits(self) -> int:
-        """Width of the in-group sum of activations (MixPE, unsigned weights only) (bits)."""
-        return self.act_fixed_bits + clog2(self.group + 1)
+    def scaled_group_bits(self) -> int:
+        """Width of S * P, one group's dequantized contribution (bits)."""
+        return self.group_sum_bits + SCALE_PORT_BITS
 
     def name(self) -> str:
         acc = "" if self.acc_bits == self.default_acc_bits() else f"_acc{self.acc_bits}"
         if self.pe == "int8":
             return f"int8_w8a8{acc}"
         fmt = "u" if self.wformat == "unsigned" else "s"
-        fp32 = "_fp32" if self.fp32 else ""
-        return f"{self.pe}_w{self.wbits}{fmt}_a{self.act}_g{self.group}{acc}{fp32}"
+        if self.fp32:
+            acc += "_fp32"
+        elif self.pe == "mixpe" and self.group_dequant != "serial":
+            acc += "_par"
+        elif self.pe == "mixpe" and self.serial_bits != self.default_serial_bits():
+            acc += f"_ser{self.serial_bits}"
+        return f"{self.pe}_w{self.wbits}{fmt}_a{self.act}_g{self.group}{acc}"
 
     def as_dict(self) -> dict:
         return asdict(self)

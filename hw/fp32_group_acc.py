@@ -1,9 +1,10 @@
 """MixPE with FP32 accumulation: the exact group sum is converted, scaled and added in FP32 once per group.
 
 Following the paper's exponent path for FP16 activations, the in-group work stays exact: MixPE's
-stage 1 (hw/mixpe_pe.py) forms D = sum a * (q - z) over the group as an integer in units of 2**-24
-(a shift of the FP16 mantissa is an exponent step, so nothing rounds). Once per group,
-Fp32GroupAccumulator then does what a conventional FP32 output stage would (latency 4 in all):
+stage 1 (hw/mixpe_pe.py, GroupAccumulator) forms D = sum a * (q - z) over the group as an integer in
+units of 2**-24 (a shift of the FP16 mantissa is an exponent step, so nothing rounds). Once per group,
+Fp32GroupAccumulator, a MixPE stage 2 on the GroupSignature boundary (hw/group_dequant.py), then does
+what a conventional FP32 output stage would (latency 4 in all, counting stage 1's group register):
     stage 2   d = fp32(D * 2**-24)             int -> FP32 (RNE)
     stage 3   g = fp32(d * S)                  times the FP16 scale S (RNE); the 16-bit scale port
                                               holds S as FP16 bits
@@ -15,47 +16,40 @@ out_y holds the FP32 bits of y (acc_bits = 32). No Inf, NaN or FP32 subnormal ca
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw import config as C
 from hw.float_arith import fp32_accumulate_stage, fp32_mul_fp16, int_to_fp32
-from hw.mixpe_pe import MixPE
+from hw.group_dequant import GroupSignature
 
 
 class Fp32GroupAccumulator(wiring.Component):
-    """Per finished group (valid, first, last, exact group sum, FP16 scale) -> FP32 accumulator.
+    """MixPE stage 2 for accumulate="fp32": per finished group (GroupSignature: valid, first, last, the
+    exact group sum in units of 2**-24, the FP16 scale bits) -> FP32 accumulator.
 
-    group_sum: signed, in units of 2**-24 (sum_bits wide). out_y: FP32 bits, changing three cycles
-    after a valid group; out_valid three cycles after a group with `last`.
+    out_y: FP32 bits, changing three cycles after a valid group; out_valid three cycles after a group
+    with `last`.
     """
 
-    def __init__(self, sum_bits: int):
-        super().__init__(
-            {
-                "valid": In(1),
-                "first": In(1),
-                "last": In(1),
-                "group_sum": In(signed(sum_bits)),
-                "scale": In(C.SCALE_PORT_BITS),
-                "out_valid": Out(1),
-                "out_y": Out(32),
-            }
-        )
+    def __init__(self, cfg: C.PEConfig):
+        self.cfg = cfg
+        super().__init__({"group": In(GroupSignature(cfg)), "out_valid": Out(1), "out_y": Out(32)})
 
     def elaborate(self, platform) -> Module:
         m = Module()
+        group = self.group
         # Convert, then scale, each in its own stage: a group is converted once, so two more
         # registers cost little, and the clock is left to the accumulation loop.
         d_valid, d_first, d_last, d, d_scale = Signal(), Signal(), Signal(), Signal(32), Signal(C.SCALE_PORT_BITS)
-        m.d.sync += d_valid.eq(self.valid)
-        with m.If(self.valid):
+        m.d.sync += d_valid.eq(group.valid)
+        with m.If(group.valid):
             m.d.sync += [
-                d_first.eq(self.first),
-                d_last.eq(self.last),
-                d.eq(int_to_fp32(m, self.group_sum, C.FP16_LSB_EXP)),
-                d_scale.eq(self.scale),
+                d_first.eq(group.first),
+                d_last.eq(group.last),
+                d.eq(int_to_fp32(m, group.sum, C.FP16_LSB_EXP)),
+                d_scale.eq(group.scale),
             ]
         g_valid, g_first, g_last, g = Signal(), Signal(), Signal(), Signal(32)
         m.d.sync += g_valid.eq(d_valid)
@@ -63,19 +57,3 @@ class Fp32GroupAccumulator(wiring.Component):
             m.d.sync += [g_first.eq(d_first), g_last.eq(d_last), g.eq(fp32_mul_fp16(m, d, d_scale))]
         fp32_accumulate_stage(m, g_valid, g_first, g_last, g, self.out_valid, self.out_y)
         return m
-
-
-class MixPEFp32(MixPE):
-    """MixPE's exact group stage followed by Fp32GroupAccumulator (PEConfig accumulate="fp32")."""
-
-    def dequantize(self, m: Module, dq_valid, dq_first, dq_last, dq_scale, dq_diff) -> None:
-        m.submodules.fp32_acc = out = Fp32GroupAccumulator(len(dq_diff))
-        m.d.comb += [
-            out.valid.eq(dq_valid),
-            out.first.eq(dq_first),
-            out.last.eq(dq_last),
-            out.group_sum.eq(dq_diff),
-            out.scale.eq(dq_scale),
-            self.out_valid.eq(out.out_valid),
-            self.out_y.eq(out.out_y),
-        ]

