@@ -18,6 +18,7 @@ from pathlib import Path
 
 from hw.cli import add_pe_arguments, pe_config_from
 from hw.config import ArrayConfig, ConfigError, PEConfig
+from sim.schedule import cycle_formula
 
 
 def design_name(cfg: PEConfig | ArrayConfig) -> str:
@@ -71,7 +72,8 @@ def emit(cfg: PEConfig | ArrayConfig) -> tuple[str, dict]:
         manifest["latency_cycles"] = cfg.latency
     else:
         manifest["dataflow"] = "output-stationary"
-        manifest["cycle_formula"] = "(tiles - 1) * max(K, 2*rows - 1) + K + 2*rows + cols - 1"
+        # The formula the tile and cycle models count with (sim/schedule.py), at this PE latency.
+        manifest["cycle_formula"] = cycle_formula(cfg.pe.latency)
     text = verilog.convert(component, name=name, emit_src=False)
     return text, manifest
 

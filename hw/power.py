@@ -35,8 +35,9 @@ load and slew, so glitch counts are indicative, not sign-off. The testbench cloc
 DELAY_PERIOD_FACTOR times the critical path when that is longer than clock_ns, so all paths settle;
 the toggles per cycle, and so the energy per cycle, do not depend on that period.
 
-Results are cached under ~/.cache/mixkit/power/ (set MIXKIT_CACHE to move it), keyed by the netlist,
-the stimulus, the clock, the delay mode and SCRIPT_VERSION, so a second call runs no tool.
+Results are cached under ~/.cache/mixkit/power/ (set MIXKIT_CACHE to move it), keyed by the synthesis
+entry (configuration, hw/ sources, clock, tool versions), the stimulus (cycles, seed and idle, or a hash
+of a given one), the delay mode and the Icarus version, so a second call runs no tool and builds nothing.
 """
 
 from __future__ import annotations
@@ -58,10 +59,11 @@ from pathlib import Path
 import numpy as np
 
 from hw.build import design_name
-from hw.cache import cache_root, run_logged, staged_entry
+from hw.cache import cache_root, entry_key, run_logged, staged_entry, tool_version
 from hw.cli import add_pe_arguments, pe_config_from
 from hw.config import ConfigError, PEConfig
 from hw.synth import ACTIVITY, LIBERTY, SynthError, synthesize
+from hw.synth import entry_dir as synth_entry_dir
 
 CELL_MODELS = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.v")
 # Bump when the testbench, the energy model or the parsing change, so cached results are rebuilt.
@@ -508,19 +510,27 @@ def measure_power(
     """
     if not clock_ns > 0:
         raise ValueError(f"clock period {clock_ns} ns must be positive")
-    stream = operand_stream(cfg, cycles, seed, idle) if stimulus is None else stimulus
-    hexes = _stimulus_hex(stream)
-    cycles = len(stream["valid"])
-    synth = synthesize(cfg, clock_ns)
+    if stimulus is None:
+        if cycles < 1:
+            raise ValueError(f"cycles {cycles} must be positive")
+        hexes, stimulus_key = None, {"cycles": cycles, "seed": seed, "idle": idle}
+    else:
+        hexes = _stimulus_hex(stimulus)
+        stimulus_key = {"stimulus_sha256": hashlib.sha256(hexes.encode()).hexdigest()}
     top = design_name(cfg)
-    netlist = (Path(synth.work_dir) / "netlist.v").read_text()
-    sim_ns = max(clock_ns, round(DELAY_PERIOD_FACTOR * synth.critical_path_ns, 2)) if delays else clock_ns
-    bench = _testbench(top, cfg.acc_bits, cycles, sim_ns)
-    key = hashlib.sha256(f"{netlist}\0{bench}\0{hexes}\0{delays}\0{SCRIPT_VERSION}".encode()).hexdigest()[:12]
+    versions = {tool: tool_version(tool, "-V") for tool in ("iverilog", "vvp")}
+    key = entry_key(synth_entry_dir(cfg, clock_ns).name, stimulus_key, delays, versions, SCRIPT_VERSION)
     final = cache_root() / "power" / f"{top}-{key}"
     if (final / "result.json").exists():
         return _load(final / "result.json")
     tools = _require_tools()
+    stream = operand_stream(cfg, cycles, seed, idle) if stimulus is None else stimulus
+    hexes = hexes or _stimulus_hex(stream)
+    cycles = len(stream["valid"])
+    synth = synthesize(cfg, clock_ns)
+    netlist = (Path(synth.work_dir) / "netlist.v").read_text()
+    sim_ns = max(clock_ns, round(DELAY_PERIOD_FACTOR * synth.critical_path_ns, 2)) if delays else clock_ns
+    bench = _testbench(top, cfg.acc_bits, cycles, sim_ns)
     with staged_entry(final) as work:
         t0 = time.perf_counter()
         (work / "netlist.v").write_text(netlist)

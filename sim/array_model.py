@@ -16,6 +16,7 @@ import numpy as np
 
 from hw.config import ArrayConfig
 from sim.pe_model import MIXPE, PE_CODES, decode_acts, pe_update
+from sim.schedule import drain_cycles, min_tile_spacing
 
 
 @dataclass
@@ -35,16 +36,6 @@ class Stream:
 
     def __len__(self) -> int:
         return len(self.valid)
-
-
-def min_tile_spacing(rows: int) -> int:
-    """Fewest cycles between the `last` operands of two tiles so that their drains never collide."""
-    return 2 * rows - 1
-
-
-def drain_cycles(cfg: ArrayConfig) -> int:
-    """Cycles after the last operand's cycle until the final result has left the array (inclusive)."""
-    return 2 * cfg.rows + cfg.cols - 2 + cfg.pe.latency
 
 
 def check_stream(stream: Stream, cfg: ArrayConfig) -> None:

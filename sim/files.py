@@ -30,3 +30,18 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def check_output_dir(out: Path, names: list[str], force: bool) -> None:
+    """Refuse an output folder that is a file, or that already holds one of `names` unless `force`.
+
+    Raises ValueError with one line naming the path and the fix; nothing is created or removed.
+    """
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"-o {out} is a file, not a folder: choose another output folder")
+    parent = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"-o {out}: {parent} is not a writable folder: choose another output folder")
+    taken = [name for name in names if (out / name).exists()]
+    if taken and not force:
+        raise ValueError(f"-o {out} already holds {', '.join(taken)}: choose another folder or pass --force")

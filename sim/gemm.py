@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.config import ArrayConfig, PEConfig
-from sim.array_model import Stream, array_run, drain_cycles, min_tile_spacing
+from sim.array_model import Stream, array_run
+from sim.schedule import gemm_cycles as gemm_cycles  # re-exported: callers import the formula from here
+from sim.schedule import tile_spacing
 
 
 @dataclass
@@ -71,19 +73,6 @@ def random_operands(pe: PEConfig, m: int, n: int, k: int, rng: np.random.Generat
 def tiles(cfg: ArrayConfig, m: int, n: int) -> list[tuple[int, int]]:
     """(row offset, column offset) of each output tile, in the order the array computes them."""
     return [(r, c) for r in range(0, m, cfg.rows) for c in range(0, n, cfg.cols)]
-
-
-def tile_spacing(cfg: ArrayConfig, k: int) -> int:
-    """Cycles from one tile's first operand to the next tile's (K, padded for the drain chain)."""
-    return max(k, min_tile_spacing(cfg.rows))
-
-
-def gemm_cycles(cfg: ArrayConfig, m: int, n: int, k: int) -> int:
-    """Cycles from the first operand to the last result, inclusive (see hw/array.py).
-
-    cycles = (tiles - 1) * max(K, 2R - 1) + K + 2R + C - 2 + L      (L: PE latency, 2 for MixPE)
-    """
-    return (len(tiles(cfg, m, n)) - 1) * tile_spacing(cfg, k) + k + drain_cycles(cfg)
 
 
 def gemm_stream(cfg: ArrayConfig, ops: GemmOperands, starts: list[int] | None = None) -> Stream:

@@ -24,8 +24,7 @@ from dataclasses import fields as dataclass_fields
 import numpy as np
 
 from hw.config import ArrayConfig
-from sim.array_model import drain_cycles
-from sim.gemm import gemm_cycles, tile_spacing
+from sim.schedule import Schedule, gemm_cycles
 
 ACT_BYTES = {"int8": 1, "fp16": 2}
 SCALE_BYTES = 2
@@ -82,12 +81,16 @@ def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def gemm_cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int, wbits: int | None = None) -> GemmCost:
+def gemm_cost(
+    cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int, wbits: int | None = None, schedule: str = "overlapped"
+) -> GemmCost:
     """Cycles, traffic and dequantization count of one GEMM (see the module docstring).
 
     wbits: bits per stored weight element, when they differ from the PE's (e.g. an FP16 KV cache).
-    The INT8 PE's per-channel scales live outside the array and are not counted.
+    The INT8 PE's per-channel scales live outside the array and are not counted. schedule: how tiles
+    follow each other, "overlapped" (the hardware) or "scalesim" (SCALE-Sim v3's folds, sim/schedule.py).
     """
+    sched = Schedule(schedule)
     pe = cfg.pe
     rows, cols = cfg.rows, cfg.cols
     row_blocks, col_blocks = _ceil_div(m, rows), _ceil_div(n, cols)
@@ -109,7 +112,7 @@ def gemm_cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int, wbits
     fetch = np.where((c == 0) | (not act_resident), act_block, 0) + np.where((r == 0) | (not w_resident), w_tile, 0)
     bw = mem.dram_bytes_per_cycle
     load = np.zeros(tiles, np.int64) if math.isinf(bw) else np.ceil(fetch / bw).astype(np.int64)
-    spacing = tile_spacing(cfg, k)
+    spacing = sched.spacing(cfg, k)
     step = np.maximum(spacing, load[1:]) if mem.double_buffer else spacing + load[1:]
     starts = load[0] + np.concatenate(([0], np.cumsum(step)))
 
@@ -122,10 +125,10 @@ def gemm_cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int, wbits
     else:
         dequant = 0
     sram_reads = tiles * (rows * k * act_bytes + w_tile)
-    compute = gemm_cycles(cfg, m, n, k)
+    compute = gemm_cycles(cfg, m, n, k, schedule)
     return GemmCost(
         compute_cycles=compute,
-        cycles=int(starts[-1]) + k + drain_cycles(cfg),
+        cycles=int(starts[-1]) + sched.tail(cfg, k),
         tile_starts=starts,
         macs=macs,
         pes=rows * cols,

@@ -24,17 +24,20 @@ import argparse
 import csv
 import io
 import json
+import math
 import sys
 from dataclasses import asdict, dataclass, field, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from hw.config import ArrayConfig, ConfigError, PEConfig
+from sim.cli import OneLineParser
 from sim.energy import PECost, array_area_um2, gemm_energy
-from sim.files import atomic_write
+from sim.files import atomic_write, check_output_dir
 from sim.perf_model import MemoryConfig, gemm_cost
+from sim.schedule import SCHEDULES
 from sim.workload import Attention, Linear, Op, Workload, WorkloadError, load_workload
 
 PE_TYPES = ("mixpe", "dequant", "int8")
@@ -76,8 +79,8 @@ def traffic_bits(op: Op, array_pe: PEConfig) -> int:
 
 
 @lru_cache(maxsize=4096)
-def _cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int, wbits: int):
-    return gemm_cost(cfg, mem, m, n, k, wbits=wbits)
+def _cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int, wbits: int, schedule: str = "overlapped"):
+    return gemm_cost(cfg, mem, m, n, k, wbits=wbits, schedule=schedule)
 
 
 @dataclass
@@ -101,6 +104,10 @@ class OpResult:
     seconds: float
     approximated: bool  # a KV operand wider than the array's 8-bit path
 
+    def as_dict(self) -> dict:
+        """The fields, shallowly (dataclasses.asdict deep-copies, which dominated a warm replay)."""
+        return dict(vars(self))
+
 
 @dataclass
 class Report:
@@ -114,6 +121,7 @@ class Report:
     pe_cost: dict
     area_um2: dict
     ops: list[OpResult] = field(default_factory=list)
+    schedule: str = "overlapped"  # how tiles follow each other (sim/schedule.py)
 
     @property
     def totals(self) -> dict:
@@ -146,18 +154,21 @@ class Report:
             "memory": self.memory,
             "pe_cost": self.pe_cost,
             "area_um2": self.area_um2,
+            "schedule": self.schedule,
             "totals": self.totals,
-            "ops": [asdict(o) for o in self.ops],
+            "ops": [o.as_dict() for o in self.ops],
             "measured": ["PE area", "PE critical path / clock", "PE energy per cycle (gate-level toggles)"],
             "modeled": ["cycles (tile model, exact vs the cycle model)", "SRAM/DRAM energy", "array register area"],
         }
 
 
+@cache
 def synthesized_cost(cfg: PEConfig) -> PECost:
     """PE area and clock from yosys + OpenSTA; energy per cycle from its gate-level toggle activity.
 
     Active energy: a realistic operand stream (hw/power.py, zero-delay: no glitches, a lower bound);
-    idle energy: the clock running with no operand. All cached by configuration.
+    idle energy: the clock running with no operand. Cached on disk by configuration, and in memory
+    for the process (a sweep asks once per point).
     """
     from hw.power import measure_power
     from hw.synth import synthesize
@@ -174,9 +185,18 @@ def synthesized_cost(cfg: PEConfig) -> PECost:
 
 
 def replay(
-    workload: Workload, pe: str, rows: int, cols: int, mem: MemoryConfig, pe_cost: PECost | None = None
+    workload: Workload,
+    pe: str,
+    rows: int,
+    cols: int,
+    mem: MemoryConfig,
+    pe_cost: PECost | None = None,
+    schedule: str = "overlapped",
 ) -> Report:
-    """Every op of the workload on an R x C array of `pe` PEs; pe_cost defaults to synthesis."""
+    """Every op of the workload on an R x C array of `pe` PEs; pe_cost defaults to synthesis.
+
+    schedule: "overlapped" (the hardware's) or "scalesim" (SCALE-Sim v3's back-to-back folds).
+    """
     cfg = ArrayConfig(pe_config(pe, main_precision(workload)), rows, cols)
     cost = pe_cost or synthesized_cost(cfg.pe)
     report = Report(
@@ -187,10 +207,11 @@ def replay(
         memory=asdict(mem),
         pe_cost=asdict(cost),
         area_um2=array_area_um2(cfg, cost),
+        schedule=schedule,
     )
     hz = cost.fmax_mhz * 1e6
     for op in workload.ops:
-        c = _cost(cfg, mem, op.m, op.n, op.k, traffic_bits(op, cfg.pe))
+        c = _cost(cfg, mem, op.m, op.n, op.k, traffic_bits(op, cfg.pe), schedule)
         e = gemm_energy(c, mem, cost).as_dict()
         times = op.instances
         report.ops.append(
@@ -273,7 +294,7 @@ def _csv(reports: dict[str, Report]) -> bytes:
     w.writerow(keys)
     for pe, rep in reports.items():
         for o in rep.ops:
-            row = {**asdict(o), "pe": pe, "energy_pj": o.energy_pj["total"]}
+            row = {**o.as_dict(), "pe": pe, "energy_pj": o.energy_pj["total"]}
             w.writerow([row[k] for k in keys])
     return buf.getvalue().encode()
 
@@ -321,12 +342,19 @@ def _plots(reports: dict[str, Report]) -> dict[str, bytes]:
     return images
 
 
-def write_outputs(reports: dict[str, Report], extra: dict, out: Path) -> list[Path]:
-    """replay.json, replay.csv, cycles.png and energy.png in `out` (each written atomically)."""
+def output_names(plots: bool) -> list[str]:
+    """The files write_outputs writes."""
+    return ["replay.json", "replay.csv", *(["cycles.png", "energy.png"] if plots else [])]
+
+
+def write_outputs(reports: dict[str, Report], extra: dict, out: Path, plots: bool = True) -> list[Path]:
+    """replay.json, replay.csv and, with plots, cycles.png and energy.png in `out` (each written atomically)."""
     out.mkdir(parents=True, exist_ok=True)
     payload = {"reports": {pe: r.as_dict() for pe, r in reports.items()}, **extra}
-    files = {"replay.json": (json.dumps(payload, indent=1) + "\n").encode(), "replay.csv": _csv(reports)}
-    files.update(_plots(reports))
+    # No indent: the C encoder, several times faster on a few hundred ops.
+    files = {"replay.json": (json.dumps(payload) + "\n").encode(), "replay.csv": _csv(reports)}
+    if plots:
+        files.update(_plots(reports))
     for name, data in files.items():
         atomic_write(out / name, data)
     return [out / name for name in files]
@@ -391,7 +419,7 @@ def clock_overrides(specs: list[str]) -> dict[str, float]:
             value = float(mhz)
         except ValueError:
             value = float("nan")
-        if pe not in PE_TYPES or not value > 0:
+        if pe not in PE_TYPES or not 0 < value < math.inf:
             raise ReplayError(f"--clock {spec!r}: expected PE=MHZ with PE one of {', '.join(PE_TYPES)} and MHZ > 0")
         clocks[pe] = value
     return clocks
@@ -400,7 +428,7 @@ def clock_overrides(specs: list[str]) -> dict[str, float]:
 def parser() -> argparse.ArgumentParser:
     from sim.model_shapes import add_builtin_arguments
 
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m sim.replay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("workload", help="workload file (.json) or built-in model name (e.g. llama-2-7b)")
@@ -414,6 +442,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dram-bytes-per-cycle", type=float, default=32.0, help="DRAM bandwidth (bytes per array cycle)")
     p.add_argument("--no-double-buffer", action="store_true", help="fetch and compute do not overlap")
     p.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default="overlapped",
+        help="how tiles follow each other: overlapped (the hardware: a tile streams while the previous one"
+        " drains) or scalesim (SCALE-Sim v3's output-stationary folds back to back, K + R + C - 2 cycles"
+        " each, for comparing with SCALE-Sim); --exact always checks the hardware's schedule",
+    )
+    p.add_argument(
         "--clock",
         action="append",
         default=[],
@@ -424,6 +460,8 @@ def parser() -> argparse.ArgumentParser:
     b = p.add_argument_group("built-in workloads")
     add_builtin_arguments(b, prefill=2048)
     p.add_argument("-o", "--out", type=Path, default=Path("out/replay"), help="output folder (default out/replay)")
+    p.add_argument("--plots", action="store_true", help="also write cycles.png and energy.png (slower)")
+    p.add_argument("--force", action="store_true", help="overwrite earlier outputs in the -o folder")
     p.add_argument("--json", action="store_true", help="print the totals and ratios as JSON instead of tables")
     return p
 
@@ -431,6 +469,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if not args.dram_bytes_per_cycle > 0:
+            raise ReplayError(
+                f"--dram-bytes-per-cycle {args.dram_bytes_per_cycle}: expected a positive number (inf for unlimited)"
+            )
+        check_output_dir(args.out, output_names(args.plots), args.force)
         workload = load(args.workload, args)
         mem = MemoryConfig(
             args.act_buffer_kib, args.weight_buffer_kib, args.dram_bytes_per_cycle, not args.no_double_buffer
@@ -445,14 +488,14 @@ def main(argv: list[str] | None = None) -> int:
             cost = synthesized_cost(pe_config(kind, precision))
             if kind in clocks:
                 cost = replace(cost, fmax_mhz=clocks[kind])
-            reports[kind] = replay(workload, kind, args.rows, args.cols, mem, cost)
+            reports[kind] = replay(workload, kind, args.rows, args.cols, mem, cost, args.schedule)
         extra = {"speedups": speedups(reports), "clock_overrides_mhz": clocks}
         if args.exact:
             extra["exact"] = exact_check(workload, args.pe, args.rows, args.cols, mem)
     except (WorkloadError, ReplayError, ConfigError, ValueError) as e:
         print(f"sim.replay: error: {e}", file=sys.stderr)
         return 2
-    files = write_outputs(reports, extra, args.out)
+    files = write_outputs(reports, extra, args.out, args.plots)
     if args.json:
         print(json.dumps({pe: r.totals for pe, r in reports.items()} | extra, indent=1))
     else:

@@ -97,7 +97,8 @@ def test_tiles_too_close_for_the_drain_are_refused():
 
 def test_cycle_formula_matches_scale_sim_plus_pe_latency():
     cfg = ArrayConfig(PEConfig(pe="dequant"), 16, 8)
-    # one fold: SCALE-Sim OS gives 2*Sr + Sc + T - 2; the registered PE output adds one cycle
+    # one fold: the SCALE-Sim paper's OS formula 2*Sr + Sc + T - 2 (not SCALE-Sim v3's code: tests/test_schedule.py);
+    # the registered PE output adds one cycle
     assert gemm_cycles(cfg, 16, 8, 256) == 2 * 16 + 8 + 256 - 2 + 1
     assert gemm_cycles(cfg, 32, 16, 256) == 3 * 256 + 256 + 2 * 16 + 8 - 1
     assert gemm_cycles(ArrayConfig(PEConfig(pe="mixpe"), 16, 8), 16, 8, 256) == 2 * 16 + 8 + 256 - 2 + 2

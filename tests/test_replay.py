@@ -68,7 +68,7 @@ def test_int8_pe_needs_int8_activations():
 
 def test_cli_compare_on_a_builtin_model(tmp_path):
     out = tmp_path / "rp"
-    assert main(["llama-2-7b", *SMALL, "--compare", "-o", str(out)]) == 0
+    assert main(["llama-2-7b", *SMALL, "--compare", "--plots", "-o", str(out)]) == 0
     data = json.loads((out / "replay.json").read_text())
     assert set(data["reports"]) == {"mixpe", "dequant", "int8"}  # INT8 activations: the W8A8 PE takes part
     assert set(data["speedups"]) == {"dequant", "int8"}
