@@ -467,6 +467,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hw.power import PowerError
+    from hw.synth import SynthError
+
     args = parser().parse_args(argv)
     try:
         if not args.dram_bytes_per_cycle > 0:
@@ -483,9 +486,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.compare:
             kinds = [k for k in PE_TYPES if k != "int8" or precision.act == "int8"]
         clocks = clock_overrides(args.clock)
+        # Every configuration is checked before the first (possibly minutes-long) synthesis.
+        configs = {kind: ArrayConfig(pe_config(kind, precision), args.rows, args.cols) for kind in kinds}
         reports = {}
-        for kind in kinds:
-            cost = synthesized_cost(pe_config(kind, precision))
+        for kind, cfg in configs.items():
+            cost = synthesized_cost(cfg.pe)
             if kind in clocks:
                 cost = replace(cost, fmax_mhz=clocks[kind])
             reports[kind] = replay(workload, kind, args.rows, args.cols, mem, cost, args.schedule)
@@ -495,6 +500,9 @@ def main(argv: list[str] | None = None) -> int:
     except (WorkloadError, ReplayError, ConfigError, ValueError) as e:
         print(f"sim.replay: error: {e}", file=sys.stderr)
         return 2
+    except (SynthError, PowerError) as e:  # a synthesis or simulation tool is missing or failed
+        print(f"sim.replay: error: {e}", file=sys.stderr)
+        return 1
     files = write_outputs(reports, extra, args.out, args.plots)
     if args.json:
         print(json.dumps({pe: r.totals for pe, r in reports.items()} | extra, indent=1))

@@ -110,6 +110,11 @@ def test_cli_exact_replay_checks_against_torch(tmp_path):
         (["llama-2-7b", "--wbits", "5"], "wbits"),
         (["llama-2-7b", "--pe", "int8", "--act", "fp16"], "int8 PE needs INT8 activations"),
         (["llama-2-7b", "--clock", "mixpe=fast"], "expected PE=MHZ"),
+        (["llama-2-7b", "--clock", "mixpe=inf"], "expected PE=MHZ"),
+        (["llama-2-7b", "--dram-bytes-per-cycle", "nan"], "--dram-bytes-per-cycle nan"),
+        (["llama-2-7b", "--dram-bytes-per-cycle", "-1"], "expected a positive number"),
+        (["llama-2-7b", "--schedule", "ws"], "invalid choice"),
+        (["llama-2-7b", "--rows", "0"], "rows=0"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, args, words):
@@ -119,6 +124,20 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, args, words):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0]
     assert not out.exists()
+
+
+def test_cli_refuses_to_overwrite(tmp_path):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "replay.json").write_text("mine")
+    a_file = tmp_path / "file"
+    a_file.write_text("mine")
+    for out, words in [(taken, "already holds replay.json"), (a_file, "is a file"), (a_file / "sub", "not a writable")]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "sim.replay", "llama-2-7b", "-o", str(out)], capture_output=True, text=True
+        )
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and words in proc.stderr, proc.stderr
+    assert (taken / "replay.json").read_text() == "mine" and a_file.read_text() == "mine"
 
 
 def test_cli_names_the_bad_op_of_a_malformed_file(tmp_path):
