@@ -153,6 +153,13 @@ def test_cli_names_the_bad_op_of_a_malformed_file(tmp_path):
 
 
 def test_pareto_front():
+    rng = np.random.default_rng(0)
+    many = [{"energy_j": float(e), "gops_per_mm2": float(g)} for e, g in rng.integers(0, 20, (300, 2))]
+    brute = [
+        not any(o["energy_j"] <= r["energy_j"] and o["gops_per_mm2"] >= r["gops_per_mm2"] and o != r for o in many)
+        for r in many
+    ]
+    assert pareto(many) == brute
     rows = [
         {"energy_j": 1.0, "gops_per_mm2": 1.0},
         {"energy_j": 2.0, "gops_per_mm2": 3.0},
@@ -172,3 +179,25 @@ def test_sweep_cli_runs_on_dask(tmp_path):
     assert len(rows) == 4 and any(r["pareto"] for r in rows)
     assert {(r["pe"], r["rows"]) for r in rows} == {("mixpe", 4), ("mixpe", 8), ("dequant", 4), ("dequant", 8)}
     assert (out / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--workers", "0"], "--workers 0"),
+        (["--scheduler", "foo"], "missing port number"),
+        (["--pes", "mixpe,foo"], "'foo' is not one of"),
+        (["--arrays", "8x"], "array sizes look like"),
+        (["--arrays", "8x99"], "cols=99"),
+        (["--prefill", "-3"], "prefill is -3"),
+        (["--groups", "100"], "expected a divisor"),
+    ],
+)
+def test_sweep_bad_input_is_one_line_before_dask(tmp_path, args, words):
+    out = tmp_path / "sw"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim.sweep", *args, "-o", str(out)], capture_output=True, text=True, timeout=60
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and words in lines[0], proc.stderr
+    assert not out.exists()
