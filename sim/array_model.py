@@ -116,3 +116,93 @@ def array_run(cfg: ArrayConfig, stream: Stream) -> tuple[np.ndarray, np.ndarray]
         out_y,
     )
     return out_valid, out_y
+
+
+@numba.njit(parallel=True, cache=True)
+def _gemm_tiles(
+    kind, wbits, signed_w, group, acc_bits, latency, rows, cols, a, q_t, scale_t, zero_t, op_group, starts, y
+):
+    """The array over a GEMM's tiles, one tile per parallel task, straight from the operand matrices.
+
+    a: (M, K) decoded activations; q_t: (N, K) weight ports; scale_t, zero_t: (N, K / op_group);
+    starts: (tiles,) the cycle each tile's first operand enters. Writes Y (M, N) and returns the
+    cycle the last result leaves the array. Each PE sees its tile's K operands back to back, `first`
+    on the first and `last` on the K-th, exactly as in the stream _array_run walks; padded rows
+    and columns of edge tiles are only timed (their results are discarded).
+    """
+    m, k = a.shape
+    n = q_t.shape[0]
+    col_blocks = (n + cols - 1) // cols
+    tiles = starts.shape[0]
+    last_exit = np.zeros(tiles, np.int64)
+    for t in numba.prange(tiles):
+        r0 = (t // col_blocks) * rows
+        c0 = (t % col_blocks) * cols
+        t_last = starts[t] + k - 1
+        last_exit[t] = t_last + 2 * (rows - 1) + (cols - 1) + 1 + latency
+        for i in range(min(rows, m - r0)):
+            for j in range(min(cols, n - c0)):
+                acc = np.int64(0)
+                psum = np.int64(0)
+                asum = np.int64(0)
+                count = 0
+                for g in range(k // op_group):
+                    s = scale_t[c0 + j, g]
+                    z = zero_t[c0 + j, g]
+                    for kk in range(g * op_group, (g + 1) * op_group):
+                        acc, psum, asum, count = pe_update(
+                            kind,
+                            wbits,
+                            signed_w,
+                            group,
+                            acc_bits,
+                            acc,
+                            psum,
+                            asum,
+                            count,
+                            a[r0 + i, kk],
+                            q_t[c0 + j, kk],
+                            s,
+                            z,
+                            kk == 0,
+                        )
+                y[r0 + i, c0 + j] = acc
+    return last_exit.max()
+
+
+def gemm_run(
+    cfg: ArrayConfig,
+    act: np.ndarray,
+    q: np.ndarray,
+    scale: np.ndarray,
+    zero: np.ndarray,
+    op_group: int,
+    starts: np.ndarray,
+) -> tuple[np.ndarray, int]:
+    """Y (M x N) and the cycles to the last result (inclusive) of a GEMM whose tiles start at `starts`.
+
+    act: (M, K) activation ports; q: (K, N); scale, zero: (K / op_group, N). Memory is the operands
+    plus Y: no per-cycle stream is built, so a full LLM layer fits (sim/gemm.py checks the schedule).
+    Runs on every core Numba is allowed (NUMBA_NUM_THREADS).
+    """
+    pe = cfg.pe
+    y = np.zeros((act.shape[0], q.shape[1]), np.int64)
+    last = _gemm_tiles(
+        PE_CODES[pe.pe],
+        pe.wbits,
+        pe.signed_weights,
+        pe.group,
+        pe.acc_bits,
+        pe.latency,
+        cfg.rows,
+        cfg.cols,
+        np.ascontiguousarray(decode_acts(act, pe.act)),
+        # (N, K) layout, so each PE walks its weights contiguously
+        np.ascontiguousarray(np.asarray(q, np.int64).T),
+        np.ascontiguousarray(np.asarray(scale, np.int64).T),
+        np.ascontiguousarray(np.asarray(zero, np.int64).T),
+        op_group,
+        np.asarray(starts, np.int64),
+        y,
+    )
+    return y, int(last) + 1

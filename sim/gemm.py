@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.config import ArrayConfig, PEConfig
-from sim.array_model import Stream, array_run
+from sim.array_model import Stream, array_run, gemm_run
 from sim.schedule import gemm_cycles as gemm_cycles  # re-exported: callers import the formula from here
-from sim.schedule import tile_spacing
+from sim.schedule import tile_count, tile_spacing
 
 
 @dataclass
@@ -75,21 +75,28 @@ def tiles(cfg: ArrayConfig, m: int, n: int) -> list[tuple[int, int]]:
     return [(r, c) for r in range(0, m, cfg.rows) for c in range(0, n, cfg.cols)]
 
 
+def checked_starts(cfg: ArrayConfig, ops: GemmOperands, starts: list[int] | np.ndarray | None) -> np.ndarray:
+    """Validated operands and tile start cycles (default: every tile_spacing cycles), as an int64 array."""
+    ops.validate(cfg.pe)
+    m, n, k = ops.shape
+    spacing = tile_spacing(cfg, k)
+    count = tile_count(cfg, m, n)
+    starts = np.arange(count, dtype=np.int64) * spacing if starts is None else np.asarray(starts, np.int64)
+    if len(starts) != count or starts[0] < 0 or (count > 1 and np.diff(starts).min() < spacing):
+        raise ValueError(f"need {count} tile starts, increasing by at least {spacing} cycles")
+    return starts
+
+
 def gemm_stream(cfg: ArrayConfig, ops: GemmOperands, starts: list[int] | None = None) -> Stream:
     """The cycle-by-cycle operand stream for a GEMM: each tile's K operands, then idle padding.
 
     starts: the cycle each tile begins (e.g. delayed by DRAM fetches, sim/perf_model.py); by
     default tiles follow each other every tile_spacing cycles.
     """
-    ops.validate(cfg.pe)
+    starts = checked_starts(cfg, ops, starts)
     m, n, k = ops.shape
     rows, cols = cfg.rows, cfg.cols
-    spacing = tile_spacing(cfg, k)
     order = tiles(cfg, m, n)
-    if starts is None:
-        starts = [t * spacing for t in range(len(order))]
-    if len(starts) != len(order) or starts[0] < 0 or min(np.diff(starts), default=spacing) < spacing:
-        raise ValueError(f"need {len(order)} tile starts, increasing by at least {spacing} cycles")
     length = starts[-1] + k
     # Pad M and N up to whole tiles; padded rows/columns compute results that are discarded.
     act = np.zeros((-(-m // rows) * rows, k), np.int64)
@@ -141,7 +148,18 @@ def collect(cfg: ArrayConfig, ops: GemmOperands, out_valid: np.ndarray, out_y: n
 
 
 def run_gemm(cfg: ArrayConfig, ops: GemmOperands, starts: list[int] | None = None) -> tuple[np.ndarray, int]:
-    """Y from the cycle model, and the cycles it took (cycle 0 to the last result, inclusive)."""
+    """Y from the cycle model, and the cycles it took (cycle 0 to the last result, inclusive).
+
+    Tiles are simulated straight from the operands (array_model.gemm_run), in parallel, in memory
+    proportional to the operands; run_gemm_stream builds the per-cycle stream instead (the
+    testbenches' form) and gives the same Y and cycles.
+    """
+    starts = checked_starts(cfg, ops, starts)
+    return gemm_run(cfg, ops.act, ops.q, ops.scale, ops.zero, ops.group, starts)
+
+
+def run_gemm_stream(cfg: ArrayConfig, ops: GemmOperands, starts: list[int] | None = None) -> tuple[np.ndarray, int]:
+    """run_gemm through the per-cycle operand stream and array_run (memory grows with the cycles)."""
     out_valid, out_y = array_run(cfg, gemm_stream(cfg, ops, starts))
     cycles = int(np.flatnonzero(out_valid.any(axis=1))[-1]) + 1
     return collect(cfg, ops, out_valid, out_y), cycles

@@ -5,7 +5,7 @@ import pytest
 
 from hw.config import ArrayConfig, PEConfig
 from sim.array_model import array_run
-from sim.gemm import gemm_cycles, gemm_stream, random_operands, run_gemm
+from sim.gemm import gemm_cycles, gemm_stream, random_operands, run_gemm, run_gemm_stream
 from sim.pe_model import decode_acts, pe_trace
 from sim.reference import real_gemm, reference_gemm, result_lsb
 
@@ -102,3 +102,18 @@ def test_cycle_formula_matches_scale_sim_plus_pe_latency():
     assert gemm_cycles(cfg, 16, 8, 256) == 2 * 16 + 8 + 256 - 2 + 1
     assert gemm_cycles(cfg, 32, 16, 256) == 3 * 256 + 256 + 2 * 16 + 8 - 1
     assert gemm_cycles(ArrayConfig(PEConfig(pe="mixpe"), 16, 8), 16, 8, 256) == 2 * 16 + 8 + 256 - 2 + 2
+
+
+@pytest.mark.parametrize("pe", CONFIGS[::3], ids=lambda c: c.name())
+def test_tile_parallel_run_equals_the_stream_run(pe):
+    """run_gemm (tiles straight from the operands, in parallel) equals the per-cycle stream model, stalls included."""
+    rng = np.random.default_rng(11)
+    cfg = ArrayConfig(pe, 3, 2)
+    k = 2 * pe.group if pe.pe == "mixpe" else 16
+    ops = random_operands(pe, 7, 5, k, rng)  # edge tiles padded in both directions
+    spacing = max(k, 5)
+    starts = np.cumsum([4] + [spacing + int(d) for d in rng.integers(0, 6, 3 * 3 - 1)]).tolist()
+    for schedule in (None, starts):
+        y, cycles = run_gemm(cfg, ops, schedule)
+        y_stream, cycles_stream = run_gemm_stream(cfg, ops, schedule)
+        assert np.array_equal(y, y_stream) and cycles == cycles_stream
