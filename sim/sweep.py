@@ -164,13 +164,16 @@ def run_sweep(
 
     Rows come back in the order of `points`.
     """
+    import dask
     from dask.distributed import Client, LocalCluster, as_completed
     from tqdm import tqdm
 
     if scheduler:
         client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None, processes=True)
+        # Forked workers inherit this process's imports: 0.5 s to start two instead of 5 s spawning fresh ones.
+        with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None, processes=True)
         client = Client(cluster)
     with client:
         configs = sorted({p.pe_config() for p in points}, key=lambda c: c.name())
