@@ -151,6 +151,8 @@ def exact_layer() -> dict:
         "exact_layer_model_s": child["model_seconds"],
         "exact_layer_child_s": seconds,
         "exact_pe_cycles_per_s": pe_cycles / child["model_seconds"],
+        "exact_layer_model_cpu_s": child["model_cpu_seconds"],
+        "exact_pe_cycles_per_cpu_s": pe_cycles / child["model_cpu_seconds"],
         "exact_layer_peak_gb": child["peak_rss_gb"],
         "numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count() or 1)),
     }

@@ -272,9 +272,9 @@ def exact_check(workload: Workload, pe: str, rows: int, cols: int, mem: MemoryCo
         pe_cfg = pe_config(pe, op) if pe == "int8" else PEConfig(pe, op.wbits, op.wformat, op.act, ops.group)
         cfg = ArrayConfig(pe_cfg, rows, cols)
         cost = gemm_cost(cfg, mem, op.m, op.n, op.k, wbits=traffic_bits(op, cfg.pe))
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         y, cycles = run_gemm(cfg, ops, cost.tile_starts)
-        seconds = time.perf_counter() - t0
+        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
         checks.append(
             {
                 "op": op.name,
@@ -282,6 +282,7 @@ def exact_check(workload: Workload, pe: str, rows: int, cols: int, mem: MemoryCo
                 "cycles_model": cycles,
                 "cycles_tile_model": cost.cycles,
                 "model_seconds": seconds,  # wall time of the cycle model alone (s)
+                "model_cpu_seconds": cpu_seconds,  # its CPU time, all threads (s)
             }
         )
     return checks
