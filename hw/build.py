@@ -19,6 +19,7 @@ from pathlib import Path
 from hw.cli import add_pe_arguments, pe_config_from
 from hw.config import ArrayConfig, PEConfig
 from sim.cli import OneLineParser, check_output, fail
+from sim.schedule import cycle_formula
 
 PROG = "python -m hw.build"
 
@@ -74,10 +75,9 @@ def emit(cfg: PEConfig | ArrayConfig) -> tuple[str, dict]:
         manifest["latency_cycles"] = cfg.latency
     else:
         manifest["dataflow"] = "output-stationary"
-        manifest["cycle_formula"] = (
-            f"(tiles - 1) * max(K, 2*rows - 1) + K + 2*rows + cols - 2 + {cfg.pe.latency} with every PE used;"
-            " a tile's drain ends with its last used (ungated) PE"
-        )
+        # The formula the tile and cycle models count with (sim/schedule.py), at this PE latency.
+        manifest["cycle_formula"] = cycle_formula(cfg.pe.latency)
+        manifest["cycle_formula_scope"] = "every PE used; a tile's drain ends with its last used (ungated) PE"
         manifest["latency_cycles"] = cfg.pe.latency
         manifest["packed_lanes"] = cfg.lanes  # weights per q port with in_packed high; row i takes lane i % lanes
         manifest["gating"] = "in_row_en / in_col_en low: the PE sees valid low, its operand inputs held at zero"

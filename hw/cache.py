@@ -14,6 +14,10 @@ runs still going on).
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
+import importlib.util
+import json
 import logging
 import os
 import shutil
@@ -33,6 +37,8 @@ RESULT = "result.json"
 STALE_HOURS = 24.0
 # One line per external tool run; a CLI shows them with sim.cli.progress_lines, a library caller sees nothing.
 progress = logging.getLogger("mixkit.progress")
+# Seconds a tool may take to print its version.
+TOOL_VERSION_TIMEOUT_S = 30
 
 
 def cache_root() -> Path:
@@ -93,6 +99,64 @@ def run_logged(cmd: list[str], log: Path, cwd: Path, error: type[Exception]) -> 
     if proc.returncode != 0:
         raise error(f"{Path(cmd[0]).name} failed (exit {proc.returncode}): see {log}")
     return log.read_text()
+
+
+def entry_key(*parts: object) -> str:
+    """A short hash of JSON-able inputs: the name suffix of a cache entry."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+@functools.cache
+def source_hash() -> str:
+    """Hash of every hw/*.py file: any change to the RTL, the flows or their parsing rebuilds the caches."""
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+@functools.cache
+def tool_version(tool: str, flag: str) -> str:
+    """First line of `tool flag` (e.g. yosys -V), or "absent" if the tool is not on PATH; once per process.
+
+    The answer is also remembered on disk by the binary's path, size and mtime, so a warm run starts
+    no subprocess (a reinstalled tool has a new mtime and is asked again).
+    """
+    path = shutil.which(tool)
+    if path is None:
+        return "absent"
+    st = os.stat(path)
+    stamp = f"{os.path.realpath(path)}:{st.st_size}:{st.st_mtime_ns}:{flag}"
+    memo = cache_root() / "tool_versions.json"
+    try:
+        known = json.loads(memo.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if stamp in known:
+        return known[stamp]
+    try:
+        proc = subprocess.run([path, flag], capture_output=True, text=True, timeout=TOOL_VERSION_TIMEOUT_S)
+        text = (proc.stdout or proc.stderr).strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    version = text.splitlines()[0] if text else "unknown"
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=memo.parent, prefix=".tool_versions-")
+    with os.fdopen(fd, "w") as f:
+        json.dump({**known, stamp: version}, f)
+    os.replace(tmp, memo)
+    return version
+
+
+@functools.cache
+def package_version(name: str) -> str:
+    """Installed version of a Python package from its dist-info folder name, without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        return "absent"
+    site = Path(spec.origin).parent.parent
+    found = sorted(site.glob(f"{name}-*.dist-info"))
+    return found[-1].name.removeprefix(f"{name}-").removesuffix(".dist-info") if found else "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,8 +40,10 @@ load and slew, so glitch counts are indicative, not sign-off. The testbench cloc
 DELAY_PERIOD_FACTOR times the critical path when that is longer than clock_ns, so all paths settle;
 the toggles per cycle, and so the energy per cycle, do not depend on that period.
 
-Results are cached under ~/.cache/mixkit/power/ (set MIXKIT_CACHE to move it), keyed by the netlist,
-the stimulus, the clock, the delay mode and SCRIPT_VERSION, so a second call runs no tool.
+Results are cached under ~/.cache/mixkit/power/ (set MIXKIT_CACHE to move it), keyed by the synthesis
+entry (configuration, hw/ sources, clock, tool versions), the stimulus (cycles, seed, stream mode and
+how the scales are drawn, or a hash of a given one), the delay mode and the Icarus version, so a second
+call runs no tool and builds nothing.
 """
 
 from __future__ import annotations
@@ -64,10 +66,11 @@ from pathlib import Path
 import numpy as np
 
 from hw.build import design_name
-from hw.cache import cache_root, progress, run_logged, staged_entry
+from hw.cache import cache_root, entry_key, progress, run_logged, staged_entry, tool_version
 from hw.cli import add_pe_arguments, pe_config_from
 from hw.config import PEConfig
 from hw.synth import ACTIVITY, LIBERTY, SynthError, synthesize
+from hw.synth import entry_dir as synth_entry_dir
 from sim.cli import OneLineParser, add_tool_arguments, check_tool_output, fail, int_in, progress_lines
 from sim.files import write_json
 
@@ -161,10 +164,7 @@ def operand_stream(cfg: PEConfig, cycles: int, seed: int = 0, mode: str = "activ
     mode "padded": a padded row of an ungated array (e.g. 31 of 32 rows in a batch-1 GEMV): the
     active stream with act = 0, so the PE computes zeros while weights and scales stream past.
     """
-    if cycles < 1:
-        raise ValueError(f"cycles {cycles} must be positive")
-    if mode not in STREAM_MODES:
-        raise ValueError(f"stream mode '{mode}' unknown: choose one of {', '.join(STREAM_MODES)}")
+    _check_stream(cycles, mode)
     rng = np.random.default_rng(seed)
     if cfg.act == "int8":
         act = rng.integers(-128, 128, cycles) & 0xFF
@@ -197,6 +197,22 @@ def operand_stream(cfg: PEConfig, cycles: int, seed: int = 0, mode: str = "activ
     elif mode == "padded":
         stream["act"][:] = 0
     return stream
+
+
+def _check_stream(cycles: int, mode: str) -> None:
+    if cycles < 1:
+        raise ValueError(f"cycles {cycles} must be positive")
+    if mode not in STREAM_MODES:
+        raise ValueError(f"stream mode '{mode}' unknown: choose one of {', '.join(STREAM_MODES)}")
+
+
+def _scale_draw(cfg: PEConfig) -> str:
+    """How operand_stream draws the scales, for the cache key: the FP32 PEs' FP16 draw lives in
+    sim/float_model.py, outside the hw/ sources the synthesis key hashes, so its file's hash counts."""
+    if not cfg.fp32:
+        return "uniform 16-bit"
+    source = Path(__file__).resolve().parent.parent / "sim" / "float_model.py"
+    return "random_fp16_scales " + hashlib.sha256(source.read_bytes()).hexdigest()[:12]
 
 
 def _require_tools() -> dict[str, str]:
@@ -557,19 +573,26 @@ def measure_power(
     """
     if not 0 < clock_ns < math.inf:
         raise ValueError(f"clock period {clock_ns} ns must be finite and positive")
-    stream = operand_stream(cfg, cycles, seed, mode) if stimulus is None else stimulus
-    hexes = _stimulus_hex(stream)
-    cycles = len(stream["valid"])
-    synth = synthesize(cfg, clock_ns)
+    if stimulus is None:
+        _check_stream(cycles, mode)
+        hexes, stimulus_key = None, {"cycles": cycles, "seed": seed, "mode": mode, "scales": _scale_draw(cfg)}
+    else:
+        hexes = _stimulus_hex(stimulus)
+        stimulus_key = {"stimulus_sha256": hashlib.sha256(hexes.encode()).hexdigest()}
     top = design_name(cfg)
-    netlist = (Path(synth.work_dir) / "netlist.v").read_text()
-    sim_ns = max(clock_ns, round(DELAY_PERIOD_FACTOR * synth.critical_path_ns, 2)) if delays else clock_ns
-    bench = _testbench(top, cfg.acc_bits, cycles, sim_ns)
-    key = hashlib.sha256(f"{netlist}\0{bench}\0{hexes}\0{delays}\0{SCRIPT_VERSION}".encode()).hexdigest()[:12]
+    versions = {tool: tool_version(tool, "-V") for tool in ("iverilog", "vvp")}
+    key = entry_key(synth_entry_dir(cfg, clock_ns).name, stimulus_key, delays, versions, SCRIPT_VERSION)
     final = cache_root() / "power" / f"{top}-{key}"
     if (final / "result.json").exists():
         return _load(final / "result.json")
     tools = _require_tools()
+    stream = operand_stream(cfg, cycles, seed, mode) if stimulus is None else stimulus
+    hexes = hexes or _stimulus_hex(stream)
+    cycles = len(stream["valid"])
+    synth = synthesize(cfg, clock_ns)
+    netlist = (Path(synth.work_dir) / "netlist.v").read_text()
+    sim_ns = max(clock_ns, round(DELAY_PERIOD_FACTOR * synth.critical_path_ns, 2)) if delays else clock_ns
+    bench = _testbench(top, cfg.acc_bits, cycles, sim_ns)
     with staged_entry(final) as work:
         t0 = time.perf_counter()
         (work / "netlist.v").write_text(netlist)

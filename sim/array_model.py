@@ -19,6 +19,7 @@ import numpy as np
 
 from hw.config import ArrayConfig
 from sim.pe_model import decode_acts, groupwise, pe_code, pe_update
+from sim.schedule import drain_cycles, min_tile_spacing
 
 
 @dataclass
@@ -51,16 +52,6 @@ class Stream:
         row = np.ones((n, cfg.rows), np.uint8) if self.row_en is None else self.row_en
         col = np.ones((n, cfg.cols * cfg.lanes), np.uint8) if self.col_en is None else self.col_en
         return np.asarray(row, np.uint8), np.asarray(col, np.uint8)
-
-
-def min_tile_spacing(rows: int) -> int:
-    """Fewest cycles between the `last` operands of two tiles so that their drains never collide."""
-    return 2 * rows - 1
-
-
-def drain_cycles(cfg: ArrayConfig) -> int:
-    """Cycles after the last operand's cycle until the final result has left the array (inclusive)."""
-    return 2 * cfg.rows + cfg.cols - 2 + cfg.pe.latency
 
 
 def check_stream(stream: Stream, cfg: ArrayConfig) -> None:
@@ -177,3 +168,119 @@ def array_run(cfg: ArrayConfig, stream: Stream) -> tuple[np.ndarray, np.ndarray]
         out_y,
     )
     return out_valid, out_y
+
+
+@numba.njit(parallel=True, cache=True)
+def _gemm_tiles(
+    kind,
+    wbits,
+    signed_w,
+    group,
+    acc_bits,
+    latency,
+    tile_rows,
+    tile_cols,
+    m_off,
+    n_off,
+    a,
+    q_t,
+    scale_t,
+    zero_t,
+    op_group,
+    starts,
+    y,
+):
+    """The array over a GEMM's tiles, one tile per parallel task, straight from the operand matrices.
+
+    a: (M, K) decoded activations; q_t: (N, K) weight ports; scale_t, zero_t: (N, K / op_group);
+    m_off (R,), n_off (R, C): the Y row and column offsets within a tile of PE (i, j) (m_off -1: unused
+    row; sim/gemm.py pe_offsets, packed or not); starts: (tiles,) the cycle each tile's first operand
+    enters. Writes Y (M, N) and returns the cycle the last result leaves the array. Each used PE sees its
+    tile's K operands back to back, `first` on the first and `last` on the K-th, as _array_run walks the
+    stream; PEs outside Y (partial tiles) are gated: they neither compute nor drain a result.
+    """
+    m, k = a.shape
+    n = q_t.shape[0]
+    rows, cols = n_off.shape
+    col_blocks = (n + tile_cols - 1) // tile_cols
+    tiles = starts.shape[0]
+    last_exit = np.full(tiles, -1, np.int64)
+    for t in numba.prange(tiles):
+        r0 = (t // col_blocks) * tile_rows
+        c0 = (t % col_blocks) * tile_cols
+        t_last = starts[t] + k - 1
+        for i in range(rows):
+            row = r0 + m_off[i]
+            if m_off[i] < 0 or row >= m:
+                continue
+            for j in range(cols):
+                col = c0 + n_off[i, j]
+                if col >= n:
+                    continue
+                acc = np.int64(0)
+                psum = np.int64(0)
+                count = 0
+                for kk in range(k):
+                    acc, psum, count = pe_update(
+                        kind,
+                        wbits,
+                        signed_w,
+                        group,
+                        acc_bits,
+                        acc,
+                        psum,
+                        count,
+                        a[row, kk],
+                        q_t[col, kk],
+                        scale_t[col, kk // op_group],
+                        zero_t[col, kk // op_group],
+                        kk == 0,
+                    )
+                y[row, col] = acc
+                last_exit[t] = max(last_exit[t], t_last + 2 * i + j + 1 + latency)
+    return last_exit.max()
+
+
+def gemm_run(
+    cfg: ArrayConfig,
+    act: np.ndarray,
+    q: np.ndarray,
+    scale: np.ndarray,
+    zero: np.ndarray,
+    op_group: int,
+    starts: np.ndarray,
+    tile: tuple[int, int],
+    offsets: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, int]:
+    """Y (M x N) and the cycles to the last result (inclusive) of a GEMM whose tiles start at `starts`.
+
+    act: (M, K) activation ports; q: (K, N); scale, zero: (K / op_group, N); tile: the (rows, columns)
+    of Y a tile covers and offsets: each PE's place in it (sim/gemm.py tile_shape, pe_offsets; the
+    packed mapping gives every lane its own columns, scales and zero points). Memory is the operands
+    plus Y: no per-cycle stream is built, so a full LLM layer fits (sim/gemm.py checks the schedule).
+    Runs on every core Numba is allowed (NUMBA_NUM_THREADS).
+    """
+    pe = cfg.pe
+    y = np.zeros((act.shape[0], q.shape[1]), np.int64)
+    m_off, n_off = offsets
+    last = _gemm_tiles(
+        pe_code(pe),
+        pe.wbits,
+        pe.signed_weights,
+        pe.group,
+        pe.acc_bits,
+        pe.latency,
+        tile[0],
+        tile[1],
+        np.asarray(m_off, np.int64),
+        np.ascontiguousarray(n_off, np.int64),
+        np.ascontiguousarray(decode_acts(act, pe.act), np.int64),
+        # (N, K) layout, so each PE walks its operands contiguously
+        np.ascontiguousarray(np.asarray(q, np.int64).T),
+        np.ascontiguousarray(np.asarray(scale, np.int64).T),
+        np.ascontiguousarray(np.asarray(zero, np.int64).T),
+        op_group,
+        np.asarray(starts, np.int64),
+        y,
+    )
+    return y, int(last) + 1

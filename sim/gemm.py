@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.config import ArrayConfig, PEConfig
-from sim.array_model import Stream, array_run, min_tile_spacing
+from sim.array_model import Stream, array_run, gemm_run
 from sim.float_model import random_fp16_scales
+from sim.schedule import gemm_cycles as gemm_cycles  # re-exported: callers import the formula from here
+from sim.schedule import tile_count, tile_shape, tile_spacing
 
 
 @dataclass
@@ -72,14 +74,6 @@ def random_operands(pe: PEConfig, m: int, n: int, k: int, rng: np.random.Generat
     return GemmOperands(act.astype(np.int64), q.astype(np.int64), scale.astype(np.int64), zero.astype(np.int64), group)
 
 
-def tile_shape(cfg: ArrayConfig, packed: bool = False) -> tuple[int, int]:
-    """(rows of Y, columns of Y) one tile covers: R x C, or R // lanes x C * lanes when packed."""
-    lanes = cfg.lanes if packed else 1
-    if cfg.rows < lanes:
-        raise ValueError(f"the packed mode needs at least {lanes} rows (one per lane); the array has {cfg.rows}")
-    return cfg.rows // lanes, cfg.cols * lanes
-
-
 def tiles(cfg: ArrayConfig, m: int, n: int, packed: bool = False) -> list[tuple[int, int]]:
     """(row offset, column offset) of each output tile, in the order the array computes them."""
     tm, tn = tile_shape(cfg, packed)
@@ -99,43 +93,18 @@ def pe_offsets(cfg: ArrayConfig, packed: bool = False) -> tuple[np.ndarray, np.n
     return m_off, n_off
 
 
-def tile_usage(cfg: ArrayConfig, m: int, n: int, packed: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Per tile (in order): the PEs it uses, and max 2i + j over them (its last result's drain offset).
-
-    PE (i, j)'s result leaves the array 2i + j + 1 + L cycles after the tile's last operand
-    (hw/array.py); gated PEs produce none, so a tile's drain ends with its last used PE.
-    """
-    lanes = cfg.lanes if packed else 1
-    tm, tn = tile_shape(cfg, packed)
-    rows_used = np.minimum(tm, m - np.arange(0, m, tm))  # per row block
-    lane_cols = np.clip(n - np.arange(0, n, tn)[:, None] - np.arange(lanes)[None, :] * cfg.cols, 0, cfg.cols)
-    lane = np.arange(lanes)[None, :]
-    # per column block: max over lanes in use of 2p + (columns used) - 1
-    col_exit = np.where(lane_cols > 0, 2 * lane + lane_cols - 1, -1).max(axis=1)
-    used = rows_used[:, None] * lane_cols.sum(axis=1)[None, :]
-    exit_offset = 2 * lanes * (rows_used[:, None] - 1) + col_exit[None, :]
-    return used.ravel(), exit_offset.ravel()
-
-
-def tile_spacing(cfg: ArrayConfig, k: int) -> int:
-    """Cycles from one tile's first operand to the next tile's (K, padded for the drain chain)."""
-    return max(k, min_tile_spacing(cfg.rows))
-
-
-def schedule_cycles(cfg: ArrayConfig, starts: np.ndarray, exit_offset: np.ndarray, k: int) -> int:
-    """Cycles from cycle 0 to the last result, inclusive, for tiles starting at `starts`."""
-    return int((np.asarray(starts) + exit_offset).max()) + k + cfg.pe.latency + 1
-
-
-def gemm_cycles(cfg: ArrayConfig, m: int, n: int, k: int, packed: bool = False) -> int:
-    """Cycles from the first operand to the last result, inclusive (see hw/array.py).
-
-    Tiles every max(K, 2R - 1) cycles; each ends K + (2i + j) + 1 + L cycles after it starts for its
-    last used PE (i, j). With every PE used this is the array's formula
-    (tiles - 1) * max(K, 2R - 1) + K + 2R + C - 2 + L      (L: PEConfig.latency)
-    """
-    _, exit_offset = tile_usage(cfg, m, n, packed)
-    return schedule_cycles(cfg, np.arange(len(exit_offset)) * tile_spacing(cfg, k), exit_offset, k)
+def checked_starts(
+    cfg: ArrayConfig, ops: GemmOperands, starts: list[int] | np.ndarray | None, packed: bool = False
+) -> np.ndarray:
+    """Validated operands and tile start cycles (default: every tile_spacing cycles), as an int64 array."""
+    ops.validate(cfg.pe)
+    m, n, k = ops.shape
+    spacing = tile_spacing(cfg, k)
+    count = tile_count(cfg, m, n, packed)
+    starts = np.arange(count, dtype=np.int64) * spacing if starts is None else np.asarray(starts, np.int64)
+    if len(starts) != count or starts[0] < 0 or (count > 1 and np.diff(starts).min() < spacing):
+        raise ValueError(f"need {count} tile starts, increasing by at least {spacing} cycles")
+    return starts
 
 
 def gemm_stream(cfg: ArrayConfig, ops: GemmOperands, starts: list[int] | None = None, packed: bool = False) -> Stream:
@@ -146,17 +115,12 @@ def gemm_stream(cfg: ArrayConfig, ops: GemmOperands, starts: list[int] | None = 
     begins (e.g. delayed by DRAM fetches, sim/perf_model.py); by default tiles follow each other
     every tile_spacing cycles.
     """
-    ops.validate(cfg.pe)
+    starts = checked_starts(cfg, ops, starts, packed)
     m, n, k = ops.shape
     rows, cols, lanes, wbits = cfg.rows, cfg.cols, cfg.lanes, cfg.pe.wbits
     used_lanes = lanes if packed else 1
     tm, tn = tile_shape(cfg, packed)
-    spacing = tile_spacing(cfg, k)
     order = tiles(cfg, m, n, packed)
-    if starts is None:
-        starts = [t * spacing for t in range(len(order))]
-    if len(starts) != len(order) or starts[0] < 0 or min(np.diff(starts), default=spacing) < spacing:
-        raise ValueError(f"need {len(order)} tile starts, increasing by at least {spacing} cycles")
     length = starts[-1] + k
     m_off, n_off = pe_offsets(cfg, packed)
     # Pad M and N up to whole tiles with zeros; the padding's lanes are gated off.
@@ -232,7 +196,21 @@ def collect(
 def run_gemm(
     cfg: ArrayConfig, ops: GemmOperands, starts: list[int] | None = None, packed: bool = False
 ) -> tuple[np.ndarray, int]:
-    """Y from the cycle model, and the cycles it took (cycle 0 to the last result, inclusive)."""
+    """Y from the cycle model, and the cycles it took (cycle 0 to the last result, inclusive).
+
+    Tiles are simulated straight from the operands (array_model.gemm_run), in parallel, in memory
+    proportional to the operands; run_gemm_stream builds the per-cycle stream instead (the
+    testbenches' form) and gives the same Y and cycles. packed: the decode mapping.
+    """
+    starts = checked_starts(cfg, ops, starts, packed)
+    tile, offsets = tile_shape(cfg, packed), pe_offsets(cfg, packed)
+    return gemm_run(cfg, ops.act, ops.q, ops.scale, ops.zero, ops.group, starts, tile, offsets)
+
+
+def run_gemm_stream(
+    cfg: ArrayConfig, ops: GemmOperands, starts: list[int] | None = None, packed: bool = False
+) -> tuple[np.ndarray, int]:
+    """run_gemm through the per-cycle operand stream and array_run (memory grows with the cycles)."""
     out_valid, out_y = array_run(cfg, gemm_stream(cfg, ops, starts, packed))
     cycles = int(np.flatnonzero(out_valid.any(axis=1))[-1]) + 1
     return collect(cfg, ops, out_valid, out_y, packed), cycles

@@ -29,7 +29,7 @@ from dataclasses import fields as dataclass_fields
 import numpy as np
 
 from hw.config import ArrayConfig
-from sim.gemm import schedule_cycles, tile_shape, tile_spacing, tile_usage
+from sim.schedule import Schedule, tile_shape, tile_usage
 
 ACT_BYTES = {"int8": 1, "fp16": 2}
 SCALE_BYTES = 2
@@ -94,14 +94,23 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 def gemm_cost(
-    cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int, wbits: int | None = None, packed: bool = False
+    cfg: ArrayConfig,
+    mem: MemoryConfig,
+    m: int,
+    n: int,
+    k: int,
+    wbits: int | None = None,
+    packed: bool = False,
+    schedule: str = "overlapped",
 ) -> GemmCost:
     """Cycles, traffic and dequantization count of one GEMM (see the module docstring).
 
     wbits: bits per stored weight element, when they differ from the PE's (e.g. an FP16 KV cache).
     packed: the decode mapping (R / lanes x C * lanes tiles). The INT8 PE's per-channel scales live
-    outside the array and are not counted.
+    outside the array and are not counted. schedule: how tiles follow each other, "overlapped" (the
+    hardware) or "scalesim" (SCALE-Sim v3's back-to-back folds, no gating; sim/schedule.py).
     """
+    sched = Schedule(schedule)
     pe = cfg.pe
     rows, cols = tile_shape(cfg, packed)
     row_blocks, col_blocks = _ceil_div(m, rows), _ceil_div(n, cols)
@@ -131,7 +140,7 @@ def gemm_cost(
     )
     bw = mem.dram_bytes_per_cycle
     load = np.zeros(tiles, np.int64) if math.isinf(bw) else np.ceil(fetch / bw).astype(np.int64)
-    spacing = tile_spacing(cfg, k)
+    spacing = sched.spacing(cfg, k)
     step = np.maximum(spacing, load[1:]) if mem.double_buffer else spacing + load[1:]
     starts = load[0] + np.concatenate(([0], np.cumsum(step)))
 
@@ -144,14 +153,14 @@ def gemm_cost(
     else:
         dequant = 0
     sram_reads = int(block_bytes.sum() + w_block[c].sum())
-    used, exit_offset = tile_usage(cfg, m, n, packed)
+    used, _ = tile_usage(cfg, m, n, packed)
     # A PE's clock gate stays open for the L cycles after its last operand, unless the next tile's
     # operands follow sooner (then those cycles carry operands).
     gaps = np.append(np.diff(starts) - k, pe.latency)
     tail = int((used * np.minimum(gaps, pe.latency)).sum())
     return GemmCost(
-        compute_cycles=schedule_cycles(cfg, np.arange(tiles) * spacing, exit_offset, k),
-        cycles=schedule_cycles(cfg, starts, exit_offset, k),
+        compute_cycles=sched.cycles(cfg, np.arange(tiles) * spacing, m, n, k, packed),
+        cycles=sched.cycles(cfg, starts, m, n, k, packed),
         tile_starts=starts,
         macs=macs,
         pes=cfg.rows * cfg.cols,
@@ -170,12 +179,20 @@ def packable(cfg: ArrayConfig, wbits: int | None = None) -> bool:
     return cfg.lanes > 1 and cfg.rows >= cfg.lanes and (wbits or cfg.pe.wbits) == cfg.pe.wbits
 
 
-def best_cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int, wbits: int | None = None) -> GemmCost:
+def best_cost(
+    cfg: ArrayConfig,
+    mem: MemoryConfig,
+    m: int,
+    n: int,
+    k: int,
+    wbits: int | None = None,
+    schedule: str = "overlapped",
+) -> GemmCost:
     """gemm_cost in the mapping with fewer cycles: the ordinary one, or the packed one where it applies."""
-    normal = gemm_cost(cfg, mem, m, n, k, wbits)
+    normal = gemm_cost(cfg, mem, m, n, k, wbits, schedule=schedule)
     if not packable(cfg, wbits):
         return normal
-    packed = gemm_cost(cfg, mem, m, n, k, wbits, packed=True)
+    packed = gemm_cost(cfg, mem, m, n, k, wbits, packed=True, schedule=schedule)
     return packed if packed.cycles < normal.cycles else normal
 
 

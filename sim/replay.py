@@ -27,17 +27,21 @@ import argparse
 import csv
 import io
 import json
+import math
 import sys
+import time
 from dataclasses import asdict, dataclass, field, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from hw.config import ArrayConfig, ConfigError, PEConfig
+from sim.cli import OneLineParser, check_output
 from sim.energy import CLOCK_GATING, PECost, array_area_um2, gemm_energy
 from sim.files import atomic_write
 from sim.perf_model import MemoryConfig, best_cost, dram_bound_cycles, gemm_cost
+from sim.schedule import SCHEDULES
 from sim.workload import Attention, Linear, Op, Workload, WorkloadError, load_workload
 
 PE_TYPES = ("mixpe", "dequant", "int8", "mixpe_fp32", "dequant_fp32")  # *_fp32: PEConfig accumulate="fp32"
@@ -91,14 +95,19 @@ def traffic_bits(op: Op, array_pe: PEConfig) -> int:
 
 
 @lru_cache(maxsize=4096)
-def _cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int, wbits: int, linear: bool):
+def _cost(cfg: ArrayConfig, mem: MemoryConfig, m: int, n: int, k: int, wbits: int, linear: bool, schedule: str):
     # Attention's KV operand is not packed: the packed mode carries weights of the PE's width
-    return best_cost(cfg, mem, m, n, k, wbits) if linear else gemm_cost(cfg, mem, m, n, k, wbits)
+    if linear:
+        return best_cost(cfg, mem, m, n, k, wbits, schedule=schedule)
+    return gemm_cost(cfg, mem, m, n, k, wbits, schedule=schedule)
 
 
-def op_cost(cfg: ArrayConfig, mem: MemoryConfig, op: Op):
-    """The tile model's cost of one instance of an op, in its faster mapping (memoized)."""
-    return _cost(cfg, mem, op.m, op.n, op.k, traffic_bits(op, cfg.pe), isinstance(op, Linear))
+def op_cost(cfg: ArrayConfig, mem: MemoryConfig, op: Op, schedule: str = "overlapped"):
+    """The tile model's cost of one instance of an op, in its faster mapping (memoized).
+
+    schedule: "overlapped" (the hardware's) or "scalesim" (SCALE-Sim v3's back-to-back folds).
+    """
+    return _cost(cfg, mem, op.m, op.n, op.k, traffic_bits(op, cfg.pe), isinstance(op, Linear), schedule)
 
 
 @dataclass
@@ -124,6 +133,10 @@ class OpResult:
     packed: bool  # ran in the packed (decode) mapping
     dram_bound_cycles: float  # reading its weights, scales and activations once at the DRAM's bandwidth
 
+    def as_dict(self) -> dict:
+        """The fields, shallowly (dataclasses.asdict deep-copies, which dominated a warm replay)."""
+        return dict(vars(self))
+
 
 @dataclass
 class Report:
@@ -137,6 +150,7 @@ class Report:
     pe_cost: dict
     area_um2: dict
     ops: list[OpResult] = field(default_factory=list)
+    schedule: str = "overlapped"  # how tiles follow each other (sim/schedule.py)
 
     @property
     def totals(self) -> dict:
@@ -170,8 +184,9 @@ class Report:
             "memory": self.memory,
             "pe_cost": self.pe_cost,
             "area_um2": self.area_um2,
+            "schedule": self.schedule,
             "totals": self.totals,
-            "ops": [asdict(o) for o in self.ops],
+            "ops": [o.as_dict() for o in self.ops],
             "measured": ["PE area", "PE critical path / clock", "PE energy per cycle (gate-level toggles)"],
             "modeled": [
                 "cycles (tile model, exact vs the cycle model)",
@@ -182,12 +197,14 @@ class Report:
         }
 
 
+@cache
 def synthesized_cost(cfg: PEConfig) -> PECost:
     """PE area and clock from yosys + OpenSTA; energy per cycle from its gate-level toggle activity.
 
     Active energy: a realistic operand stream (hw/power.py, zero-delay: no glitches, a lower bound);
     idle energy: valid low with the operands isolated to zero, clock running; gated energy: idle less
-    its clock share plus one clock gate (sim/energy.py, CLOCK_GATING). All cached by configuration.
+    its clock share plus one clock gate (sim/energy.py, CLOCK_GATING). Cached on disk by
+    configuration, and in memory for the process (a sweep asks once per point).
     """
     from hw.power import clock_gate_energy_pj, measure_power
     from hw.synth import synthesize
@@ -207,11 +224,18 @@ def synthesized_cost(cfg: PEConfig) -> PECost:
 
 
 def replay(
-    workload: Workload, pe: str | PEConfig, rows: int, cols: int, mem: MemoryConfig, pe_cost: PECost | None = None
+    workload: Workload,
+    pe: str | PEConfig,
+    rows: int,
+    cols: int,
+    mem: MemoryConfig,
+    pe_cost: PECost | None = None,
+    schedule: str = "overlapped",
 ) -> Report:
     """Every op of the workload on an R x C array of `pe` PEs; pe_cost defaults to synthesis.
 
     pe: a PE type (built for the workload's main precision, pe_config) or a whole PE configuration.
+    schedule: "overlapped" (the hardware's) or "scalesim" (SCALE-Sim v3's back-to-back folds).
     """
     pe_cfg = pe if isinstance(pe, PEConfig) else pe_config(pe, main_precision(workload))
     cfg = ArrayConfig(pe_cfg, rows, cols)
@@ -224,10 +248,11 @@ def replay(
         memory=asdict(mem),
         pe_cost=asdict(cost),
         area_um2=array_area_um2(cfg, cost),
+        schedule=schedule,
     )
     hz = cost.fmax_mhz * 1e6
     for op in workload.ops:
-        c = op_cost(cfg, mem, op)
+        c = op_cost(cfg, mem, op, schedule)
         e = gemm_energy(c, mem, cost).as_dict()
         times = op.instances
         report.ops.append(
@@ -255,6 +280,22 @@ def replay(
     return report
 
 
+# Elements of torch's per-group partial sums (int64) held at once when checking Y: 256 MB.
+TORCH_CHECK_ELEMENTS = 1 << 25
+
+
+def matches_torch(pe: PEConfig, ops, y: np.ndarray) -> bool:
+    """Y == torch_reference, computed over blocks of rows so a full LLM layer needs little memory."""
+    from sim.reference import torch_reference
+
+    m, n, k = ops.shape
+    block = max(1, TORCH_CHECK_ELEMENTS // (n * max(1, k // ops.group)))
+    return all(
+        np.array_equal(y[r : r + block], torch_reference(pe, replace(ops, act=ops.act[r : r + block])))
+        for r in range(0, m, block)
+    )
+
+
 def exact_check(workload: Workload, pe: str, rows: int, cols: int, mem: MemoryConfig) -> list[dict]:
     """Run every op that has tensors through the cycle-exact model on the tile model's schedule.
 
@@ -262,7 +303,6 @@ def exact_check(workload: Workload, pe: str, rows: int, cols: int, mem: MemoryCo
     cycle model's Y equals torch's and that its cycle count equals the tile model's, stalls included.
     """
     from sim.gemm import run_gemm
-    from sim.reference import torch_reference
 
     if not workload.tensors:
         raise ReplayError(f"workload '{workload.model}' has no tensors: --exact needs a workload saved with operands")
@@ -274,13 +314,17 @@ def exact_check(workload: Workload, pe: str, rows: int, cols: int, mem: MemoryCo
         pe_cfg = replace(pe_config(pe, op), group=ops.group) if pe != "int8" else pe_config(pe, op)
         cfg = ArrayConfig(pe_cfg, rows, cols)
         cost = op_cost(cfg, mem, op)
-        y, cycles = run_gemm(cfg, ops, list(cost.tile_starts), cost.packed)
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        y, cycles = run_gemm(cfg, ops, cost.tile_starts, cost.packed)
+        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - cpu0
         checks.append(
             {
                 "op": op.name,
-                "outputs_match_torch": bool(np.array_equal(y, torch_reference(cfg.pe, ops))),
+                "outputs_match_torch": matches_torch(cfg.pe, ops, y),
                 "cycles_model": cycles,
                 "cycles_tile_model": cost.cycles,
+                "model_seconds": seconds,  # wall time of the cycle model alone (s)
+                "model_cpu_seconds": cpu_seconds,  # its CPU time, all threads (s)
             }
         )
     return checks
@@ -313,7 +357,7 @@ def _csv(reports: dict[str, Report]) -> bytes:
     w.writerow(keys)
     for pe, rep in reports.items():
         for o in rep.ops:
-            row = {**asdict(o), "pe": pe, "energy_pj": o.energy_pj["total"]}
+            row = {**o.as_dict(), "pe": pe, "energy_pj": o.energy_pj["total"]}
             w.writerow([row[k] for k in keys])
     return buf.getvalue().encode()
 
@@ -361,12 +405,14 @@ def _plots(reports: dict[str, Report]) -> dict[str, bytes]:
     return images
 
 
-def write_outputs(reports: dict[str, Report], extra: dict, out: Path) -> list[Path]:
-    """replay.json, replay.csv, cycles.png and energy.png in `out` (each written atomically)."""
+def write_outputs(reports: dict[str, Report], extra: dict, out: Path, plots: bool = True) -> list[Path]:
+    """replay.json, replay.csv and, with plots, cycles.png and energy.png in `out` (each written atomically)."""
     out.mkdir(parents=True, exist_ok=True)
     payload = {"reports": {pe: r.as_dict() for pe, r in reports.items()}, **extra}
-    files = {"replay.json": (json.dumps(payload, indent=1) + "\n").encode(), "replay.csv": _csv(reports)}
-    files.update(_plots(reports))
+    # No indent: the C encoder, several times faster on a few hundred ops.
+    files = {"replay.json": (json.dumps(payload) + "\n").encode(), "replay.csv": _csv(reports)}
+    if plots:
+        files.update(_plots(reports))
     for name, data in files.items():
         atomic_write(out / name, data)
     return [out / name for name in files]
@@ -435,7 +481,7 @@ def clock_overrides(specs: list[str]) -> dict[str, float]:
             value = float(mhz)
         except ValueError:
             value = float("nan")
-        if pe not in PE_TYPES or not value > 0:
+        if pe not in PE_TYPES or not 0 < value < math.inf:
             raise ReplayError(f"--clock {spec!r}: expected PE=MHZ with PE one of {', '.join(PE_TYPES)} and MHZ > 0")
         clocks[pe] = value
     return clocks
@@ -444,7 +490,7 @@ def clock_overrides(specs: list[str]) -> dict[str, float]:
 def parser() -> argparse.ArgumentParser:
     from sim.model_shapes import add_builtin_arguments
 
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m sim.replay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("workload", help="workload file (.json) or built-in model name (e.g. llama-2-7b)")
@@ -458,6 +504,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dram-bytes-per-cycle", type=float, default=32.0, help="DRAM bandwidth (bytes per array cycle)")
     p.add_argument("--no-double-buffer", action="store_true", help="fetch and compute do not overlap")
     p.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default="overlapped",
+        help="how tiles follow each other: overlapped (the hardware: a tile streams while the previous one"
+        " drains) or scalesim (SCALE-Sim v3's output-stationary folds back to back, K + R + C - 2 cycles"
+        " each, for comparing with SCALE-Sim); --exact always checks the hardware's schedule",
+    )
+    p.add_argument(
         "--clock",
         action="append",
         default=[],
@@ -468,13 +522,23 @@ def parser() -> argparse.ArgumentParser:
     b = p.add_argument_group("built-in workloads")
     add_builtin_arguments(b, prefill=2048)
     p.add_argument("-o", "--out", type=Path, default=Path("out/replay"), help="output folder (default out/replay)")
+    p.add_argument("--plots", action="store_true", help="also write cycles.png and energy.png (slower)")
+    p.add_argument("--force", action="store_true", help="overwrite earlier outputs in the -o folder")
     p.add_argument("--json", action="store_true", help="print the totals and ratios as JSON instead of tables")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hw.power import PowerError
+    from hw.synth import SynthError
+
     args = parser().parse_args(argv)
     try:
+        if not args.dram_bytes_per_cycle > 0:
+            raise ReplayError(
+                f"--dram-bytes-per-cycle {args.dram_bytes_per_cycle}: expected a positive number (inf for unlimited)"
+            )
+        check_output(args.out, force=args.force)
         workload = load(args.workload, args)
         mem = MemoryConfig(
             args.act_buffer_kib, args.weight_buffer_kib, args.dram_bytes_per_cycle, not args.no_double_buffer
@@ -484,19 +548,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.compare:
             kinds = pe_types_for(precision.act)
         clocks = clock_overrides(args.clock)
+        # Every configuration is checked before the first (possibly minutes-long) synthesis.
+        configs = {kind: ArrayConfig(pe_config(kind, precision), args.rows, args.cols) for kind in kinds}
         reports = {}
-        for kind in kinds:
-            cost = synthesized_cost(pe_config(kind, precision))
+        for kind, cfg in configs.items():
+            cost = synthesized_cost(cfg.pe)
             if kind in clocks:
                 cost = replace(cost, fmax_mhz=clocks[kind])
-            reports[kind] = replay(workload, kind, args.rows, args.cols, mem, cost)
+            reports[kind] = replay(workload, kind, args.rows, args.cols, mem, cost, args.schedule)
         extra = {"speedups": speedups(reports), "clock_overrides_mhz": clocks}
         if args.exact:
             extra["exact"] = exact_check(workload, args.pe, args.rows, args.cols, mem)
     except (WorkloadError, ReplayError, ConfigError, ValueError) as e:
         print(f"sim.replay: error: {e}", file=sys.stderr)
         return 2
-    files = write_outputs(reports, extra, args.out)
+    except (SynthError, PowerError) as e:  # a synthesis or simulation tool is missing or failed
+        print(f"sim.replay: error: {e}", file=sys.stderr)
+        return 1
+    files = write_outputs(reports, extra, args.out, args.plots)
     if args.json:
         print(json.dumps({pe: r.totals for pe, r in reports.items()} | extra, indent=1))
     else:

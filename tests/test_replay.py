@@ -71,7 +71,7 @@ def test_int8_pe_needs_int8_activations():
 
 def test_cli_compare_on_a_builtin_model(tmp_path):
     out = tmp_path / "rp"
-    assert main(["llama-2-7b", *SMALL, "--compare", "-o", str(out)]) == 0
+    assert main(["llama-2-7b", *SMALL, "--compare", "--plots", "-o", str(out)]) == 0
     data = json.loads((out / "replay.json").read_text())
     assert set(data["reports"]) == {"mixpe", "dequant", "int8"}  # INT8 activations: the W8A8 PE takes part
     assert set(data["speedups"]) == {"dequant", "int8"}
@@ -113,6 +113,11 @@ def test_cli_exact_replay_checks_against_torch(tmp_path):
         (["llama-2-7b", "--wbits", "5"], "wbits"),
         (["llama-2-7b", "--pe", "int8", "--act", "fp16"], "int8 PE needs INT8 activations"),
         (["llama-2-7b", "--clock", "mixpe=fast"], "expected PE=MHZ"),
+        (["llama-2-7b", "--clock", "mixpe=inf"], "expected PE=MHZ"),
+        (["llama-2-7b", "--dram-bytes-per-cycle", "nan"], "--dram-bytes-per-cycle nan"),
+        (["llama-2-7b", "--dram-bytes-per-cycle", "-1"], "expected a positive number"),
+        (["llama-2-7b", "--schedule", "ws"], "invalid choice"),
+        (["llama-2-7b", "--rows", "0"], "rows=0"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, args, words):
@@ -122,6 +127,20 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, args, words):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0]
     assert not out.exists()
+
+
+def test_cli_refuses_to_overwrite(tmp_path):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "replay.json").write_text("mine")
+    a_file = tmp_path / "file"
+    a_file.write_text("mine")
+    for out, words in [(taken, "already exists"), (a_file, "is a file"), (a_file / "sub", "lies under the file")]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "sim.replay", "llama-2-7b", "-o", str(out)], capture_output=True, text=True
+        )
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and words in proc.stderr, proc.stderr
+    assert (taken / "replay.json").read_text() == "mine" and a_file.read_text() == "mine"
 
 
 def test_cli_names_the_bad_op_of_a_malformed_file(tmp_path):
@@ -137,6 +156,13 @@ def test_cli_names_the_bad_op_of_a_malformed_file(tmp_path):
 
 
 def test_pareto_front():
+    rng = np.random.default_rng(0)
+    many = [{"energy_j": float(e), "gops_per_mm2": float(g)} for e, g in rng.integers(0, 20, (300, 2))]
+    brute = [
+        not any(o["energy_j"] <= r["energy_j"] and o["gops_per_mm2"] >= r["gops_per_mm2"] and o != r for o in many)
+        for r in many
+    ]
+    assert pareto(many) == brute
     rows = [
         {"energy_j": 1.0, "gops_per_mm2": 1.0},
         {"energy_j": 2.0, "gops_per_mm2": 3.0},
@@ -193,3 +219,25 @@ def test_exact_check_runs_a_gemv_in_the_packed_mapping():
     assert [op_cost(cfg, mem, op).packed for op in layers] == [True, False]
     for check in exact_check(w, "mixpe", 4, 4, mem):
         assert check["outputs_match_torch"] and check["cycles_model"] == check["cycles_tile_model"], check
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--workers", "0"], "--workers 0"),
+        (["--scheduler", "foo"], "missing port number"),
+        (["--pes", "mixpe,foo"], "'foo' is not one of"),
+        (["--arrays", "8x"], "array sizes look like"),
+        (["--arrays", "8x99"], "cols=99"),
+        (["--prefill", "-3"], "prefill is -3"),
+        (["--groups", "100"], "expected a divisor"),
+    ],
+)
+def test_sweep_bad_input_is_one_line_before_dask(tmp_path, args, words):
+    out = tmp_path / "sw"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim.sweep", *args, "-o", str(out)], capture_output=True, text=True, timeout=60
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and words in lines[0], proc.stderr
+    assert not out.exists()

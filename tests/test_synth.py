@@ -41,6 +41,17 @@ def test_results_are_plausible(results, name):
     assert (Path(r.work_dir) / "netlist.v").read_text().count(f"module {r.design}(") == 1
 
 
+def test_key_follows_sources_and_tools(results, monkeypatch):
+    entry = synth.entry_dir(MIXPE, 10.0)
+    assert Path(results["mixpe"].work_dir) == entry
+    assert synth.entry_dir(MIXPE, 5.0) != entry and synth.entry_dir(DEQUANT, 10.0) != entry
+    monkeypatch.setattr(synth, "source_hash", lambda: "edited")
+    assert synth.entry_dir(MIXPE, 10.0) != entry  # an edited hw/ file rebuilds
+    monkeypatch.undo()
+    monkeypatch.setattr(synth, "_tool_versions", lambda: {"yosys": "Yosys 0.99"})
+    assert synth.entry_dir(MIXPE, 10.0) != entry  # so does another yosys
+
+
 def test_int8_pe_structure(results):
     r = results["int8"]
     assert r.design == "pe_int8_w8a8" and r.flops == 33
@@ -51,6 +62,7 @@ def test_second_call_is_cached(results, monkeypatch):
         raise AssertionError("tools ran on a cached design")
 
     monkeypatch.setattr(synth, "_require_tools", no_tools)
+    monkeypatch.setattr(synth, "emit", no_tools)  # the key comes from the configuration, not the Verilog
     t0 = time.perf_counter()
     again = synthesize(MIXPE)
     assert again == results["mixpe"]
