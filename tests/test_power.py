@@ -75,6 +75,15 @@ def test_unknown_stream_mode_is_rejected():
         operand_stream(INT8, 10, mode="busy")
 
 
+def test_cache_key_names_the_fp32_scale_draw(results, cache):
+    # the FP32 PEs' scale draw lives in sim/float_model.py, outside the hw/ sources the key hashes
+    fp32 = PEConfig("mixpe", 4, "unsigned", "fp16", 8, accumulate="fp32")
+    draw = power._scale_draw(fp32)
+    assert draw.startswith("random_fp16_scales ") and power._scale_draw(MIXPE) != draw
+    dirs = {Path(r.work_dir) for pair in results.values() for r in pair}
+    assert len(dirs) == 2 * len(CONFIGS)  # active and idle of one PE are separate entries
+
+
 def test_glitches_add_toggles(results, cache):
     zero_delay = results["mixpe"][0]
     timed = measure_power(MIXPE, cycles=CYCLES, delays=True)
