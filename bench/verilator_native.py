@@ -188,10 +188,16 @@ def run(cfg: ArrayConfig, exe: Path, stream: Stream, cycles: int) -> tuple[np.nd
     ins, outs = _layout(cfg)
     row_en, col_en = stream.enables(cfg)
     columns = {"in_valid": stream.valid, "in_first": stream.first, "in_last": stream.last}
-    columns |= {"in_row_en": row_en, "in_col_en": col_en, "in_packed": np.full(len(stream), int(stream.packed))}
+    columns |= {"in_row_en": row_en, "in_col_en": col_en}
     columns |= {"in_act": stream.act, "in_q": stream.q, "in_scale": stream.scale, "in_zero": stream.zero}
+    # Idle cycles after the stream, with in_packed held while the operands still travel (it is static).
+    n = max(len(stream), cycles)
+    columns = {
+        name: np.pad(np.asarray(v), [(0, n - len(stream))] + [(0, 0)] * (np.ndim(v) - 1)) for name, v in columns.items()
+    }
+    columns["in_packed"] = np.full(n, int(stream.packed))
     record = np.concatenate(
-        [_pack(np.asarray(columns[name]).reshape(len(stream), lanes), bits) for name, lanes, bits in ins], axis=1
+        [_pack(np.asarray(columns[name]).reshape(n, lanes), bits) for name, lanes, bits in ins], axis=1
     )
     work = exe.parent
     (work / "stimulus.bin").write_bytes(np.ascontiguousarray(record).tobytes())
