@@ -216,6 +216,7 @@ def replay(
     pe_cfg = pe if isinstance(pe, PEConfig) else pe_config(pe, main_precision(workload))
     cfg = ArrayConfig(pe_cfg, rows, cols)
     cost = pe_cost or synthesized_cost(cfg.pe)
+    mem = mem.at_clock(cost.fmax_mhz)  # DRAM bandwidth fixed in GB/s, if so stated, seen at this PE's clock
     report = Report(
         workload=workload.model,
         pe=cfg.pe.as_dict(),
