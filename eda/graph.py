@@ -27,6 +27,7 @@ from eda.parse.lef import Lef, read_lef
 from eda.parse.liberty import Library, Table, read_liberty
 from eda.parse.netlist import Netlist, read_netlist
 from eda.spef import ESTIMATE_LAYER, pin_xy
+from eda.wire_estimate import is_driver, prim_tree
 
 FEATURES = (
     "in_port", "out_port", "driver", "endpoint", "clock_pin",
@@ -133,7 +134,7 @@ def build_graph(
     for conns in design.nets.values():
         ids = [(node(i, p), i, p) for i, p in conns]
         ids = [t for t in ids if t[0] is not None]
-        drivers = [t for t in ids if _drives(t[1], t[2], design, netlist, library)]
+        drivers = [t for t in ids if is_driver((t[1], t[2]), design, netlist, library)]
         if len(drivers) != 1 or len(ids) < 2:
             continue
         d, di, dp = drivers[0]
@@ -240,13 +241,6 @@ def _pin_cap(name: str, owner: dict[str, str], library: Library) -> float:
     if not cell:
         return 0.0
     return library.cells[cell].pins[name.rsplit("/", 1)[1]].capacitance
-
-
-def _drives(inst: str, pin: str, design: Design, netlist: Netlist, library: Library) -> bool:
-    if inst == "PIN":
-        return netlist.ports.get(pin) == "input"
-    cell = library.cells.get(design.components[inst].macro)
-    return bool(cell and pin in cell.pins and cell.pins[pin].direction == "output")
 
 
 def topo_levels(n: int, src: list[int], dst: list[int], clock_pin: np.ndarray) -> np.ndarray:
