@@ -285,7 +285,7 @@ def _run_flow(text: str, top: str, design: str, clock_ns: float, route_layers: i
 
     routed_dir = route_design(text, top, route_layers)
     route = json.loads((routed_dir / "result.json").read_text())
-    for name in ("placed.def", "netlist.v", "routed.def", "routed.rc"):
+    for name in ("placed.def", "netlist.v", "routed.def", "routed.rc", *(p.name for p in routed_dir.glob("*.log"))):
         shutil.copy(routed_dir / name, work / name)
     seconds = dict(route["stage_seconds"])
 
@@ -421,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         for mode in MODES:
             print(
-                f"  {mode:9s} WNS {result.wns_ns[mode]:8.4f} ns  TNS {result.tns_ns[mode]:9.4f} ns"
+                f"  {mode:13s} WNS {result.wns_ns[mode]:8.4f} ns  TNS {result.tns_ns[mode]:9.4f} ns"
                 f"  achieves {result.clock_mhz(mode):7.1f} MHz"
             )
         print("  stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.stage_seconds.items()))
