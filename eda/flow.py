@@ -8,8 +8,9 @@ qflow drives yosys (synthesis and osu018 mapping), graywolf (placement: `<top>_u
 when qrouter leaves nets unrouted, placement and routing are redone with one more layer, up to all
 MAX_ROUTE_LAYERS of osu018, so every label comes from a fully routed design (a failed net has no parasitics
 and would time as an ideal wire); the result records the layers used and the failures. Every timing label comes
-from OpenSTA on the post-placement netlist with our own constraints (ideal clock on `clk`, input and
-output delays 0), in these parasitic modes:
+from OpenSTA on the post-placement netlist with the design set's constraints: a propagated clock on `clk`
+through the clock buffers qflow's fanout step inserts (CLKBUF1 trees), so each flop's clock arrives with its
+buffer and wire delays, and input and output delays of IO_DELAY_NS against that clock. Parasitic modes:
   none            no wires at all (pre-route STA),
   rmst, hpwl_star, per_sink_star
                   placement-stage wire estimates from the placed DEF (eda.wire_estimate; rmst is the fair one),
@@ -48,8 +49,10 @@ MODES = ("none", *ESTIMATE_MODES, "routed")
 # Bump when the synthesis, placement or routing scripts change, so cached routes are rebuilt.
 ROUTE_VERSION = 1
 # Bump when the STA constraints, wire estimates or label format change, so cached labels are rebuilt.
-FLOW_VERSION = 3
+FLOW_VERSION = 4
 TOOLS = ("qflow", "sta")
+# The design set's SDC: every input arrives and every output is required this long after/before the clock edge (ns).
+IO_DELAY_NS = 0.2
 # OpenSTA marks unconstrained or unreached values with ±1e30.
 _UNSET = 1e20
 
@@ -108,8 +111,9 @@ def sta_script(top: str, clock_ns: float, spef: str | None, sdf: str | None) -> 
         "read_verilog netlist.v",
         f"link_design {top}",
         f"create_clock -name clk -period {clock_ns} [get_ports clk]",
-        "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
-        "set_output_delay 0 -clock clk [all_outputs]",
+        "set_propagated_clock [all_clocks]",
+        f"set_input_delay {IO_DELAY_NS} -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
+        f"set_output_delay {IO_DELAY_NS} -clock clk [all_outputs]",
     ]
     if spef:
         lines.append(f"read_spef {spef}")

@@ -233,9 +233,7 @@ def build_graph(
         torch.stack([cs, cd]) if cell_src else torch.zeros(2, 0, dtype=torch.long)
     )
     data["pin", "cell_out", "pin"].edge_attr = torch.tensor(cell_attr, dtype=torch.float32).reshape(-1, 4)
-    data["pin"].topo_level = torch.from_numpy(
-        topo_levels(n, net_src + cell_src, net_dst + cell_dst, x[:, f["clock_pin"]])
-    )
+    data["pin"].topo_level = torch.from_numpy(topo_levels(n, net_src + cell_src, net_dst + cell_dst))
     data.setup_arcs = setup_tables
     return data, names
 
@@ -258,12 +256,11 @@ def tree_paths(parent: np.ndarray, length: np.ndarray) -> np.ndarray:
     return path
 
 
-def topo_levels(n: int, src: list[int], dst: list[int], clock_pin: np.ndarray) -> np.ndarray:
-    """Longest-path level of each pin over the given edges (Kahn's algorithm). Edges out of clock pins
-    (CLK→Q) start new paths, as an ideal clock launches data at 0, so their targets are sources too."""
+def topo_levels(n: int, src: list[int], dst: list[int]) -> np.ndarray:
+    """Longest-path level of each pin over the given edges (Kahn's algorithm). The clock is propagated, so
+    paths run from the clock port through the clock buffers and CLK→Q arcs to the D pins; a D pin drives
+    nothing, so registers break every cycle."""
     src_a, dst_a = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
-    keep = clock_pin[src_a] == 0 if len(src_a) else np.zeros(0, dtype=bool)
-    src_a, dst_a = src_a[keep], dst_a[keep]
     indeg = np.bincount(dst_a, minlength=n)
     order = np.argsort(src_a, kind="stable")
     starts = np.searchsorted(src_a[order], np.arange(n + 1))

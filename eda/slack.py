@@ -11,9 +11,10 @@ output pin sees from its wire load. `propagate` then accumulates δ level by lev
 inputs of their base arrival plus the LUT arc delay (the critical input).
 Predicted arrival = base STA arrival + ΔAT. Training uses teacher forcing (true predecessor ΔAT), as
 TimingGCN does; prediction runs the full propagation.
-Fast RAT: at a flop D pin, clock period − the Liberty setup_rising constraint (of the D transition that is
-critical in the base timing) at the predicted D slew (base slew + the model's predicted slew change) and an
-ideal clock's zero slew; at an output port, the clock period (output delay 0).
+Fast RAT: at a flop D pin, clock period + the predicted clock arrival at the flop's CLK pin − the Liberty
+setup_rising constraint (of the D transition that is critical in the base timing) at the predicted D and CLK
+slews (base slew + the model's predicted slew change); at an output port, the clock period − the output delay.
+The clock is propagated (eda.flow), so the clock tree's wire delays move both launch and capture.
 Slack = RAT − arrival; WNS = min(0, min slack), TNS = Σ min(0, slack) over endpoints (ns).
 The reported wall_seconds cover everything after the placement: parsing, the base wire estimate and its STA run,
 graph building, the GNN and the RAT. With --plot, a DEF inside an eda.flow folder is also plotted against that
@@ -115,16 +116,14 @@ class SlackPredictor(nn.Module):
 
 def arc_gates(data) -> torch.Tensor:
     """Softmax weight of each cell_out edge among its output pin's incoming arcs (critical input in base timing).
-    CLK→Q arcs get weight 0: an ideal clock launches data at 0, so registers start new paths."""
+    CLK→Q arcs count like any arc: a propagated clock launches data when its edge reaches the flop."""
     src, dst = data["pin", "cell_out", "pin"].edge_index
     at = torch.nan_to_num(data["pin"].x[:, FEATURES.index("at_base")])
     arc_delay = data["pin", "cell_out", "pin"].edge_attr[:, 0]
     score = (at[src] + arc_delay) / GATE_TAU_NS
     from torch_geometric.utils import softmax
 
-    gate = softmax(score, dst, num_nodes=data["pin"].num_nodes)
-    clock = data["pin"].x[src, FEATURES.index("clock_pin")] > 0
-    return torch.where(clock, torch.zeros_like(gate), gate)
+    return softmax(score, dst, num_nodes=data["pin"].num_nodes)
 
 
 def _incoming(data) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -160,20 +159,19 @@ def teacher_targets(data) -> tuple[torch.Tensor, torch.Tensor]:
     return targets, torch.stack([~torch.isnan(dat), ~torch.isnan(dslew)], dim=1)
 
 
-def fast_rat(data, slew: torch.Tensor, clock_ns: float) -> torch.Tensor:
-    """Required arrival time (ns) at each endpoint (NaN elsewhere) given each pin's slew (ns); see the module
-    docstring."""
+def fast_rat(data, at: torch.Tensor, slew: torch.Tensor, clock_ns: float) -> torch.Tensor:
+    """Required arrival time (ns) at each endpoint (NaN elsewhere) given each pin's arrival and slew (ns); see
+    the module docstring."""
+    from eda.flow import IO_DELAY_NS
+
     rat = torch.full((data["pin"].num_nodes,), float("nan"))
-    slew = slew.tolist()
-    endpoint = data["pin"].endpoint
-    rat[endpoint] = clock_ns
+    at, slew = at.tolist(), slew.tolist()
+    rat[data["pin"].endpoint] = clock_ns - IO_DELAY_NS  # output ports; flop D pins are overwritten below
     fall = data["pin"].fall_critical.tolist()
-    for d_pin, _, arc in data.setup_arcs:
-        # An ideal clock reaches the flop with zero transition, as OpenSTA times it.
-        point = {"related_pin_transition": 0.0, "constrained_pin_transition": slew[d_pin]}
+    for d_pin, clk_pin, arc in data.setup_arcs:
+        point = {"related_pin_transition": slew[clk_pin], "constrained_pin_transition": slew[d_pin]}
         table = arc.tables["fall_constraint" if fall[d_pin] else "rise_constraint"]
-        setup = table.lookup(**point)
-        rat[d_pin] = clock_ns - setup
+        rat[d_pin] = clock_ns + at[clk_pin] - table.lookup(**point)
     return rat
 
 
@@ -221,7 +219,7 @@ def predict(model: SlackPredictor, data, names: list[str], clock_ns: float) -> P
     delta = model(data)
     at = torch.nan_to_num(data["pin"].x[:, FEATURES.index("at_base")]) + propagate(data, delta[:, 0])
     slew = torch.nan_to_num(data["pin"].x[:, FEATURES.index("slew_base")]) + delta[:, 1]
-    rat = fast_rat(data, slew, clock_ns)
+    rat = fast_rat(data, at, slew, clock_ns)
     slack = (rat - at).numpy()
     ep = data["pin"].endpoint.numpy() & ~np.isnan(slack)
     s = slack[ep]
