@@ -303,6 +303,23 @@ def predict_placed(def_path: Path, netlist_path: Path, clock_ns: float, model: S
     return result, data, names, time.perf_counter() - t0
 
 
+def predicted_clock_mhz(folder: Path, model_dir: Path | None = None) -> float:
+    """The clock (MHz) E2ESlack predicts before routing for a placed design folder (placed.def and netlist.v:
+    an eda.flow entry or eda.flow.run_placement's): 1000 / (period − worst endpoint slack), which does not
+    depend on the period timed at, since endpoint slacks shift exactly with it. FlowError if a file is missing."""
+    from eda.flow import FlowError
+
+    model_dir = model_dir or default_model_dir()
+    for need in (folder / "placed.def", folder / "netlist.v", model_dir / "model.pt"):
+        if not need.is_file():
+            raise FlowError(f"{need} not found: pass a placed eda.flow folder and train with python -m bench.e2eslack")
+    period = 10.0
+    result = predict_placed(
+        folder / "placed.def", folder / "netlist.v", period, SlackPredictor.from_pretrained(model_dir)
+    )[0]
+    return 1000.0 / (period - float(np.nanmin(result.slack[result.endpoint])))
+
+
 def _plot_against_routed(path: Path, flow_dir: Path, result: Prediction, clock_ns: float) -> None:
     """Scatter of predicted vs post-route OpenSTA endpoint slack (ns), the flow's labels shifted to clock_ns."""
     import matplotlib

@@ -13,7 +13,17 @@ from eda.designs import SMALLEST
 from eda.flow import LEF, LIBERTY, run_design
 from eda.graph import FEATURES, graph_from_flow
 from eda.parse.liberty import read_liberty
-from eda.slack import SlackPredictor, arc_gates, fast_rat, main, predict, propagate, teacher_targets, train
+from eda.slack import (
+    SlackPredictor,
+    arc_gates,
+    fast_rat,
+    main,
+    predict,
+    predicted_clock_mhz,
+    propagate,
+    teacher_targets,
+    train,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOCK_NS = 2.0
@@ -123,3 +133,22 @@ def test_save_load_and_cli(graph, tmp_path, capsys):
     assert "no trained model" in err and err.count("\n") == 1
     assert main([*cmd[3:], "--model", str(tmp_path / "m"), "--clock", "0"]) == 2
     assert "must be positive" in capsys.readouterr().err
+
+
+def test_predicted_clock_for_replay(graph, tmp_path, capsys):
+    """sim.replay --clock-from takes the clock E2ESlack predicts for a placed folder: 1000 / critical path."""
+    from sim.replay import ReplayError, predicted_clocks
+    from sim.replay import main as replay_main
+
+    flow, data, _ = graph
+    model = train([data], epochs=2, progress=False)
+    model.save_pretrained(tmp_path / "m")
+    mhz = predicted_clock_mhz(Path(flow.work_dir), tmp_path / "m")
+    ep = data["pin"].endpoint.numpy()
+    routed_critical = flow.clock_ns - float(np.nanmin(data["pin"].slack_routed.numpy()[ep]))
+    assert mhz == pytest.approx(1000 / routed_critical, rel=0.1)
+    with pytest.raises(ReplayError, match="not found"):
+        predicted_clocks([f"mixpe={tmp_path}"])
+    assert replay_main(["llama-2-7b", "--clock-from", "nope=x"]) == 2
+    err = capsys.readouterr().err
+    assert "expected PE=PLACED_DIR" in err and err.count("\n") == 1
