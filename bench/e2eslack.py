@@ -1,16 +1,28 @@
-"""E2ESlack on this project's designs: pre-routing slack prediction judged against post-route OpenSTA.
+"""E2ESlack on this project's designs: pre-routing slack prediction on held-out design families, judged
+against post-route OpenSTA beside analytical pre-route estimates timed by the same OpenSTA script.
 
-    python -m bench.e2eslack [--epochs 40] [--seed 0] [--test mac8,mul8s1,pe_int8,pe_dequant_w2] [--pes pe_int8,...]
+    python -m bench.e2eslack [--epochs 40] [--seed 0] [--base both|rmst|none] [--holdout pe,mac,gcd|lofo]
+                             [--designs NAME,...] [--scheduler tcp://HOST:PORT] [--workers 2]
 
-Runs (or loads from the cache) eda.flow for every design of eda.designs, trains the predictor on the
-training designs (teacher forcing; each design routed on the fewest metal layers, from 3, that route every net,
-so the 2.4k-cell MixPE and dequant PEs on 6), and evaluates on held-out designs against two baselines: OpenSTA with
-no parasitics and OpenSTA with the placement-stage star-RC estimate. Each design is judged at its own
-clock, 0.9 × its no-wire critical delay (endpoint slacks shift exactly with the clock under an ideal clock),
-so that it has violations. Figures: R² of the wire-induced change (routed − no-wire) of per-pin arrival and
-of endpoint slack, endpoint-slack MAE (ns), WNS/TNS (ns) and their relative errors, fast-RAT MAE (ns), and
-the runtime of prediction (graph + no-wire STA + GNN + RAT) against routing + post-route STA (s).
-Writes bench/results/e2eslack.json and e2eslack.png; saves the model where `python -m eda.slack` finds it.
+Flows (eda.flow, cached) run as Dask tasks (eda.dataset): a LocalCluster of --workers processes, or a cluster.
+Held-out families (eda.designs.design_family): a comma list (default pe,mac,gcd: the PEs, the MACs and the
+GCD state machine; training sees the adders, multipliers, rotators and FIFOs) holds those families out
+together from one model, so no test design has a sibling (a size or pipelining variant) in training; `lofo`
+trains one model per family on all other families and tests it on that family's designs (7× the training).
+Baselines, all OpenSTA on the same netlist and constraints: `rmst` (rectilinear MST per net), `hpwl_star`
+(net HPWL capacitance split over its sinks), `per_sink_star` (every sink wired separately: a strawman),
+`no_wire`. The learned model predicts the change
+over a base STA run, either the RMST estimate's (`rmst`) or no wires (`none`); with --base both, both are
+trained and the better one by mean held-out MAE is the one reported as `mae_ps`.
+Every label has a propagated clock and 0.2 ns I/O delays (eda.flow). Each design is judged at 0.9 × its
+no-wire critical delay (endpoint slacks shift exactly with the period, the I/O delays being absolute), so that
+it has violations. Per held-out design: endpoint-slack MAE (ps) of the model and of
+each baseline, a 95% bootstrap CI of the paired per-endpoint difference |model error| − |RMST error|, WNS/TNS
+relative errors, RAT MAE (ps), and wall times: eda.slack.predict_placed end to end (parsing, RMST estimate +
+STA, graph, GNN, RAT) against routing + post-route STA (every routing attempt, failed ones and the placements
+redone after them included) and against the RMST estimate + STA alone.
+Writes bench/results/e2eslack.json and e2eslack.png; saves the (first) split's model with the kept base where
+`python -m eda.slack` finds it.
 """
 
 from __future__ import annotations
@@ -24,72 +36,59 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eda.designs import ARITHMETIC, DESIGNS, PES
-from eda.flow import FLOW_VERSION, LEF, LIBERTY, run_design
+from eda.dataset import run_flows
+from eda.designs import DESIGNS, design_family
+from eda.flow import FLOW_VERSION, LEF, LIBERTY, ROUTE_VERSION, FlowError
 from eda.graph import graph_from_flow
-from eda.slack import default_model_dir, predict, train
+from eda.slack import default_model_dir, predict, predict_placed, train
 from sim.files import atomic_write
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FLOW_CLOCK_NS = 5.0
 CLOCK_FACTOR = 0.9
-DEFAULT_TEST = ("mac8", "mul8s1", "pe_int8", "pe_dequant_w2")
+BASELINES = {"rmst": "rmst", "hpwl_star": "hpwl_star", "per_sink_star": "per_sink_star", "no_wire": "none"}
+BASES = ("rmst", "none")
+BIG_CELLS = 5000  # the speed target applies from this size
 
 
-def r2(y: np.ndarray, yhat: np.ndarray) -> float:
-    """Coefficient of determination r2_score(truth, prediction) (TimingGCN's code swaps the arguments)."""
-    return float(1 - ((y - yhat) ** 2).sum() / max(((y - y.mean()) ** 2).sum(), 1e-30))
+def bootstrap_ci(diff: np.ndarray, seed: int, draws: int = 2000) -> list[float]:
+    """95% percentile bootstrap CI of the mean of `diff` (resampling its entries)."""
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), (draws, len(diff)))].mean(1)
+    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
-def scaling_exponents(per_design: dict) -> dict[str, float]:
-    """Slope k of log(seconds) against log(cells) for routing + post-route STA and for prediction."""
-    cells = np.log([r["cells"] for r in per_design.values()])
-    return {
-        key: float(np.polyfit(cells, np.log([r[f"{key}_seconds"] for r in per_design.values()]), 1)[0])
-        for key in ("route_plus_sta", "predict")
-    }
+def _totals(s: np.ndarray) -> tuple[float, float]:
+    return float(min(0.0, s.min())), float(np.minimum(s, 0).sum())
 
 
-def evaluate(model, data, names) -> dict:
+def _rel(a: float, b: float) -> float:
+    return abs(a - b) / abs(b) if b else float(a != b)
+
+
+def evaluate(model, data, names, seed: int) -> dict:
+    """Endpoint-slack errors (ps) of the model and every baseline against routed, at data.eval_clock."""
     pins = data["pin"]
     shift = data.eval_clock - data.clock_ns
-    t0 = time.perf_counter()
     pred = predict(model, data, names, data.eval_clock)
     ep = pred.endpoint
-    slack = {m: pins[f"slack_{m}"].numpy()[ep] + shift for m in ("none", "estimate", "routed")}
-    ps = pred.slack[ep]
-    at_none, at_routed, at_est = (pins[f"at_{m}"].numpy() for m in ("none", "routed", "estimate"))
-    ok = ~np.isnan(at_routed) & ~np.isnan(at_none) & ~np.isnan(at_est)
-    true_d, pred_d, est_d = (at_routed - at_none)[ok], (pred.arrival - at_none)[ok], (at_est - at_none)[ok]
-
-    def totals(s):
-        return float(min(0.0, s.min())), float(np.minimum(s, 0).sum())
-
-    wns = {k: totals(v)[0] for k, v in {**slack, "predicted": ps}.items()}
-    tns = {k: totals(v)[1] for k, v in {**slack, "predicted": ps}.items()}
-    rel = lambda a, b: abs(a - b) / abs(b) if b else float(a != b)  # noqa: E731
+    routed = pins.slack_routed.numpy()[ep] + shift
+    est = {b: pins[f"slack_{m}"].numpy()[ep] + shift for b, m in BASELINES.items()}
+    err = np.abs(pred.slack[ep] - routed)
+    wns_r, tns_r = _totals(routed)
     return {
-        "pins": len(names),
         "endpoints": int(ep.sum()),
-        "eval_clock_ns": data.eval_clock,
-        "r2_pin_dat": {"predicted": r2(true_d, pred_d), "estimate": r2(true_d, est_d)},
-        "r2_endpoint_dslack": {
-            "predicted": r2(slack["routed"] - slack["none"], ps - slack["none"]),
-            "estimate": r2(slack["routed"] - slack["none"], slack["estimate"] - slack["none"]),
-        },
-        "r2_endpoint_slack": {"predicted": r2(slack["routed"], ps), "none": r2(slack["routed"], slack["none"])},
-        "mae_endpoint_slack_ns": {
-            "predicted": float(np.abs(ps - slack["routed"]).mean()),
-            "none": float(np.abs(slack["none"] - slack["routed"]).mean()),
-            "estimate": float(np.abs(slack["estimate"] - slack["routed"]).mean()),
-        },
-        "wns_ns": wns,
-        "tns_ns": tns,
-        "wns_rel_err": {k: rel(wns[k], wns["routed"]) for k in ("predicted", "none", "estimate")},
-        "tns_rel_err": {k: rel(tns[k], tns["routed"]) for k in ("predicted", "none", "estimate")},
-        "rat_mae_ns": float(np.nanmean(np.abs(pred.rat[ep] - (pins.required_routed.numpy()[ep] + shift)))),
-        "gnn_rat_seconds": time.perf_counter() - t0,
-        "_scatter": (slack["routed"].tolist(), ps.tolist(), slack["estimate"].tolist()),
+        "mae_ps": 1e3 * float(err.mean()),
+        "baseline_mae_ps": {b: 1e3 * float(np.abs(s - routed).mean()) for b, s in est.items()},
+        "diff_vs_rmst_ci_ps": [1e3 * v for v in bootstrap_ci(err - np.abs(est["rmst"] - routed), seed)],
+        "wns_err": _rel(_totals(pred.slack[ep])[0], wns_r),
+        "tns_err": _rel(_totals(pred.slack[ep])[1], tns_r),
+        "baseline_wns_err": {b: _rel(_totals(s)[0], wns_r) for b, s in est.items()},
+        "baseline_tns_err": {b: _rel(_totals(s)[1], tns_r) for b, s in est.items()},
+        "wns_routed_ns": wns_r,
+        "tns_routed_ns": tns_r,
+        "rat_mae_ps": 1e3 * float(np.nanmean(np.abs(pred.rat[ep] - (pins.required_routed.numpy()[ep] + shift)))),
+        "_scatter": (routed.tolist(), pred.slack[ep].tolist(), est["rmst"].tolist()),
     }
 
 
@@ -99,114 +98,186 @@ def _plot(path: Path, scatters: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.3))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.3), sharex=True, sharey=True)
     for name, (true, pred, est) in scatters.items():
         axes[0].scatter(true, pred, s=7, alpha=0.6, label=name)
         axes[1].scatter(true, est, s=7, alpha=0.6, label=name)
-    for ax, title in zip(axes, ("E2ESlack prediction", "star-RC estimate STA (baseline)"), strict=True):
-        lo = min(min(min(t), min(p), min(e)) for t, p, e in scatters.values())
-        hi = max(max(max(t), max(p), max(e)) for t, p, e in scatters.values())
+    lo = min(min(min(t), min(p), min(e)) for t, p, e in scatters.values())
+    hi = max(max(max(t), max(p), max(e)) for t, p, e in scatters.values())
+    for ax, title in zip(axes, ("learned (held-out families)", "RMST estimate + OpenSTA"), strict=True):
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
         ax.set_xlabel("post-route OpenSTA endpoint slack (ns)")
         ax.set_title(title)
     axes[0].set_ylabel("pre-route slack (ns)")
-    axes[0].legend(fontsize=7)
+    axes[0].legend(fontsize=6, ncol=2)
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.e2eslack", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--epochs", type=int, default=40, help="training epochs over the training designs (default 40)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the model initialisation and data order")
-    p.add_argument("--test", default=",".join(DEFAULT_TEST), help="held-out designs, comma-separated")
-    p.add_argument(
-        "--pes",
-        default=",".join(PES),
-        help=f"PE designs to include, comma-separated, '' for none (default {','.join(PES)}; the MixPE and dequant "
-        "PEs take 10-20 minutes each to place and route the first time)",
-    )
-    args = p.parse_args(argv)
-    torch.set_num_threads(2)
-    from tqdm import tqdm
+def _route_plus_sta_seconds(f) -> float:
+    s = f.stage_seconds
+    return s["route"] + s.get("replace", 0.0) + s["spef_routed"] + s["sta_routed"]
 
-    names = list(ARITHMETIC) + [pe for pe in args.pes.split(",") if pe]
-    test = [t for t in args.test.split(",") if t in names]
-    unknown = [t for t in args.test.split(",") + args.pes.split(",") if t and t not in DESIGNS]
-    if unknown or not test:
-        raise SystemExit(f"bench.e2eslack: unknown or excluded test design(s) {unknown or args.test}")
-    flows, graphs = {}, {}
-    for name in tqdm(names, desc="flow+graph", unit="design"):
-        flows[name] = run_design(name, FLOW_CLOCK_NS)
-        t0 = time.perf_counter()
-        data, pin_names = graph_from_flow(flows[name].work_dir, LIBERTY, LEF)
-        data.graph_seconds = time.perf_counter() - t0
-        ep = data["pin"].endpoint
-        critical = FLOW_CLOCK_NS - float(np.nanmin(data["pin"].slack_none.numpy()[ep.numpy()]))
-        data.eval_clock = round(CLOCK_FACTOR * critical, 4)
-        graphs[name] = (data, pin_names)
-    train_names = [n for n in names if n not in test]
+
+def main(argv: list[str] | None = None) -> int:
+    from sim.cli import OneLineParser
+
+    p = OneLineParser(prog="python -m bench.e2eslack", description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--epochs", type=int, default=40, help="training epochs over the training designs (default 40)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the model initialisation, data order and bootstrap")
+    p.add_argument("--base", choices=("both", *BASES), default="both", help="base STA run of the learned model")
+    p.add_argument("--holdout", default="pe,mac,gcd", help="held-out families, comma list, or 'lofo'")
+    p.add_argument("--designs", default=",".join(DESIGNS), help="designs to use, comma-separated (default all)")
+    p.add_argument("--scheduler", help="Dask scheduler address tcp://HOST:PORT (default: a LocalCluster)")
+    p.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (default 2)")
+    args = p.parse_args(argv)
+    names = [n for n in args.designs.split(",") if n]
+    unknown = [n for n in names if n not in DESIGNS]
+    if unknown:
+        p.error(f"unknown design(s) {','.join(unknown)}: choose from {','.join(DESIGNS)}")
+    family = {n: design_family(n) for n in names}
+    families = sorted(set(family.values()))
+    splits = [[f] for f in families] if args.holdout == "lofo" else [args.holdout.split(",")]
+    if any(f not in families for s in splits for f in s) or len(families) < 2:
+        p.error(f"--holdout {args.holdout}: pass 'lofo' or families among {','.join(families)} (and keep one more)")
+    torch.set_num_threads(1)
+
     t0 = time.perf_counter()
-    model = train([graphs[n][0] for n in train_names], epochs=args.epochs, seed=args.seed)
-    train_s = time.perf_counter() - t0
-    model.save_pretrained(default_model_dir())
+    try:
+        flows, task_seconds = run_flows(names, FLOW_CLOCK_NS, args.scheduler, args.workers)
+    except FlowError as e:
+        p.error(str(e))
+    flows_wall = time.perf_counter() - t0
+    bases = BASES if args.base == "both" else (args.base,)
+    graphs: dict[str, dict] = {b: {} for b in bases}
+    for name in names:
+        for b in bases:
+            data, pin_names = graph_from_flow(flows[name].work_dir, LIBERTY, LEF, base=b)
+            ep = data["pin"].endpoint.numpy()
+            critical = FLOW_CLOCK_NS - float(np.nanmin(data["pin"].slack_none.numpy()[ep]))
+            data.eval_clock = round(CLOCK_FACTOR * critical, 4)
+            graphs[b][name] = (data, pin_names)
+
+    per_base: dict[str, dict] = {b: {} for b in bases}
+    models: dict[tuple[str, str], object] = {}
+    train_seconds = []
+    for held in splits:
+        test = [n for n in names if family[n] in held]
+        train_names = [n for n in names if family[n] not in held]
+        for b in bases:
+            t1 = time.perf_counter()
+            model = train([graphs[b][n][0] for n in train_names], epochs=args.epochs, seed=args.seed)
+            train_seconds.append(time.perf_counter() - t1)
+            for n in test:
+                per_base[b][n] = evaluate(model, *graphs[b][n], args.seed) | {"trained_on": train_names}
+                models[(b, n)] = model
+            models.setdefault((b, "first split"), model)
+    mean_mae = {b: float(np.mean([r["mae_ps"] for r in per_base[b].values()])) for b in bases}
+    best = min(bases, key=mean_mae.get)
 
     per_design, scatters = {}, {}
-    for name in test + train_names:
-        data, pin_names = graphs[name]
-        res = evaluate(model, data, pin_names)
-        scatter = res.pop("_scatter")
-        if name in test:
-            scatters[name] = scatter
+    for name, res in per_base[best].items():
         f = flows[name]
-        res["cells"] = f.cells
-        res["route_layers"] = f.route_layers
-        res["route_failures"] = f.route_failures
-        res["split"] = "test" if name in test else "train"
-        res["route_plus_sta_seconds"] = (
-            f.stage_seconds["route"] + f.stage_seconds["spef"] + f.stage_seconds["sta_routed"]
+        data = graphs[best][name][0]
+        placed = Path(f.work_dir)
+        pred, _, _, wall = predict_placed(
+            placed / "placed.def", placed / "netlist.v", data.eval_clock, models[best, name]
         )
-        res["predict_seconds"] = data.graph_seconds + f.stage_seconds["sta_none"] + res.pop("gnn_rat_seconds")
-        res["speedup"] = res["route_plus_sta_seconds"] / res["predict_seconds"]
-        per_design[name] = res
+        # The end-to-end run re-times the placed design itself: it must agree with the flow-label evaluation.
+        same = (
+            pred.slack[pred.endpoint]
+            - predict(models[best, name], *graphs[best][name], data.eval_clock).slack[pred.endpoint]
+        )
+        scatters[name] = res.pop("_scatter")
+        route_sta = _route_plus_sta_seconds(f)
+        per_design[name] = res | {
+            "family": family[name],
+            "cells": f.cells,
+            "route_layers": f.route_layers,
+            "route_failures": f.route_failures,
+            "eval_clock_ns": data.eval_clock,
+            "predict_wall_seconds": wall,
+            "route_plus_sta_seconds": route_sta,
+            "rmst_plus_sta_seconds": f.stage_seconds["spef_rmst"] + f.stage_seconds["sta_rmst"],
+            "flow_task_seconds": task_seconds[name],
+            "speedup_wall": route_sta / wall,
+            "end_to_end_max_slack_diff_ps": 1e3 * float(np.abs(same).max()),
+            "mae_ps_by_base": {b: per_base[b][name]["mae_ps"] for b in bases},
+        }
+    for b in bases:
+        for r in per_base[b].values():
+            r.pop("_scatter", None)
 
-    print(f"trained on {len(train_names)} designs in {train_s:.0f} s; held-out: {', '.join(test)}")
-    head = f"{'design':14s} {'cells':>5s} {'lay':>3s} {'R2 dAT':>7s} {'(est)':>6s} {'R2 dSlk':>7s} {'(est)':>6s} "
-    head += f"{'MAE pred/none/est ns':>22s} {'WNS pred/route ns':>18s} {'TNS pred/route ns':>19s} {'speedup':>7s}"
-    print(head)
+    fam_mae = {
+        fam: {
+            key: float(np.mean([r[key] if key == "mae_ps" else r["baseline_mae_ps"]["rmst"]
+                                for r in per_design.values() if r["family"] == fam]))
+            for key in ("mae_ps", "rmst")
+        }
+        for fam in sorted({r["family"] for r in per_design.values()})
+    }  # fmt: skip
+    avg_model = float(np.mean([r["mae_ps"] for r in per_design.values()]))
+    avg_rmst = float(np.mean([r["baseline_mae_ps"]["rmst"] for r in per_design.values()]))
+    big = [r for r in per_design.values() if r["cells"] >= BIG_CELLS]
+    targets = {
+        "mae_below_rmst_every_family": all(v["mae_ps"] < v["rmst"] for v in fam_mae.values()),
+        "rmst_over_model_mae_avg": avg_rmst / avg_model,
+        "mae_2x_below_rmst_avg": avg_rmst / avg_model >= 2,
+        "wns_tns_within_5pct_every_design": all(max(r["wns_err"], r["tns_err"]) <= 0.05 for r in per_design.values()),
+        "speedup_10x_on_5k_cells": (all(r["speedup_wall"] >= 10 for r in big) if big else None),
+        "designs_of_5k_cells": len(big),
+    }  # fmt: skip
+    serial = float(sum(task_seconds.values()))
+    flow_time = {
+        "wall_seconds": flows_wall,
+        "workers": None if args.scheduler else args.workers,
+        "sum_of_task_seconds": serial,
+        "longest_task_seconds": float(max(task_seconds.values())),
+        "note": "tasks that loaded a cached flow take ~1 s; N workers need at least max(sum/N, longest task)",
+    }
+
+    print(f"flows: {len(names)} designs in {flows_wall:.0f} s wall (sum of tasks {serial:.0f} s)")
+    print(f"learned model base: {best} (mean held-out MAE by base: "
+          + ", ".join(f"{b} {v:.1f} ps" for b, v in mean_mae.items()) + ")")  # fmt: skip
+    print(f"{'held-out':14s} {'fam':4s} {'cells':>5s}  {'MAE ps: model':>13s} {'rmst':>6s} {'hpwl*':>6s} {'none':>6s} "
+          f"{'sink*':>6s}  {'Δ vs rmst 95% CI':>17s}  {'WNS err':>7s} {'TNS err':>7s}  {'wall s':>6s} {'route s':>7s} "
+          f"{'speedup':>7s}")  # fmt: skip
     for name, r in per_design.items():
-        m = r["mae_endpoint_slack_ns"]
+        m = r["baseline_mae_ps"]
+        lo, hi = r["diff_vs_rmst_ci_ps"]
         print(
-            f"{name + ('*' if r['split'] == 'test' else ''):14s} {r['cells']:5d} {r['route_layers']:3d} "
-            f"{r['r2_pin_dat']['predicted']:7.3f} "
-            f"{r['r2_pin_dat']['estimate']:6.3f} {r['r2_endpoint_dslack']['predicted']:7.3f} "
-            f"{r['r2_endpoint_dslack']['estimate']:6.3f} "
-            f"{m['predicted']:6.4f}/{m['none']:6.4f}/{m['estimate']:6.4f} "
-            f"{r['wns_ns']['predicted']:8.3f}/{r['wns_ns']['routed']:8.3f} "
-            f"{r['tns_ns']['predicted']:9.2f}/{r['tns_ns']['routed']:9.2f} {r['speedup']:6.1f}x"
+            f"{name:14s} {r['family']:4s} {r['cells']:5d}  {r['mae_ps']:13.1f} {m['rmst']:6.1f} {m['hpwl_star']:6.1f} "
+            f"{m['no_wire']:6.1f} {m['per_sink_star']:6.1f}  [{lo:6.1f}, {hi:6.1f}]  {r['wns_err']:7.3f} "
+            f"{r['tns_err']:7.3f}  {r['predict_wall_seconds']:6.1f} {r['route_plus_sta_seconds']:7.1f} "
+            f"{r['speedup_wall']:6.1f}x"
         )
-    print("(* held out; R² of the wire-induced change routed − no-wire; est = star-RC estimate STA baseline)")
-    scaling = scaling_exponents(per_design)
-    print(
-        f"runtime ~ cells^k: routing + post-route STA k = {scaling['route_plus_sta']:.2f}, "
-        f"prediction k = {scaling['predict']:.2f} (least squares in log-log over all designs)"
-    )
+    print("(hpwl* = HPWL star, sink* = per-sink star; Δ = |model error| − |RMST error| per endpoint, ps)")
+    print("targets: " + json.dumps(targets))
+
+    models[best, "first split"].save_pretrained(default_model_dir())
     report = {
         "settings": {
-            "epochs": args.epochs, "seed": args.seed, "test": test, "train": train_names,
-            "flow_clock_ns": FLOW_CLOCK_NS, "clock_factor": CLOCK_FACTOR,
-            "flow_version": FLOW_VERSION, "train_seconds": train_s,
+            "epochs": args.epochs, "seed": args.seed, "holdout": splits, "base": best, "bases_tried": list(bases),
+            "flow_clock_ns": FLOW_CLOCK_NS, "clock_factor": CLOCK_FACTOR, "flow_version": FLOW_VERSION,
+            "route_version": ROUTE_VERSION, "train_seconds": train_seconds,
         },
         "machine": {"python": platform.python_version(), "cpu_count": __import__("os").cpu_count()},
-        "scaling_exponent": scaling,
+        "flows": flow_time,
+        "mean_mae_ps_by_base": mean_mae,
+        "family_mae_ps": fam_mae,
+        "targets": targets,
         "designs": per_design,
+        "by_base": per_base,
     }  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
     atomic_write(RESULTS / "e2eslack.json", json.dumps(report, indent=2) + "\n")
     _plot(RESULTS / "e2eslack.png", scatters)
-    print(f"wrote {RESULTS / 'e2eslack.json'} and e2eslack.png; model in {default_model_dir()}")
+    print(
+        f"wrote {RESULTS / 'e2eslack.json'} and e2eslack.png; "
+        f"model (held out {','.join(splits[0])}, base {best}) in {default_model_dir()}"
+    )
     return 0
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from hw.power import clock_gate_energy_pj, measure_power
 from sim.compare import (
     COMPARED,
+    MEMORY,
     MIXPE,
     SCHEMES,
     compare_all,
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5, help="timed replays (median reported)")
     p.add_argument("--markdown", action="store_true", help="also print the comparison as a Markdown table")
     args = p.parse_args(argv)
-    mem = MemoryConfig()
+    mem = MEMORY
 
     comparisons = compare_all(mem)
     goals = targets(comparisons)

@@ -1,8 +1,9 @@
-"""Named designs for the flow: this project's PEs (hw.build) and small registered arithmetic circuits.
+"""Named designs for the flow: this project's PEs (hw.build), small registered arithmetic circuits, barrel
+rotators, register-file FIFOs and a GCD state machine, in families (design_family).
 
 Every design has inputs and outputs registered on `clk` (synchronous reset `rst`), so all paths are
 register-to-register or port-to-register and the slack labels are well defined. Sizes after mapping
-to osu018 range from ~100 cells (`add8`) to ~3k (the PEs); place-and-route time grows about N^1.9.
+to osu018 range from ~100 cells (`add8`) to ~7k (the PEs); place-and-route time grows about N^1.9.
 """
 
 from __future__ import annotations
@@ -46,6 +47,58 @@ endmodule
 """
 
 
+def _shifter(width: int) -> str:
+    """A barrel rotator: y = a rotated left by sh bits (log2(width) mux levels)."""
+    sw = width.bit_length() - 1
+    return f"""module rot{width}(input clk, input rst, input [{width - 1}:0] a, input [{sw - 1}:0] sh,
+  output reg [{width - 1}:0] y);
+  reg [{width - 1}:0] ra;
+  reg [{sw - 1}:0] rs;
+  wire [{2 * width - 1}:0] twice = {{ra, ra}} << rs;
+  always @(posedge clk) if (rst) begin ra <= 0; rs <= 0; y <= 0; end
+    else begin ra <= a; rs <= sh; y <= twice[{2 * width - 1}:{width}]; end
+endmodule
+"""
+
+
+def _fifo(depth: int, width: int) -> str:
+    """A synchronous register-file FIFO with full/empty flags (writes when full and reads when empty are dropped)."""
+    aw = depth.bit_length() - 1
+    return f"""module fifo{depth}x{width}(input clk, input rst, input push, input pop, input [{width - 1}:0] din,
+  output reg [{width - 1}:0] dout, output full, output empty);
+  reg [{width - 1}:0] mem [0:{depth - 1}];
+  reg [{aw}:0] wp, rp;
+  assign empty = wp == rp;
+  assign full = (wp[{aw - 1}:0] == rp[{aw - 1}:0]) && (wp[{aw}] != rp[{aw}]);
+  integer k;
+  always @(posedge clk) if (rst) begin wp <= 0; rp <= 0; dout <= 0;
+      for (k = 0; k < {depth}; k = k + 1) mem[k] <= 0; end
+    else begin
+      if (push && !full) begin mem[wp[{aw - 1}:0]] <= din; wp <= wp + 1; end
+      if (pop && !empty) begin dout <= mem[rp[{aw - 1}:0]]; rp <= rp + 1; end
+    end
+endmodule
+"""
+
+
+def _gcd(width: int) -> str:
+    """Euclid's GCD by subtraction: an IDLE/RUN/DONE state machine around a subtract-and-compare datapath."""
+    return f"""module gcd{width}(input clk, input rst, input start, input [{width - 1}:0] a, input [{width - 1}:0] b,
+  output reg [{width - 1}:0] y, output reg done);
+  localparam IDLE = 2'd0, RUN = 2'd1, FIN = 2'd2;
+  reg [1:0] state;
+  reg [{width - 1}:0] x, z;
+  always @(posedge clk) if (rst) begin state <= IDLE; x <= 0; z <= 0; y <= 0; done <= 0; end
+    else case (state)
+      IDLE: begin done <= 0; if (start) begin x <= a; z <= b; state <= RUN; end end
+      RUN: if (x == z || z == 0) state <= FIN;
+           else if (x > z) x <= x - z; else z <= z - x;
+      default: begin y <= x; done <= 1; state <= IDLE; end
+    endcase
+endmodule
+"""
+
+
 def _pe(cfg: PEConfig) -> tuple[str, str]:
     from hw.build import design_name, emit
 
@@ -57,17 +110,30 @@ ARITHMETIC = {
     **{f"mul{w}s{s}": (lambda w=w, s=s: (_multiplier(w, s), f"mul{w}s{s}")) for w in (4, 6, 8) for s in (0, 1)},
     **{f"mac{w}": (lambda w=w: (_mac(w), f"mac{w}")) for w in (4, 6, 8)},
 }
+OTHER = {
+    **{f"rot{w}": (lambda w=w: (_shifter(w), f"rot{w}")) for w in (16, 32)},
+    **{f"fifo{d}x{w}": (lambda d=d, w=w: (_fifo(d, w), f"fifo{d}x{w}")) for d, w in ((8, 8), (16, 8))},
+    **{f"gcd{w}": (lambda w=w: (_gcd(w), f"gcd{w}")) for w in (8, 16)},
+}
 PES = {
     "pe_int8": lambda: _pe(PEConfig(pe="int8", wbits=8, wformat="signed", act="int8")),
     "pe_mixpe_w2": lambda: _pe(PEConfig(pe="mixpe", wbits=2, act="int8", group=4)),
     "pe_dequant_w2": lambda: _pe(PEConfig(pe="dequant", wbits=2, act="int8", group=4)),
+    # The demo's PE (make demo builds it): ~7k cells, the one design here past the 5k cells of the speed target.
+    "pe_mixpe_w4g128": lambda: _pe(PEConfig(pe="mixpe", wbits=4, act="int8", group=128)),
 }
-DESIGNS = {**ARITHMETIC, **PES}
+DESIGNS = {**ARITHMETIC, **OTHER, **PES}
 SMALLEST = "add8"
 # Layers to start routing on where fewer are known to leave nets unrouted (each failed attempt on a 2.4k-cell PE
 # costs 10-15 minutes): the MixPE and dequant PEs route completely only on all 6 osu018 layers (103 nets stay
 # unrouted on 4, 127 on 3 with the placement spread to density 0.6).
-ROUTE_LAYERS = {"pe_mixpe_w2": 6, "pe_dequant_w2": 6}
+ROUTE_LAYERS = {"pe_mixpe_w2": 6, "pe_dequant_w2": 6, "pe_mixpe_w4g128": 6}
+
+
+def design_family(name: str) -> str:
+    """The family a named design belongs to ('add', 'mul', 'mac', 'rot', 'fifo', 'gcd' or 'pe'): designs of one
+    family differ only in size or pipelining, so a held-out design must not have its family in training."""
+    return "pe" if name in PES else name[:3] if name.startswith(("mul", "mac", "add", "rot", "gcd")) else "fifo"
 
 
 def design_route_layers(name: str) -> int:

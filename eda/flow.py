@@ -8,13 +8,18 @@ qflow drives yosys (synthesis and osu018 mapping), graywolf (placement: `<top>_u
 when qrouter leaves nets unrouted, placement and routing are redone with one more layer, up to all
 MAX_ROUTE_LAYERS of osu018, so every label comes from a fully routed design (a failed net has no parasitics
 and would time as an ideal wire); the result records the layers used and the failures. Every timing label comes
-from OpenSTA on the post-placement netlist with our own constraints (ideal clock on `clk`, input and
-output delays 0), in three parasitic modes:
-  none     no wires at all (pre-route STA),
-  estimate a star-RC per net from the placed DEF (Manhattan lengths, LEF per-µm RC): the pre-route baseline,
-  routed   the routed RC trees as SPEF: the post-route ground truth (also written as routed.sdf).
-Per pin: arrival, required, slack (ns, setup/max analysis, [rise, fall]) and slew (ns). Stage times (s).
-Runs are cached under ~/.cache/mixkit/eda/ keyed by the Verilog, top, clock, starting layers and FLOW_VERSION.
+from OpenSTA on the post-placement netlist with the design set's constraints: a propagated clock on `clk`
+through the clock buffers qflow's fanout step inserts (CLKBUF1 trees), so each flop's clock arrives with its
+buffer and wire delays, and input and output delays of IO_DELAY_NS against that clock. Parasitic modes:
+  none            no wires at all (pre-route STA),
+  rmst, hpwl_star, per_sink_star
+                  placement-stage wire estimates from the placed DEF (eda.wire_estimate; rmst is the fair one),
+  routed          the routed RC trees as SPEF: the post-route ground truth (also written as routed.sdf).
+Per pin: arrival, required, slack (ns, setup/max analysis, [rise, fall]) and slew (ns). Stage times (s):
+`route` sums every routing attempt, failed ones included, and `replace` the placements redone after them.
+Routed designs are cached under ~/.cache/mixkit/eda/routed-* keyed by the Verilog, top, starting layers and
+ROUTE_VERSION; timing labels under ~/.cache/mixkit/eda/<top>-* keyed by those, the clock and FLOW_VERSION, so
+a new estimate or constraint re-times the cached routes without routing again.
 """
 
 from __future__ import annotations
@@ -45,10 +50,15 @@ LEF = TECH / "osu018_stdcells.lef"
 # Three routing layers make routes detour more than a placement estimate expects (see DESIGN.md).
 ROUTE_LAYERS = 3
 MAX_ROUTE_LAYERS = 6  # osu018 has metal1..metal6
-MODES = ("none", "estimate", "routed")
-# Bump when the scripts, constraints or label format change, so cached runs are rebuilt.
-FLOW_VERSION = 2
+ESTIMATE_MODES = ("rmst", "hpwl_star", "per_sink_star")
+MODES = ("none", *ESTIMATE_MODES, "routed")
+# Bump when the synthesis, placement or routing scripts change, so cached routes are rebuilt.
+ROUTE_VERSION = 1
+# Bump when the STA constraints, wire estimates or label format change, so cached labels are rebuilt.
+FLOW_VERSION = 4
 TOOLS = ("qflow", "sta")
+# The design set's SDC: every input arrives and every output is required this long after/before the clock edge (ns).
+IO_DELAY_NS = 0.2
 # OpenSTA marks unconstrained or unreached values with ±1e30.
 _UNSET = 1e20
 
@@ -107,8 +117,9 @@ def sta_script(top: str, clock_ns: float, spef: str | None, sdf: str | None) -> 
         "read_verilog netlist.v",
         f"link_design {top}",
         f"create_clock -name clk -period {clock_ns} [get_ports clk]",
-        "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
-        "set_output_delay 0 -clock clk [all_outputs]",
+        "set_propagated_clock [all_clocks]",
+        f"set_input_delay {IO_DELAY_NS} -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
+        f"set_output_delay {IO_DELAY_NS} -clock clk [all_outputs]",
     ]
     if spef:
         lines.append(f"read_spef {spef}")
@@ -165,9 +176,17 @@ def _read_pins(path: Path) -> tuple[list[str], np.ndarray]:
     return names, arr
 
 
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\0".join(map(str, parts)).encode()).hexdigest()[:12]
+
+
+def _route_dir(top: str, text: str, route_layers: int) -> Path:
+    return cache_root() / "eda" / f"routed-{top}-{_digest(text, top, ROUTE_VERSION, route_layers)}"
+
+
 def _cache_dir(top: str, text: str, clock_ns: float, route_layers: int) -> Path:
-    key = f"{text}\0{top}\0{clock_ns!r}\0{FLOW_VERSION}\0{route_layers}".encode()
-    return cache_root() / "eda" / f"{top}-{hashlib.sha256(key).hexdigest()[:12]}"
+    key = _digest(text, top, repr(clock_ns), FLOW_VERSION, route_layers, ROUTE_VERSION)
+    return cache_root() / "eda" / f"{top}-{key}"
 
 
 def _project_vars(route_layers: int) -> str:
@@ -180,10 +199,12 @@ def failed_routes(route_log: Path) -> int:
     return int(found[-1]) if found else 0
 
 
-def _run_stage(stage: str, top: str, work: Path, outputs: list[str], seconds: dict[str, float]) -> None:
+def _run_stage(stage: str, top: str, work: Path, outputs: list[str], seconds: dict[str, float], key: str = "") -> None:
+    """Run one qflow stage; its seconds are added to seconds[key or stage] (repeated stages accumulate)."""
     t0 = time.perf_counter()
     run_logged(["qflow", stage, "-T", "osu018", top], work / f"qflow_{stage}.log", work, FlowError)
-    seconds[stage] = round(time.perf_counter() - t0, 3)
+    key = key or stage
+    seconds[key] = round(seconds.get(key, 0.0) + time.perf_counter() - t0, 3)
     missing = [o for o in outputs if not (work / o).exists()]
     if missing:
         raise FlowError(f"qflow {stage} left no {missing[0]}: see {work / f'qflow_{stage}.log'} and {work / 'log'}")
@@ -207,10 +228,10 @@ def _synthesize(text: str, top: str, work: Path, seconds: dict[str, float], rout
     _run_stage("synthesize", top, work, [f"{top}.rtlnopwr.v"], seconds)
 
 
-def _place(top: str, work: Path, seconds: dict[str, float], route_layers: int) -> None:
+def _place(top: str, work: Path, seconds: dict[str, float], route_layers: int, key: str = "place") -> None:
     # The layer count shapes placement too (pin access, track grid), so a new count means a new placement.
     (work / "project_vars.sh").write_text(_project_vars(route_layers))
-    _run_stage("place", top, work, [f"{top}_unroute.def", f"{top}.rtlnopwr.v"], seconds)
+    _run_stage("place", top, work, [f"{top}_unroute.def", f"{top}.rtlnopwr.v"], seconds, key)
     # Placement rewrites <top>.rtlnopwr.v (buffer trees); STA must read this post-placement netlist.
     shutil.copy(work / f"{top}.rtlnopwr.v", work / "netlist.v")
     shutil.copy(work / f"{top}_unroute.def", work / "placed.def")
@@ -220,8 +241,11 @@ def _place_and_route(top: str, work: Path, seconds: dict[str, float], route_laye
     """Place and route on route_layers, adding a layer while nets stay unrouted: (layers used, failures)."""
     failures: dict[str, int] = {}
     for layers in range(route_layers, MAX_ROUTE_LAYERS + 1):
-        _place(top, work, seconds, layers)
+        # Placements redone after a failed route are routing's cost ("replace"), not the predictor's.
+        _place(top, work, seconds, layers, "place" if layers == route_layers else "replace")
+        before = seconds.get("route", 0.0)
         _run_stage("route", top, work, [f"{top}.def", f"{top}.rc"], seconds)
+        seconds["route_final"] = round(seconds["route"] - before, 3)
         failed = failed_routes(work / "qflow_route.log")
         if not failed:
             return layers, failures
@@ -233,32 +257,64 @@ def _place_and_route(top: str, work: Path, seconds: dict[str, float], route_laye
     )
 
 
-def _run_flow(text: str, top: str, design: str, clock_ns: float, route_layers: int, work: Path, final: Path) -> None:
+def route_design(text: str, top: str, route_layers: int) -> Path:
+    """Synthesize, place and route (cached): the folder holding placed.def, netlist.v, routed.def, routed.rc
+    and result.json (stage_seconds, route_layers used, route_failures by layer count)."""
+    final = _route_dir(top, text, route_layers)
+    if not (final / "result.json").exists():
+        require_tools()
+        with staged_entry(final) as work:
+            seconds: dict[str, float] = {}
+            _synthesize(text, top, work, seconds, route_layers)
+            layers, failures = _place_and_route(top, work, seconds, route_layers)
+            shutil.copy(work / f"{top}.def", work / "routed.def")
+            shutil.copy(work / f"{top}.rc", work / "routed.rc")
+            summary = {"top": top, "stage_seconds": seconds, "route_layers": layers, "route_failures": failures}
+            (work / "result.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return final
+
+
+def estimate_spef(kind: str, work: Path) -> tuple[str, int]:
+    """(SPEF text, nets skipped) of wire estimate `kind` (eda.wire_estimate) for placed.def + netlist.v in work."""
     from eda.parse.def_file import read_def
     from eda.parse.lef import read_lef
     from eda.parse.liberty import read_liberty
     from eda.parse.netlist import read_netlist
-    from eda.parse.rc_tree import read_rc
-    from eda.spef import star_estimate, write_spef
+    from eda.spef import write_spef
+    from eda.wire_estimate import estimate
 
-    seconds: dict[str, float] = {}
-    _synthesize(text, top, work, seconds, route_layers)
-    layers, failures = _place_and_route(top, work, seconds, route_layers)
-    shutil.copy(work / f"{top}.def", work / "routed.def")
+    library, netlist = read_liberty(LIBERTY), read_netlist(work / "netlist.v")
+    return write_spef(estimate(kind, read_def(work / "placed.def"), netlist, library, read_lef(LEF)), netlist, library)
+
+
+def _run_flow(text: str, top: str, design: str, clock_ns: float, route_layers: int, work: Path, final: Path) -> None:
+    from eda.parse.liberty import read_liberty
+    from eda.parse.netlist import read_netlist
+    from eda.parse.rc_tree import read_rc
+    from eda.spef import write_spef
+
+    routed_dir = route_design(text, top, route_layers)
+    route = json.loads((routed_dir / "result.json").read_text())
+    for name in ("placed.def", "netlist.v", "routed.def", "routed.rc", *(p.name for p in routed_dir.glob("*.log"))):
+        shutil.copy(routed_dir / name, work / name)
+    seconds = dict(route["stage_seconds"])
 
     t0 = time.perf_counter()
     library, netlist = read_liberty(LIBERTY), read_netlist(work / "netlist.v")
-    rc_nets, malformed = read_rc(work / f"{top}.rc")
-    routed_spef, routed_skipped = write_spef(rc_nets, netlist, library)
-    est_nets = star_estimate(read_def(work / "placed.def"), netlist, library, read_lef(LEF))
-    est_spef, est_skipped = write_spef(est_nets, netlist, library)
+    rc_nets, malformed = read_rc(work / "routed.rc")
+    routed_spef, skipped = write_spef(rc_nets, netlist, library)
     (work / "routed.spef").write_text(routed_spef)
-    (work / "estimate.spef").write_text(est_spef)
-    seconds["spef"] = round(time.perf_counter() - t0, 3)
+    seconds["spef_routed"] = round(time.perf_counter() - t0, 3)
+    skipped = {"routed": skipped}
+    for kind in ESTIMATE_MODES:
+        t0 = time.perf_counter()
+        spef, skipped[kind] = estimate_spef(kind, work)
+        (work / f"{kind}.spef").write_text(spef)
+        seconds[f"spef_{kind}"] = round(time.perf_counter() - t0, 3)
 
     wns, tns, arrays, names0 = {}, {}, {}, None
     for mode in MODES:
-        spef = {"none": None, "estimate": "estimate.spef", "routed": "routed.spef"}[mode]
+        spef = None if mode == "none" else f"{mode}.spef"
         names, arr, wns[mode], tns[mode], sec = run_sta(
             work, top, clock_ns, mode, spef, "routed.sdf" if mode == "routed" else None
         )
@@ -278,10 +334,10 @@ def _run_flow(text: str, top: str, design: str, clock_ns: float, route_layers: i
         wns_ns=wns,
         tns_ns=tns,
         stage_seconds=seconds,
-        route_layers=layers,
-        route_failures=failures,
+        route_layers=route["route_layers"],
+        route_failures=route["route_failures"],
         rc_nets_malformed=len(malformed),
-        spef_nets_skipped={"routed": routed_skipped, "estimate": est_skipped},
+        spef_nets_skipped=skipped,
         work_dir=str(final),
     )
     (work / "result.json").write_text(json.dumps(asdict(result), indent=2) + "\n")
@@ -291,8 +347,7 @@ def run_placement(text: str, top: str) -> Path:
     """Synthesize and place only (cached): the folder holding placed.def and netlist.v."""
     if not re.search(rf"^\s*module\s+{re.escape(top)}\b", text, re.M):
         raise FlowError(f"the Verilog has no module {top!r}: pass its top module with --top")
-    key = f"{text}\0{top}\0{FLOW_VERSION}".encode()
-    final = cache_root() / "eda" / f"placed-{top}-{hashlib.sha256(key).hexdigest()[:12]}"
+    final = cache_root() / "eda" / f"placed-{top}-{_digest(text, top, ROUTE_VERSION)}"
     if not (final / "result.json").exists():
         require_tools()
         with staged_entry(final) as work:
@@ -381,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         for mode in MODES:
             print(
-                f"  {mode:9s} WNS {result.wns_ns[mode]:8.4f} ns  TNS {result.tns_ns[mode]:9.4f} ns"
+                f"  {mode:13s} WNS {result.wns_ns[mode]:8.4f} ns  TNS {result.tns_ns[mode]:9.4f} ns"
                 f"  achieves {result.clock_mhz(mode):7.1f} MHz"
             )
         print("  stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.stage_seconds.items()))

@@ -4,12 +4,13 @@ Nodes: pins (instance pins `INST/PIN` and ports), one node type 'pin'. Edges:
   ('pin', 'net_out', 'pin')  driver → sink,   ('pin', 'net_in', 'pin')  sink → driver,
   ('pin', 'cell_out', 'pin') cell input → output along each Liberty delay arc.
 Node features `x` (FEATURES, then a one-hot of the pin's cell type over the library, ports last):
-placement-derived wire estimates (star Manhattan length, HPWL, fanout, Elmore delay, load), distances to the
-die edges, pin capacitance and LUT-derived delay/slew increments (the library's NLDM tables evaluated at the
-estimated load versus the pins-only load), the no-wire STA arrival and slew, and the metal layers the design is
-(to be) routed on, a flow setting known before routing (more layers: shorter detours). Lengths in 100 µm, times in
-ns, capacitances in pF. `topo_level` orders pins for propagation; `fall_critical` marks pins whose falling
-transition is the critical one in the no-wire timing.
+placement-derived wire estimates (star Manhattan length, HPWL, fanout, Elmore delay, load; the net's rectilinear
+MST length and, at a sink, its driver-to-sink path length along that tree), distances to the die edges, pin
+capacitance and LUT-derived delay/slew increments (the library's NLDM tables evaluated at the estimated load
+versus the pins-only load), and the arrival and slew of a base STA run (no wires, or the RMST estimate's wires;
+eda.slack predicts the change from it). Nothing comes from routing. Lengths in 100 µm, times in ns, capacitances
+in pF. `topo_level` orders pins for propagation; `fall_critical` marks pins whose falling transition is the
+critical one in the base timing.
 Labels (when flow labels are given): y_at (ns, late arrival, max of rise/fall) per mode, endpoint masks.
 """
 
@@ -27,12 +28,13 @@ from eda.parse.lef import Lef, read_lef
 from eda.parse.liberty import Library, Table, read_liberty
 from eda.parse.netlist import Netlist, read_netlist
 from eda.spef import ESTIMATE_LAYER, pin_xy
+from eda.wire_estimate import is_driver, prim_tree
 
 FEATURES = (
     "in_port", "out_port", "driver", "endpoint", "clock_pin",
     "d_left", "d_right", "d_bottom", "d_top", "pin_cap",
     "fanout", "hpwl", "star_len", "elmore", "load", "wire_cap",
-    "lut_delay_inc", "lut_slew_inc", "at_none", "slew_none", "route_layers",
+    "lut_delay_inc", "lut_slew_inc", "at_base", "slew_base", "rmst_len", "rmst_path",
 )  # fmt: skip
 # Softmax temperature (ns) of the cell-arc gate: inputs within ~this of the latest input share the gate.
 GATE_TAU_NS = 0.02
@@ -93,13 +95,11 @@ def build_graph(
     netlist: Netlist,
     library: Library,
     lef: Lef,
-    none: PinTable | None = None,
+    base: PinTable | None = None,
     names_hint: list[str] | None = None,
-    route_layers: int = 3,
 ):
-    """(HeteroData, pin names). `none` is the no-wire STA timing aligned to the returned names (see pin_table);
-    if None, the at_none/slew_none features are zero (call again with it once the names are known).
-    route_layers: metal layers of the routing the prediction is for (eda.flow's default is 3)."""
+    """(HeteroData, pin names). `base` is the base STA timing aligned to the returned names (see pin_table);
+    if None, the at_base/slew_base features are zero (call again with it once the names are known)."""
     from torch_geometric.data import HeteroData
 
     layer = lef.layers[ESTIMATE_LAYER]
@@ -133,7 +133,7 @@ def build_graph(
     for conns in design.nets.values():
         ids = [(node(i, p), i, p) for i, p in conns]
         ids = [t for t in ids if t[0] is not None]
-        drivers = [t for t in ids if _drives(t[1], t[2], design, netlist, library)]
+        drivers = [t for t in ids if is_driver((t[1], t[2]), design, netlist, library)]
         if len(drivers) != 1 or len(ids) < 2:
             continue
         d, di, dp = drivers[0]
@@ -144,15 +144,21 @@ def build_graph(
         pin_caps = sum(_pin_cap(names[s], owner, library) for s, _, _ in sinks)
         lens = [abs(xy[names[s]][0] - dx) + abs(xy[names[s]][1] - dy) for s, _, _ in sinks]
         wire_cap = c_um * sum(lens)
-        for (s, _, _), length in zip(sinks, lens, strict=True):
+        parent, seg = prim_tree(np.array([xy[names[d]]] + [xy[names[s]] for s, _, _ in sinks]))
+        path = tree_paths(parent, seg)
+        rmst = float(seg.sum())
+        for k, ((s, _, _), length) in enumerate(zip(sinks, lens, strict=True), 1):
             elmore = r_um * length * (c_um * length / 2 + _pin_cap(names[s], owner, library)) * 1e-3  # ohm·pF → ns
             net_src.append(d)
             net_dst.append(s)
             net_attr.append([(xy[names[s]][0] - dx) / 100, (xy[names[s]][1] - dy) / 100, length / 100, elmore])
-            per_pin[s] = {"star_len": length / 100, "elmore": elmore, "hpwl": hpwl / 100, "fanout": len(sinks)}
+            per_pin[s] = {
+                "star_len": length / 100, "elmore": elmore, "hpwl": hpwl / 100, "fanout": len(sinks),
+                "rmst_len": rmst / 100, "rmst_path": path[k] / 100,
+            }  # fmt: skip
         per_pin[d] = {
             "hpwl": hpwl / 100, "fanout": len(sinks), "load": pin_caps + wire_cap, "wire_cap": wire_cap,
-            "pins_load": pin_caps, "star_len": sum(lens) / 100,
+            "pins_load": pin_caps, "star_len": sum(lens) / 100, "rmst_len": rmst / 100,
         }  # fmt: skip
 
     n = len(names)
@@ -207,11 +213,10 @@ def build_graph(
             if arc.kind == "setup_rising" and f"{inst}/{arc.related_pin}" in index:
                 endpoint[k] = True
                 setup_tables.append((k, index[f"{inst}/{arc.related_pin}"], arc))
-    if none is not None:
-        x[:, f["at_none"]] = np.nan_to_num(none.at)
-        x[:, f["slew_none"]] = np.nan_to_num(none.slew)
-    x[:, f["route_layers"]] = route_layers
-    fall_critical = none.fall_critical if none is not None else np.zeros(n, dtype=bool)
+    if base is not None:
+        x[:, f["at_base"]] = np.nan_to_num(base.at)
+        x[:, f["slew_base"]] = np.nan_to_num(base.slew)
+    fall_critical = base.fall_critical if base is not None else np.zeros(n, dtype=bool)
 
     data = HeteroData()
     data["pin"].x = torch.from_numpy(x)
@@ -228,9 +233,7 @@ def build_graph(
         torch.stack([cs, cd]) if cell_src else torch.zeros(2, 0, dtype=torch.long)
     )
     data["pin", "cell_out", "pin"].edge_attr = torch.tensor(cell_attr, dtype=torch.float32).reshape(-1, 4)
-    data["pin"].topo_level = torch.from_numpy(
-        topo_levels(n, net_src + cell_src, net_dst + cell_dst, x[:, f["clock_pin"]])
-    )
+    data["pin"].topo_level = torch.from_numpy(topo_levels(n, net_src + cell_src, net_dst + cell_dst))
     data.setup_arcs = setup_tables
     return data, names
 
@@ -242,19 +245,22 @@ def _pin_cap(name: str, owner: dict[str, str], library: Library) -> float:
     return library.cells[cell].pins[name.rsplit("/", 1)[1]].capacitance
 
 
-def _drives(inst: str, pin: str, design: Design, netlist: Netlist, library: Library) -> bool:
-    if inst == "PIN":
-        return netlist.ports.get(pin) == "input"
-    cell = library.cells.get(design.components[inst].macro)
-    return bool(cell and pin in cell.pins and cell.pins[pin].direction == "output")
+def tree_paths(parent: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Distance from the root to every node of a tree given each node's parent and edge length (same units)."""
+    path = np.zeros(len(parent))
+    done = parent < 0
+    while not done.all():  # at most the tree's depth rounds
+        ready = ~done & done[np.maximum(parent, 0)]
+        path[ready] = path[parent[ready]] + length[ready]
+        done |= ready
+    return path
 
 
-def topo_levels(n: int, src: list[int], dst: list[int], clock_pin: np.ndarray) -> np.ndarray:
-    """Longest-path level of each pin over the given edges (Kahn's algorithm). Edges out of clock pins
-    (CLK→Q) start new paths, as an ideal clock launches data at 0, so their targets are sources too."""
+def topo_levels(n: int, src: list[int], dst: list[int]) -> np.ndarray:
+    """Longest-path level of each pin over the given edges (Kahn's algorithm). The clock is propagated, so
+    paths run from the clock port through the clock buffers and CLK→Q arcs to the D pins; a D pin drives
+    nothing, so registers break every cycle."""
     src_a, dst_a = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
-    keep = clock_pin[src_a] == 0 if len(src_a) else np.zeros(0, dtype=bool)
-    src_a, dst_a = src_a[keep], dst_a[keep]
     indeg = np.bincount(dst_a, minlength=n)
     order = np.argsort(src_a, kind="stable")
     starts = np.searchsorted(src_a[order], np.arange(n + 1))
@@ -277,9 +283,10 @@ def topo_levels(n: int, src: list[int], dst: list[int], clock_pin: np.ndarray) -
     return level
 
 
-def graph_from_flow(work_dir: str | Path, liberty: str | Path, lef_path: str | Path):
-    """(HeteroData with labels, pin names) for one eda.flow run folder."""
-    from eda.flow import load_result
+def graph_from_flow(work_dir: str | Path, liberty: str | Path, lef_path: str | Path, base: str = "rmst"):
+    """(HeteroData with labels, pin names) for one eda.flow run folder, on base STA mode `base` ('none' or
+    'rmst'). data['pin'] holds at_/slack_/required_/slew_ of every mode of eda.flow.MODES and of 'base'."""
+    from eda.flow import MODES, load_result
 
     work = Path(work_dir)
     result = load_result(work)
@@ -287,8 +294,9 @@ def graph_from_flow(work_dir: str | Path, liberty: str | Path, lef_path: str | P
     design, netlist = read_def(work / "placed.def"), read_netlist(work / "netlist.v")
     library, lef = read_liberty(liberty), read_lef(lef_path)
     _, names = build_graph(design, netlist, library, lef)
-    tables = {m: pin_table(labels, m, names) for m in ("none", "estimate", "routed")}
-    data, names = build_graph(design, netlist, library, lef, tables["none"], names, result.route_layers)
+    tables = {m: pin_table(labels, m, names) for m in MODES}
+    tables["base"] = tables[base]
+    data, names = build_graph(design, netlist, library, lef, tables[base], names)
     for mode, t in tables.items():
         data["pin"][f"at_{mode}"] = torch.from_numpy(t.at.astype(np.float32))
         data["pin"][f"slack_{mode}"] = torch.from_numpy(t.slack.astype(np.float32))
@@ -296,4 +304,5 @@ def graph_from_flow(work_dir: str | Path, liberty: str | Path, lef_path: str | P
         data["pin"][f"slew_{mode}"] = torch.from_numpy(t.slew.astype(np.float32))
     data.clock_ns = result.clock_ns
     data.design = result.design
+    data.base = base
     return data, names

@@ -3,18 +3,22 @@
     python -m eda.slack predict PLACED_DEF --netlist NETLIST.v --clock-ns NS [--model DIR] [--paths 5] [--json]
     python -m eda.slack predict DESIGN.v --top TOP --clock-ns NS      (synthesizes and places first)
 
-Model (TimingGCN-like, residual on a no-wire STA run): NetConv layers (torch-geometric MessagePassing over
-net_out, net_in and cell_out edges) predict each pin's local wire-induced delay δ (ns): the wire delay into a
-sink pin, or the extra cell delay an output pin sees from its wire load. `propagate` then accumulates δ level
-by level in topological order: ΔAT(sink) = ΔAT(driver) + δ, ΔAT(output) = Σ gate·ΔAT(input) + δ, where the
-gate is a softmax over the cell's inputs of their no-wire arrival plus the LUT arc delay (the critical input).
-Predicted arrival = no-wire STA arrival + ΔAT. Training uses teacher forcing (true predecessor ΔAT), as
+Model (TimingGCN-like, residual on a base STA run: the RMST wire estimate's by default, or no wires): NetConv
+layers (torch-geometric MessagePassing over net_out, net_in and cell_out edges) predict each pin's local
+wire-induced delay δ (ns) beyond the base run's: the wire delay into a sink pin, or the extra cell delay an
+output pin sees from its wire load. `propagate` then accumulates δ level by level in topological order:
+ΔAT(sink) = ΔAT(driver) + δ, ΔAT(output) = Σ gate·ΔAT(input) + δ, where the gate is a softmax over the cell's
+inputs of their base arrival plus the LUT arc delay (the critical input).
+Predicted arrival = base STA arrival + ΔAT. Training uses teacher forcing (true predecessor ΔAT), as
 TimingGCN does; prediction runs the full propagation.
-Fast RAT: at a flop D pin, clock period − the Liberty setup_rising constraint (of the D transition that is
-critical in the no-wire timing) at the predicted D slew (no-wire slew + the model's wire-induced slew
-change) and an ideal clock's zero slew; at an output port, the clock period (output delay 0).
+Fast RAT: at a flop D pin, clock period + the predicted clock arrival at the flop's CLK pin − the Liberty
+setup_rising constraint (of the D transition that is critical in the base timing) at the predicted D and CLK
+slews (base slew + the model's predicted slew change); at an output port, the clock period − the output delay.
+The clock is propagated (eda.flow), so the clock tree's wire delays move both launch and capture.
 Slack = RAT − arrival; WNS = min(0, min slack), TNS = Σ min(0, slack) over endpoints (ns).
-With --plot, a DEF inside an eda.flow folder is also plotted against that folder's post-route slack.
+The reported wall_seconds cover everything after the placement: parsing, the base wire estimate and its STA run,
+graph building, the GNN and the RAT. With --plot, a DEF inside an eda.flow folder is also plotted against that
+folder's post-route slack.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from torch import nn
 from torch_geometric.nn import MessagePassing
 
 from eda.graph import FEATURES, GATE_TAU_NS
-from sim.cli import OneLineParser, add_clock_argument, fail, nonnegative_int, positive_int
+from sim.cli import OneLineParser, add_clock_argument, fail, nonnegative_int
 
 PROG = "python -m eda.slack"
 
@@ -74,9 +78,9 @@ class SlackPredictor(nn.Module):
     """(n, 2) per pin: local wire-induced delay δ (ns; see the module docstring) and the wire-induced slew
     change (ns, local: a pin's slew follows from its driver's load and its wire, not from a path)."""
 
-    def __init__(self, in_dim: int, hidden: int = 32, layers: int = 3) -> None:
+    def __init__(self, in_dim: int, hidden: int = 32, layers: int = 3, base: str = "rmst") -> None:
         super().__init__()
-        self.config = {"in_dim": in_dim, "hidden": hidden, "layers": layers}
+        self.config = {"in_dim": in_dim, "hidden": hidden, "layers": layers, "base": base}
         self.register_buffer("x_mean", torch.zeros(in_dim))
         self.register_buffer("x_std", torch.ones(in_dim))
         self.encode = nn.Linear(in_dim, hidden)
@@ -84,6 +88,9 @@ class SlackPredictor(nn.Module):
             nn.ModuleDict({et[1]: NetConv(hidden, 4, hidden, hidden) for et in EDGE_TYPES}) for _ in range(layers)
         )
         self.head = _mlp(hidden + in_dim, hidden, 2)
+        # Start from δ = 0, the base run's own timing: with the RMST base that is the RMST estimate itself.
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
 
     def forward(self, data) -> torch.Tensor:
         # Clipped so a pin far outside the training designs' range cannot blow up its prediction.
@@ -105,23 +112,21 @@ class SlackPredictor(nn.Module):
     def from_pretrained(cls, folder: str | Path) -> SlackPredictor:
         folder = Path(folder)
         cfg = json.loads((folder / "config.json").read_text())
-        model = cls(cfg["in_dim"], cfg["hidden"], cfg["layers"])
+        model = cls(cfg["in_dim"], cfg["hidden"], cfg["layers"], cfg["base"])
         model.load_state_dict(torch.load(folder / "model.pt", weights_only=True))
         return model.eval()
 
 
 def arc_gates(data) -> torch.Tensor:
-    """Softmax weight of each cell_out edge among its output pin's incoming arcs (critical input in no-wire timing).
-    CLK→Q arcs get weight 0: an ideal clock launches data at 0, so registers start new paths."""
+    """Softmax weight of each cell_out edge among its output pin's incoming arcs (critical input in base timing).
+    CLK→Q arcs count like any arc: a propagated clock launches data when its edge reaches the flop."""
     src, dst = data["pin", "cell_out", "pin"].edge_index
-    at = torch.nan_to_num(data["pin"].x[:, FEATURES.index("at_none")])
+    at = torch.nan_to_num(data["pin"].x[:, FEATURES.index("at_base")])
     arc_delay = data["pin", "cell_out", "pin"].edge_attr[:, 0]
     score = (at[src] + arc_delay) / GATE_TAU_NS
     from torch_geometric.utils import softmax
 
-    gate = softmax(score, dst, num_nodes=data["pin"].num_nodes)
-    clock = data["pin"].x[src, FEATURES.index("clock_pin")] > 0
-    return torch.where(clock, torch.zeros_like(gate), gate)
+    return softmax(score, dst, num_nodes=data["pin"].num_nodes)
 
 
 def _incoming(data) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -147,9 +152,9 @@ def propagate(data, delta: torch.Tensor) -> torch.Tensor:
 
 def teacher_targets(data) -> tuple[torch.Tensor, torch.Tensor]:
     """((n, 2) targets in ns, (n, 2) valid mask): δ(p) = ΔAT(p) − Σ gate·ΔAT(pred) with the true
-    routed-minus-no-wire ΔAT, and the routed-minus-no-wire slew."""
-    dat = data["pin"].at_routed - data["pin"].at_none
-    dslew = data["pin"].slew_routed - data["pin"].slew_none
+    routed-minus-base ΔAT, and the routed-minus-base slew."""
+    dat = data["pin"].at_routed - data["pin"].at_base
+    dslew = data["pin"].slew_routed - data["pin"].slew_base
     dat0 = torch.nan_to_num(dat)
     src, dst, w = _incoming(data)
     pred = torch.zeros_like(dat0).index_add(0, dst, w * dat0[src])
@@ -157,20 +162,19 @@ def teacher_targets(data) -> tuple[torch.Tensor, torch.Tensor]:
     return targets, torch.stack([~torch.isnan(dat), ~torch.isnan(dslew)], dim=1)
 
 
-def fast_rat(data, slew: torch.Tensor, clock_ns: float) -> torch.Tensor:
-    """Required arrival time (ns) at each endpoint (NaN elsewhere) given each pin's slew (ns); see the module
-    docstring."""
+def fast_rat(data, at: torch.Tensor, slew: torch.Tensor, clock_ns: float) -> torch.Tensor:
+    """Required arrival time (ns) at each endpoint (NaN elsewhere) given each pin's arrival and slew (ns); see
+    the module docstring."""
+    from eda.flow import IO_DELAY_NS
+
     rat = torch.full((data["pin"].num_nodes,), float("nan"))
-    slew = slew.tolist()
-    endpoint = data["pin"].endpoint
-    rat[endpoint] = clock_ns
+    at, slew = at.tolist(), slew.tolist()
+    rat[data["pin"].endpoint] = clock_ns - IO_DELAY_NS  # output ports; flop D pins are overwritten below
     fall = data["pin"].fall_critical.tolist()
-    for d_pin, _, arc in data.setup_arcs:
-        # An ideal clock reaches the flop with zero transition, as OpenSTA times it.
-        point = {"related_pin_transition": 0.0, "constrained_pin_transition": slew[d_pin]}
+    for d_pin, clk_pin, arc in data.setup_arcs:
+        point = {"related_pin_transition": slew[clk_pin], "constrained_pin_transition": slew[d_pin]}
         table = arc.tables["fall_constraint" if fall[d_pin] else "rise_constraint"]
-        setup = table.lookup(**point)
-        rat[d_pin] = clock_ns - setup
+        rat[d_pin] = clock_ns + at[clk_pin] - table.lookup(**point)
     return rat
 
 
@@ -216,9 +220,9 @@ class Prediction:
 def predict(model: SlackPredictor, data, names: list[str], clock_ns: float) -> Prediction:
     t0 = time.perf_counter()
     delta = model(data)
-    at = torch.nan_to_num(data["pin"].x[:, FEATURES.index("at_none")]) + propagate(data, delta[:, 0])
-    slew = torch.nan_to_num(data["pin"].x[:, FEATURES.index("slew_none")]) + delta[:, 1]
-    rat = fast_rat(data, slew, clock_ns)
+    at = torch.nan_to_num(data["pin"].x[:, FEATURES.index("at_base")]) + propagate(data, delta[:, 0])
+    slew = torch.nan_to_num(data["pin"].x[:, FEATURES.index("slew_base")]) + delta[:, 1]
+    rat = fast_rat(data, at, slew, clock_ns)
     slack = (rat - at).numpy()
     ep = data["pin"].endpoint.numpy() & ~np.isnan(slack)
     s = slack[ep]
@@ -237,11 +241,15 @@ def fit_normalization(model: SlackPredictor, graphs: list) -> None:
 
 
 def train(graphs: list, epochs: int = 150, lr: float = 3e-3, seed: int = 0, progress: bool = True) -> SlackPredictor:
-    """Train on graphs from eda.graph.graph_from_flow with teacher forcing (MSE on δ, ns × TARGET_SCALE)."""
+    """Train on graphs from eda.graph.graph_from_flow (one base mode) with teacher forcing (MSE on δ,
+    ns × TARGET_SCALE)."""
     from tqdm import tqdm
 
+    bases = {g.base for g in graphs}
+    if len(bases) != 1:
+        raise ValueError(f"training graphs mix base modes {sorted(bases)}: build them with one base")
     torch.manual_seed(seed)
-    model = SlackPredictor(graphs[0]["pin"].x.shape[1])
+    model = SlackPredictor(graphs[0]["pin"].x.shape[1], base=bases.pop())
     fit_normalization(model, graphs)
     targets = [teacher_targets(g) for g in graphs]
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -265,30 +273,54 @@ def default_model_dir() -> Path:
     return cache_root() / "eda" / "e2eslack-model"
 
 
-def _graph_for_placed(def_path: Path, netlist_path: Path, clock_ns: float, route_layers: int):
-    """(graph, names, no-wire STA seconds) for a placed DEF and its post-placement netlist, to be routed on
-    route_layers metal layers."""
-    from eda.flow import LEF, LIBERTY, run_sta
-    from eda.graph import PinTable, build_graph
+def predict_placed(def_path: Path, netlist_path: Path, clock_ns: float, model: SlackPredictor):
+    """(Prediction, graph, pin names, wall seconds) for a placed DEF and its post-placement netlist: parsing,
+    the model's base STA run (with the RMST estimate's SPEF unless the base is 'none'), graph building,
+    GNN and RAT, all inside the wall time."""
+    from eda.flow import LEF, LIBERTY, estimate_spef, run_sta
+    from eda.graph import build_graph, pin_table
     from eda.parse.def_file import read_def
     from eda.parse.lef import read_lef
     from eda.parse.liberty import read_liberty
     from eda.parse.netlist import read_netlist
 
+    t0 = time.perf_counter()
+    base = model.config["base"]
     design, netlist = read_def(def_path), read_netlist(netlist_path)
     library, lef = read_liberty(LIBERTY), read_lef(LEF)
     _, names = build_graph(design, netlist, library, lef)
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "netlist.v").write_text(netlist_path.read_text())
-        sta_names, arr, _, _, seconds = run_sta(Path(tmp), netlist.top, clock_ns, "none", None)
+        work = Path(tmp)
+        (work / "netlist.v").write_text(netlist_path.read_text())
+        spef = None
+        if base != "none":
+            (work / "placed.def").write_text(def_path.read_text())
+            (work / "base.spef").write_text(estimate_spef(base, work)[0])
+            spef = "base.spef"
+        sta_names, arr, _, _, _ = run_sta(work, netlist.top, clock_ns, base, spef)
     labels = {"pins": np.array(sta_names)}
     for k, what in enumerate(("arrival", "required", "slack", "slew")):
-        labels[f"none/{what}"] = arr[:, 2 * k : 2 * k + 2]
-    from eda.graph import pin_table
+        labels[f"{base}/{what}"] = arr[:, 2 * k : 2 * k + 2]
+    data, names = build_graph(design, netlist, library, lef, pin_table(labels, base, names), names)
+    result = predict(model, data, names, clock_ns)
+    return result, data, names, time.perf_counter() - t0
 
-    table: PinTable = pin_table(labels, "none", names)
-    data, names = build_graph(design, netlist, library, lef, table, names, route_layers)
-    return data, names, seconds
+
+def predicted_clock_mhz(folder: Path, model_dir: Path | None = None) -> float:
+    """The clock (MHz) E2ESlack predicts before routing for a placed design folder (placed.def and netlist.v:
+    an eda.flow entry or eda.flow.run_placement's): 1000 / (period − worst endpoint slack), which does not
+    depend on the period timed at, since endpoint slacks shift exactly with it. FlowError if a file is missing."""
+    from eda.flow import FlowError
+
+    model_dir = model_dir or default_model_dir()
+    for need in (folder / "placed.def", folder / "netlist.v", model_dir / "model.pt"):
+        if not need.is_file():
+            raise FlowError(f"{need} not found: pass a placed eda.flow folder and train with python -m bench.e2eslack")
+    period = 10.0
+    result = predict_placed(
+        folder / "placed.def", folder / "netlist.v", period, SlackPredictor.from_pretrained(model_dir)
+    )[0]
+    return 1000.0 / (period - float(np.nanmin(result.slack[result.endpoint])))
 
 
 def _plot_against_routed(path: Path, flow_dir: Path, result: Prediction, clock_ns: float) -> None:
@@ -326,17 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--netlist", type=Path, help="post-placement gate netlist of the DEF (default: netlist.v beside it)")
     q.add_argument("--top", help="top module of a Verilog input (default: the file's stem)")
     add_clock_argument(q, None, alias=True)
-    q.add_argument(
-        "--layers",
-        type=positive_int,
-        help="metal layers the design will be routed on (default: the eda.flow folder's, else 3)",
-    )
     q.add_argument("--model", type=Path, default=None, help="trained model folder (default: bench.e2eslack's)")
     q.add_argument("--paths", type=nonnegative_int, default=3, help="number of critical paths to print (default 3)")
     q.add_argument("--json", action="store_true", help="print the result as JSON")
     q.add_argument("--plot", type=Path, help="PNG of predicted vs post-route slack (DEF inside an eda.flow folder)")
     args = p.parse_args(argv)
-    from eda.flow import ROUTE_LAYERS, FlowError, load_result, run_placement
+    from eda.flow import FlowError, run_placement
     from eda.parse import ParseError
 
     model_dir = args.model or default_model_dir()
@@ -357,13 +384,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise FlowError("--plot needs a placed DEF inside an eda.flow folder, not a Verilog file")
             folder = run_placement(args.design.read_text(), args.top or args.design.stem)
             placed, netlist = folder / "placed.def", folder / "netlist.v"
-        layers = args.layers
-        if layers is None:
-            flow = placed.parent / "result.json"
-            layers = load_result(placed.parent).route_layers if flow.is_file() else ROUTE_LAYERS
-        data, names, sta_s = _graph_for_placed(placed, netlist, args.clock_ns, layers)
         model = SlackPredictor.from_pretrained(model_dir)
-        result = predict(model, data, names, args.clock_ns)
+        result, data, names, wall = predict_placed(placed, netlist, args.clock_ns, model)
     except (FlowError, ParseError, ValueError, UnicodeDecodeError) as e:
         return fail(PROG, e)
     paths = result.paths(data, args.paths)
@@ -373,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         "wns_ns": result.wns,
         "tns_ns": result.tns,
         "endpoints": int(result.endpoint.sum()),
-        "predict_seconds": result.seconds + sta_s,
+        "wall_seconds": wall,
         "critical_paths": paths,
     }
     if args.json:

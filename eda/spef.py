@@ -1,4 +1,4 @@
-"""SPEF (IEEE 1481) for OpenSTA: routed RC trees from qrouter, or a placement-stage star-RC estimate.
+"""SPEF (IEEE 1481) for OpenSTA: routed RC trees from qrouter, or placement-stage estimates (eda.wire_estimate).
 
 Written in pF / ohm / ns with `:` between instance and pin and `[]` bus bits. Net names follow the
 netlist: qrouter and DEF write `ra[7]` or `x_bF$buf3` for internal nets that the netlist spells
@@ -20,7 +20,7 @@ from eda.parse.rc_tree import RcNet
 MIN_RES_OHM = 1e-3
 # Sink pins hang off their tree node through this resistor, so several pins may share a node.
 PIN_RES_OHM = 1e-3
-# The routing layer whose per-µm RC the star estimate assumes (the first vertical layer on osu018).
+# The routing layer whose per-µm RC the wire estimates assume (the first vertical layer on osu018).
 ESTIMATE_LAYER = "metal2"
 
 
@@ -94,37 +94,3 @@ def pin_xy(design: Design, lef: Lef, inst: str, pin: str) -> tuple[float, float]
     c = design.components[inst]
     w, h = lef.sizes.get(c.macro, (0.0, 0.0))
     return c.x + w / 2, c.y + h / 2
-
-
-def star_estimate(design: Design, netlist: Netlist, library: Library, lef: Lef) -> list[RcNet]:
-    """One star RC per signal net from the placed DEF: a wire from the driver to each sink, R and C from
-    its Manhattan length and the ESTIMATE_LAYER's per-µm RC (no routing detours, no Steiner sharing)."""
-    layer = lef.layers[ESTIMATE_LAYER]
-    r_um, c_um = layer.ohm_per_um(), layer.pf_per_um()
-    nets = []
-    for name, conns in design.nets.items():
-        pins = [(inst, pin) for inst, pin in conns if inst == "PIN" or inst in design.components]
-        driver = next((ip for ip in pins if _is_driver(ip, design, netlist, library)), None)
-        if driver is None or len(pins) < 2:
-            continue
-        dx, dy = pin_xy(design, lef, *driver)
-        parent, res, cap, names = [-1], [0.0], [0.0], [(0, "/".join(driver))]
-        for ip in pins:
-            if ip == driver:
-                continue
-            x, y = pin_xy(design, lef, *ip)
-            length = abs(x - dx) + abs(y - dy)
-            parent.append(0)
-            res.append(r_um * length)
-            cap.append(c_um * length)
-            names.append((len(parent) - 1, "/".join(ip)))
-        nets.append(RcNet(name, names[0][1], tuple(parent), tuple(res), tuple(cap), tuple(names)))
-    return nets
-
-
-def _is_driver(inst_pin: tuple[str, str], design: Design, netlist: Netlist, library: Library) -> bool:
-    inst, pin = inst_pin
-    if inst == "PIN":
-        return netlist.ports.get(pin) == "input"
-    cell = library.cells.get(design.components[inst].macro)
-    return bool(cell and pin in cell.pins and cell.pins[pin].direction == "output")

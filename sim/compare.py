@@ -8,7 +8,8 @@ MixPE variants "mixpe..."; MIXPE is the headline one, compared with every other 
 
 Workloads: Llama-2-7B and Mixtral-8x7B (sim/model_shapes.py), W4 unsigned weights in groups of 128,
 INT8 (W4A8) or FP16 (W4A16) activations, a 2,048-token prefill and/or 128 decode steps, batch 1, on
-a 32 x 32 array; every PE at its own synthesized clock, with clock gating (sim/energy.py).
+a 32 x 32 array; every PE at its own synthesized clock, with clock gating (sim/energy.py), and
+DRAM at a fixed 3.2 GB/s (MEMORY), so each PE sees it as fewer bytes per cycle the faster it runs.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ COMPARED: dict[str, Compared] = {
 }
 MIXPE = "mixpe"
 ROWS = COLS = 32
+# DRAM fixed in time, not per cycle, so a faster clock does not also buy bandwidth: 3.2 GB/s is 32 B per
+# cycle at a 100 MHz reference clock (MemoryConfig's per-cycle default), about what every PE here runs at.
+MEMORY = MemoryConfig(dram_gb_per_s=3.2)
 MODELS = {"llama-2-7b": "", "mixtral-8x7b": "Mixtral-8x7B "}  # model -> label prefix (Llama's labels as before)
 SCHEMES = {"int8": "W4A8", "fp16": "W4A16"}
 PHASES = {"prefill 2048 + decode 128": (2048, 128), "prefill 2048 only": (2048, 0), "decode 128 only": (0, 128)}

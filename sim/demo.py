@@ -30,11 +30,10 @@ from tqdm import tqdm
 from hw.build import write_design
 from hw.config import ArrayConfig, PEConfig
 from sim.cli import OneLineParser
-from sim.compare import COMPARED, MIXPE, compare_all, format_comparisons, pe_cost, pe_for, targets
+from sim.compare import COMPARED, MEMORY, MIXPE, compare_all, format_comparisons, pe_cost, pe_for, targets
 from sim.files import atomic_write
 from sim.gemm import gemm_cycles, random_operands, run_gemm
 from sim.model_shapes import builtin_workload
-from sim.perf_model import MemoryConfig
 from sim.reference import real_gemm, reference_gemm, result_lsb
 from sim.replay import format_report, replay, speedups, write_outputs
 
@@ -110,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         workload = builtin_workload("llama-2-7b", prefill=2048, decode=128, wbits=4, act=act, group=128)
         names = [n for n, c in COMPARED.items() if act in c.acts]
         reports = {
-            n: replay(workload, pe_for(n, act), 32, 32, MemoryConfig(), pe_cost(pe_for(n, act)))
+            n: replay(workload, pe_for(n, act), 32, 32, MEMORY, pe_cost(pe_for(n, act)))
             for n in tqdm(names, desc=f"replay {label}")
         }
         ratios = speedups(reports, MIXPE)
@@ -119,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(format_report(reports, ratios, top=6))
         replays[label] = {"speedups": ratios, "totals": {k: r.totals for k, r in reports.items()}}
     print(f"\nreplay tables, plots: {args.out}/replay_w4a8/, {args.out}/replay_w4a16/")
-    comparisons = compare_all(MemoryConfig())
+    comparisons = compare_all(MEMORY)
     goals = targets(comparisons)
     print("\n== MixPE against every baseline (as python -m bench.replay_speed prints it) ==")
     print(format_comparisons(comparisons, goals))

@@ -23,7 +23,7 @@ results ceil(acc_bits / 8).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 
 import numpy as np
@@ -37,18 +37,33 @@ SCALE_BYTES = 2
 
 @dataclass(frozen=True)
 class MemoryConfig:
-    """On-chip buffers (KiB) and DRAM bandwidth (bytes per array clock cycle)."""
+    """On-chip buffers (KiB) and DRAM bandwidth.
+
+    dram_bytes_per_cycle: bytes per array clock cycle. dram_gb_per_s: when set, the bandwidth is fixed
+    in time instead (GB/s, 1e9 bytes per second) and `at_clock` turns it into bytes per cycle of each
+    PE's own clock, so a faster-clocked array does not also read DRAM faster (how designs at different
+    clocks are compared fairly; sim/compare.py).
+    """
 
     act_buffer_kib: int = 256
     weight_buffer_kib: int = 512
     dram_bytes_per_cycle: float = 32.0
     double_buffer: bool = True
+    dram_gb_per_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.act_buffer_kib <= 0 or self.weight_buffer_kib <= 0:
             raise ValueError("buffer sizes must be positive (KiB)")
-        if self.dram_bytes_per_cycle <= 0:
+        if not self.dram_bytes_per_cycle > 0:
             raise ValueError("DRAM bandwidth must be positive (bytes per cycle); use math.inf for unlimited")
+        if self.dram_gb_per_s is not None and not 0 < self.dram_gb_per_s < math.inf:
+            raise ValueError(f"DRAM bandwidth {self.dram_gb_per_s} GB/s must be finite and positive")
+
+    def at_clock(self, mhz: float) -> MemoryConfig:
+        """This memory as seen by an array clocked at `mhz` MHz (bytes per cycle from dram_gb_per_s)."""
+        if self.dram_gb_per_s is None:
+            return self
+        return replace(self, dram_bytes_per_cycle=self.dram_gb_per_s * 1e3 / mhz, dram_gb_per_s=None)
 
 
 @dataclass(frozen=True)

@@ -240,6 +240,7 @@ def replay(
     pe_cfg = pe if isinstance(pe, PEConfig) else pe_config(pe, main_precision(workload))
     cfg = ArrayConfig(pe_cfg, rows, cols)
     cost = pe_cost or synthesized_cost(cfg.pe)
+    mem = mem.at_clock(cost.fmax_mhz)  # DRAM bandwidth fixed in GB/s, if so stated, seen at this PE's clock
     report = Report(
         workload=workload.model,
         pe=cfg.pe.as_dict(),
@@ -487,6 +488,23 @@ def clock_overrides(specs: list[str]) -> dict[str, float]:
     return clocks
 
 
+def predicted_clocks(specs: list[str]) -> dict[str, float]:
+    """{PE type: MHz} predicted by eda.slack for --clock-from PE=PLACED_DIR options; ReplayError on a bad one."""
+    from eda.flow import FlowError
+    from eda.slack import predicted_clock_mhz
+
+    clocks = {}
+    for spec in specs:
+        pe, _, folder = spec.partition("=")
+        if pe not in PE_TYPES or not folder:
+            raise ReplayError(f"--clock-from {spec!r}: expected PE=PLACED_DIR with PE one of {', '.join(PE_TYPES)}")
+        try:
+            clocks[pe] = predicted_clock_mhz(Path(folder))
+        except FlowError as e:
+            raise ReplayError(f"--clock-from {spec!r}: {e}") from e
+    return clocks
+
+
 def parser() -> argparse.ArgumentParser:
     from sim.model_shapes import add_builtin_arguments
 
@@ -519,6 +537,14 @@ def parser() -> argparse.ArgumentParser:
         help="run PE type PE at MHZ instead of its synthesized clock, e.g. the post-route clock that"
         " `python -m eda.flow` reports (repeatable)",
     )
+    p.add_argument(
+        "--clock-from",
+        action="append",
+        default=[],
+        metavar="PE=PLACED_DIR",
+        help="run PE type PE at the clock E2ESlack predicts before routing for a placed design folder (an"
+        " `eda.flow` entry; `python -m eda.slack` documents the model) (repeatable)",
+    )
     b = p.add_argument_group("built-in workloads")
     add_builtin_arguments(b, prefill=2048)
     p.add_argument("-o", "--out", type=Path, default=Path("out/replay"), help="output folder (default out/replay)")
@@ -547,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
         kinds = [args.pe]
         if args.compare:
             kinds = pe_types_for(precision.act)
-        clocks = clock_overrides(args.clock)
+        clocks = clock_overrides(args.clock) | predicted_clocks(args.clock_from)
         # Every configuration is checked before the first (possibly minutes-long) synthesis.
         configs = {kind: ArrayConfig(pe_config(kind, precision), args.rows, args.cols) for kind in kinds}
         reports = {}

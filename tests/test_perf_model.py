@@ -82,3 +82,15 @@ def test_dequantization_counts():
     }
     assert costs["mixpe"].dequant_ops == m * n * k // 128
     assert costs["dequant"].dequant_ops == m * n * k
+
+
+def test_dram_fixed_in_time_is_fewer_bytes_per_cycle_at_a_faster_clock():
+    mem = MemoryConfig(dram_gb_per_s=3.2)
+    assert mem.at_clock(100.0).dram_bytes_per_cycle == pytest.approx(32.0)
+    assert mem.at_clock(200.0).dram_bytes_per_cycle == pytest.approx(16.0)
+    assert MemoryConfig().at_clock(200.0) == MemoryConfig()  # stated per cycle: unchanged
+    cfg = ArrayConfig(PEConfig("mixpe", 4, "unsigned", "int8", 128), 32, 32)
+    slow, fast = (best_cost(cfg, mem.at_clock(f), 1, 4096, 4096) for f in (100.0, 200.0))
+    assert fast.cycles / 200 == pytest.approx(slow.cycles / 100, rel=0.1)  # a DRAM-bound GEMV: same time
+    with pytest.raises(ValueError, match="GB/s"):
+        MemoryConfig(dram_gb_per_s=math.inf)
