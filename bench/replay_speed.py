@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import platform
 import statistics
 import time
@@ -31,6 +32,7 @@ from sim.compare import (
     MEMORY,
     MIXPE,
     SCHEMES,
+    compare,
     compare_all,
     format_comparisons,
     markdown_table,
@@ -145,6 +147,17 @@ def plot(comparisons: dict[str, dict], goals: dict[str, dict]) -> bytes:
     return buf.getvalue()
 
 
+def unlimited_dram_iso_area() -> dict[str, dict[str, float]]:
+    """MixPE's iso-area throughput over each baseline on the Llama-2-7B prefill with DRAM never stalling:
+    what the arrays themselves give, before the fixed DRAM bandwidth caps the faster clock."""
+    mem = MemoryConfig(dram_bytes_per_cycle=math.inf)
+    out = {}
+    for act, scheme in SCHEMES.items():
+        ratios = compare("llama-2-7b", act, 2048, 0, mem)["speedups"]
+        out[scheme] = {b: r["iso_area_throughput_ratio"] for b, r in ratios.items()}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.replay_speed", description=__doc__)
     p.add_argument("--repeats", type=int, default=5, help="timed replays (median reported)")
@@ -156,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     goals = targets(comparisons)
     costs = pe_costs()
     gating = gating_effect(mem)
+    unlimited = unlimited_dram_iso_area()
 
     workload = builtin_workload("llama-2-7b", prefill=2048, decode=128, wbits=4, act="int8", group=128)
     cfg = pe_for(MIXPE, "int8")
@@ -191,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {label:34s} vs {base:13s} {g['energy_ratio']['clock_gated'][base]:.2f}x gated,"
                 f" {g['energy_ratio']['clocked'][base]:.2f}x with every idle PE-cycle clocked"
             )
+    print()
+    print("iso-area throughput on Llama-2-7B prefill 2048 with unlimited DRAM bandwidth (compute only):")
+    for scheme, ratios in unlimited.items():
+        print(f"  {scheme}: " + ", ".join(f"vs {b} {r:.2f}x" for b, r in ratios.items()))
     if args.markdown:
         print()
         print(markdown_costs(costs))
@@ -210,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         "pe_costs": costs,
         "clock_gating": CLOCK_GATING,
         "gating_effect": gating,
+        "iso_area_unlimited_dram": unlimited,
         "paper": PAPER,
         "settings": {
             "models": ["llama-2-7b", "mixtral-8x7b"],

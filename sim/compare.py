@@ -155,7 +155,8 @@ def format_comparisons(comparisons: dict[str, dict], goals: dict[str, dict]) -> 
     lines += textwrap.wrap(f"({note} energy with clock gating: {CLOCK_GATING})", 110)
     lines.append("")
     lines.append(
-        "batch-1 decode phase, cycles / DRAM-bound cycles (weights + scales + KV + activations once, 32 B/cycle):"
+        "batch-1 decode phase, cycles / DRAM-bound cycles (weights + scales + KV + activations once, at"
+        f" {MEMORY.dram_gb_per_s} GB/s):"
     )
     for label, c in comparisons.items():
         if c["decode_over_dram_bound"]:
