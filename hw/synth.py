@@ -1,6 +1,7 @@
-"""Synthesis-backed area, clock and power of one PE on the osu018 0.18 µm standard-cell library.
+"""Synthesis-backed area, clock and power of one PE or a whole array on the osu018 0.18 µm library.
 
     python -m hw.synth --pe mixpe --wbits 4 --wformat unsigned --act int8 --group 128 [--clock-ns 10] [--json]
+    python -m hw.synth --pe mixpe --group 128 --rows 4 --cols 4     (the whole 4x4 array, flattened)
 
 Flow: `hw.build.emit` → Debian yosys (synth, dfflibmap, abc to osu018 cells; `stat -liberty` gives
 area) → OpenSTA (ideal clock on port `clk`, input and output delays 0, `report_checks` for the worst
@@ -29,7 +30,7 @@ from pathlib import Path
 from hw.build import design_name, emit
 from hw.cache import cache_root, run_logged, staged_entry
 from hw.cli import add_pe_arguments, pe_config_from
-from hw.config import ConfigError, PEConfig
+from hw.config import ArrayConfig, ConfigError, PEConfig
 
 LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 # Toggles per clock cycle on every net (OpenSTA `set_power_activity -global`); the clock net toggles twice.
@@ -45,7 +46,7 @@ class SynthError(RuntimeError):
 
 @dataclass(frozen=True)
 class SynthResult:
-    """Synthesis, timing and power of one PE.
+    """Synthesis, timing and power of one PE or array (`config` is its as_dict()).
 
     area_um2: cell area from `stat -liberty` (µm², no wiring). cells / cell_counts / flops: mapped
     cell instances. critical_path_ns: clock period minus the worst setup slack (ns), i.e. the worst
@@ -114,7 +115,7 @@ def _sequential_cells(liberty: Path) -> frozenset[str]:
 
 def _yosys_script(top: str) -> str:
     lib = LIBERTY
-    # -flatten so area and timing cover the whole PE even if Amaranth emits submodules.
+    # -flatten so area and timing cover the whole PE or array (Amaranth emits submodules).
     return "\n".join(
         [
             "read_verilog design.v",
@@ -192,7 +193,9 @@ def _load(path: Path) -> SynthResult:
     return SynthResult(**json.loads(path.read_text()))
 
 
-def _run_flow(cfg: PEConfig, clock_ns: float, text: str, top: str, tools: dict, work: Path, final: Path) -> None:
+def _run_flow(
+    cfg: PEConfig | ArrayConfig, clock_ns: float, text: str, top: str, tools: dict, work: Path, final: Path
+) -> None:
     """Synthesize, time and measure power in `work`, writing result.json (the entry's path is `final`)."""
     t0 = time.perf_counter()
     (work / "design.v").write_text(text)
@@ -230,8 +233,12 @@ def _run_flow(cfg: PEConfig, clock_ns: float, text: str, top: str, tools: dict, 
     (work / "result.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
 
 
-def synthesize(cfg: PEConfig, clock_ns: float = 10.0) -> SynthResult:
-    """Area (µm²), critical path (ns), fmax (MHz) and power (mW) of one PE at a clock period of clock_ns (ns)."""
+def synthesize(cfg: PEConfig | ArrayConfig, clock_ns: float = 10.0) -> SynthResult:
+    """Area (µm²), critical path (ns), fmax (MHz) and power (mW) of a PE or array at a clock period of clock_ns (ns).
+
+    A whole array is flattened like a PE, so yosys may share logic across PEs (e.g. identical
+    flag registers); an 8x8 array of MixPE PEs takes tens of minutes.
+    """
     if not clock_ns > 0:
         raise ValueError(f"clock period {clock_ns} ns must be positive")
     text, _ = emit(cfg)
@@ -245,13 +252,15 @@ def synthesize(cfg: PEConfig, clock_ns: float = 10.0) -> SynthResult:
     return _load(final / "result.json")
 
 
-def synthesize_all(cfgs: Iterable[PEConfig], progress: bool = True, clock_ns: float = 10.0) -> list[SynthResult]:
+def synthesize_all(
+    cfgs: Iterable[PEConfig | ArrayConfig], progress: bool = True, clock_ns: float = 10.0
+) -> list[SynthResult]:
     """synthesize() for each configuration in order, with a tqdm progress bar; cached ones return at once."""
     from tqdm import tqdm
 
     cfgs = list(cfgs)
     results = []
-    with tqdm(cfgs, desc="synth", unit="PE", disable=not progress) as bar:
+    with tqdm(cfgs, desc="synth", unit="design", disable=not progress) as bar:
         for cfg in bar:
             bar.set_postfix_str(cfg.name())
             results.append(synthesize(cfg, clock_ns))
@@ -287,11 +296,17 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m hw.synth", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_pe_arguments(p)
+    p.add_argument("--rows", type=int, help="synthesize an array of this many rows (with --cols); default: one PE")
+    p.add_argument("--cols", type=int, help="array columns C (with --rows)")
     p.add_argument("--clock-ns", type=float, default=10.0, help="clock period for timing and power (ns, default 10)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
     try:
         cfg = pe_config_from(args)
+        if (args.rows is None) != (args.cols is None):
+            raise ConfigError("give both --rows and --cols for an array, or neither for one PE")
+        if args.rows is not None:
+            cfg = ArrayConfig(cfg, args.rows, args.cols)
         if not args.clock_ns > 0:
             raise ConfigError(f"clock period {args.clock_ns} ns must be positive")
     except ConfigError as e:
