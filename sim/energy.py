@@ -10,7 +10,9 @@ Modeled (documented constants, not measured here):
     and scaled to 0.18 µm / 1.8 V by C·V² (4x capacitance, 4x V²: SRAM_NODE_SCALE = 16); DRAM
     energy is an off-chip interface cost and is not scaled (the midpoint, 1.95 nJ / 64 bit).
   * Forwarding, skew and drain registers of the array: their flip-flop count times the area of the
-    library's D flip-flop (DFF_AREA_UM2, osu018 DFFPOSX1), beside the synthesized PE area.
+    library's D flip-flop (DFF_AREA_UM2, osu018 DFFPOSX1), beside the synthesized PE area. The
+    count is what synthesis keeps (array_register_bits); `python -m bench.array_area` checks the
+    total against whole flattened arrays synthesized with hw.synth's script.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from hw.config import ACT_PORT_BITS, Q_PORT_BITS, SCALE_PORT_BITS, ZERO_PORT_BITS, ArrayConfig
+from hw.config import SCALE_PORT_BITS, ArrayConfig, PEConfig
 from sim.perf_model import GemmCost, MemoryConfig
 
 SRAM_PJ_PER_64B_45NM = ((8, 10.0), (32, 20.0), (1024, 100.0))  # (KiB, pJ per 64-bit read)
@@ -54,19 +56,44 @@ def sram_pj_per_byte(kib: float) -> float:
     return pj * SRAM_NODE_SCALE / 8
 
 
+FLAG_BITS = 3  # valid, first, last
+
+
+def operand_bits(pe: PEConfig) -> tuple[int, int]:
+    """(row, column) operand bits a PE reads, so the bits its neighbours forward (bits).
+
+    Row: the activation (INT8 uses the port's low 8 bits, FP16 all 16). Column: q (wbits), the
+    scale (16, not read by the INT8 PE) and the zero point (wbits, unsigned weights only).
+    Port bits no PE reads are dropped by synthesis along with their registers.
+    """
+    act = 8 if pe.act == "int8" else 16
+    if pe.pe == "int8":
+        return act, pe.wbits
+    return act, pe.wbits + SCALE_PORT_BITS + (0 if pe.signed_weights else pe.wbits)
+
+
+def array_register_bits(cfg: ArrayConfig) -> dict[str, int]:
+    """Flip-flops of the array outside its PEs, as synthesis keeps them (bits), by role.
+
+    flags: valid/first/last reach PE (i, j) delayed i + j cycles; the registers of equal delay are
+    identical and merged, leaving one chain of R + C - 2 per flag. rows: row i's activation crosses
+    i skew and C - 1 forwarding registers; columns likewise with j skew and R - 1. drain: each PE's
+    result register and its valid bit (acc_bits + 1).
+    """
+    rows, cols = cfg.rows, cfg.cols
+    row_bits, col_bits = operand_bits(cfg.pe)
+    return {
+        "flags": FLAG_BITS * (rows + cols - 2),
+        "rows": row_bits * (rows * (rows - 1) // 2 + rows * (cols - 1)),
+        "columns": col_bits * (cols * (cols - 1) // 2 + cols * (rows - 1)),
+        "drain": rows * cols * (cfg.pe.acc_bits + 1),
+    }
+
+
 def array_area_um2(cfg: ArrayConfig, pe: PECost) -> dict[str, float]:
     """Area (µm²) of the PEs and of the registers around them (forwarding, skew, drain)."""
-    rows, cols, acc = cfg.rows, cfg.cols, cfg.pe.acc_bits
-    row_bits = 3 + ACT_PORT_BITS  # valid, first, last, activation
-    col_bits = Q_PORT_BITS + SCALE_PORT_BITS + ZERO_PORT_BITS
-    flops = (
-        rows * (cols - 1) * row_bits
-        + (rows - 1) * cols * col_bits
-        + row_bits * rows * (rows - 1) // 2
-        + col_bits * cols * (cols - 1) // 2
-        + rows * cols * (acc + 1)
-    )
-    return {"pes": rows * cols * pe.area_um2, "registers": flops * DFF_AREA_UM2}
+    bits = sum(array_register_bits(cfg).values())
+    return {"pes": cfg.rows * cfg.cols * pe.area_um2, "registers": bits * DFF_AREA_UM2}
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,9 @@ def test_array_register_area_counts_forwarding_skew_and_drain():
     one = array_area_um2(ArrayConfig(PEConfig(acc_bits=48), 1, 1), pe)
     assert one == {"pes": 500.0, "registers": 49 * DFF_AREA_UM2}  # only the drain register
     two = array_area_um2(ArrayConfig(PEConfig(acc_bits=48), 2, 2), pe)
-    # 2 horizontal hops x 19 bits, 2 vertical x 32 bits, skew: one row (19) and one column (32), 4 drains
-    assert two["registers"] == (2 * 19 + 2 * 32 + 19 + 32 + 4 * 49) * DFF_AREA_UM2
+    # flags: one shared chain of 2 per flag; rows: 8 activation bits x (1 skew + 2 hops); columns: q, scale
+    # and zero (4 + 16 + 4 bits) x (1 skew + 2 hops); 4 drains
+    assert two["registers"] == (3 * 2 + 8 * 3 + 24 * 3 + 4 * 49) * DFF_AREA_UM2
 
 
 def test_gemm_energy_adds_its_parts():
