@@ -23,4 +23,5 @@ def test_synth_cli_needs_both_array_dimensions(capsys):
     from hw.synth import main
 
     assert main(["--rows", "4"]) == 2
-    assert capsys.readouterr().err == "hw.synth: error: give both --rows and --cols for an array, or neither for one PE\n"
+    err = capsys.readouterr().err
+    assert err == "hw.synth: error: give both --rows and --cols for an array, or neither for one PE\n"
