@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "unit": "µm² (osu018 cell area, yosys stat -liberty, no wiring)",
         "target": f"|model / synthesized - 1| <= {TOLERANCE}",
         "met": met,
-        "model": "sim.energy.array_area_um2: rows*cols*PE area + array_register_bits * DFF area",
+        "model": "sim.energy.array_area_um2: rows*cols*PE area + array_register_bits * REGISTER_BIT_AREA_UM2",
         "cases": rows,
         "settings": vars(args),
         "machine": {"platform": platform.platform(), "python": platform.python_version()},

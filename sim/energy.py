@@ -9,10 +9,11 @@ Modeled (documented constants, not measured here):
     32 KB, 100 pJ from 1 MB, and 1.3-2.6 nJ from DRAM. SRAM energy is interpolated in log(size)
     and scaled to 0.18 µm / 1.8 V by C·V² (4x capacitance, 4x V²: SRAM_NODE_SCALE = 16); DRAM
     energy is an off-chip interface cost and is not scaled (the midpoint, 1.95 nJ / 64 bit).
-  * Forwarding, skew and drain registers of the array: their flip-flop count times the area of the
-    library's D flip-flop (DFF_AREA_UM2, osu018 DFFPOSX1), beside the synthesized PE area. The
-    count is what synthesis keeps (array_register_bits); `python -m bench.array_area` checks the
-    total against whole flattened arrays synthesized with hw.synth's script.
+  * Forwarding, skew and drain registers of the array: the flip-flops synthesis keeps
+    (array_register_bits) times the area of one register bit as osu018 builds it, a D flip-flop
+    plus the AND gate of its synchronous reset (the library has no reset flop): REGISTER_BIT_AREA_UM2.
+    `python -m bench.array_area` checks the total against whole flattened arrays synthesized with
+    hw.synth's script (a 4x4 dequant array measured 129 µm² per kept flip-flop beyond its PEs).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ SRAM_PJ_PER_64B_45NM = ((8, 10.0), (32, 20.0), (1024, 100.0))  # (KiB, pJ per 64
 SRAM_NODE_SCALE = 16.0
 DRAM_PJ_PER_BYTE = 1950.0 / 8
 DFF_AREA_UM2 = 96.0  # osu018 DFFPOSX1: 96 µm² (from the .lib)
+REGISTER_BIT_AREA_UM2 = DFF_AREA_UM2 + 32.0  # + AND2X1 (32 µm²) clearing it on the synchronous reset
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,7 @@ def array_register_bits(cfg: ArrayConfig) -> dict[str, int]:
 def array_area_um2(cfg: ArrayConfig, pe: PECost) -> dict[str, float]:
     """Area (µm²) of the PEs and of the registers around them (forwarding, skew, drain)."""
     bits = sum(array_register_bits(cfg).values())
-    return {"pes": cfg.rows * cfg.cols * pe.area_um2, "registers": bits * DFF_AREA_UM2}
+    return {"pes": cfg.rows * cfg.cols * pe.area_um2, "registers": bits * REGISTER_BIT_AREA_UM2}
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from hw.config import ArrayConfig, PEConfig
-from sim.energy import DFF_AREA_UM2, DRAM_PJ_PER_BYTE, PECost, array_area_um2, gemm_energy, sram_pj_per_byte
+from sim.energy import DRAM_PJ_PER_BYTE, REGISTER_BIT_AREA_UM2, PECost, array_area_um2, gemm_energy, sram_pj_per_byte
 from sim.perf_model import MemoryConfig, gemm_cost
 
 
@@ -19,11 +19,11 @@ def test_sram_energy_follows_the_table_and_interpolates():
 def test_array_register_area_counts_forwarding_skew_and_drain():
     pe = PECost(area_um2=500.0, fmax_mhz=100.0, energy_pj_active=1.0, energy_pj_idle=0.1, source="test")
     one = array_area_um2(ArrayConfig(PEConfig(acc_bits=48), 1, 1), pe)
-    assert one == {"pes": 500.0, "registers": 49 * DFF_AREA_UM2}  # only the drain register
+    assert one == {"pes": 500.0, "registers": 49 * REGISTER_BIT_AREA_UM2}  # only the drain register
     two = array_area_um2(ArrayConfig(PEConfig(acc_bits=48), 2, 2), pe)
     # flags: one shared chain of 2 per flag; rows: 8 activation bits x (1 skew + 2 hops); columns: q, scale
     # and zero (4 + 16 + 4 bits) x (1 skew + 2 hops); 4 drains
-    assert two["registers"] == (3 * 2 + 8 * 3 + 24 * 3 + 4 * 49) * DFF_AREA_UM2
+    assert two["registers"] == (3 * 2 + 8 * 3 + 24 * 3 + 4 * 49) * REGISTER_BIT_AREA_UM2
 
 
 def test_gemm_energy_adds_its_parts():
