@@ -233,11 +233,12 @@ def _run_flow(
     (work / "result.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
 
 
-def synthesize(cfg: PEConfig | ArrayConfig, clock_ns: float = 10.0) -> SynthResult:
+def synthesize(cfg: PEConfig | ArrayConfig, clock_ns: float = 10.0, cached_only: bool = False) -> SynthResult | None:
     """Area (µm²), critical path (ns), fmax (MHz) and power (mW) of a PE or array at a clock period of clock_ns (ns).
 
     A whole array is flattened like a PE, so yosys may share logic across PEs (e.g. identical
-    flag registers); an 8x8 array of MixPE PEs takes tens of minutes.
+    flag registers); an 8x8 array of MixPE PEs takes tens of minutes. cached_only: return None
+    instead of running the tools when the result is not cached.
     """
     if not clock_ns > 0:
         raise ValueError(f"clock period {clock_ns} ns must be positive")
@@ -246,6 +247,8 @@ def synthesize(cfg: PEConfig | ArrayConfig, clock_ns: float = 10.0) -> SynthResu
     final = _cache_dir(top, text, clock_ns)
     if (final / "result.json").exists():
         return _load(final / "result.json")
+    if cached_only:
+        return None
     tools = _require_tools()
     with staged_entry(final) as work:
         _run_flow(cfg, clock_ns, text, top, tools, work, final)

@@ -12,6 +12,7 @@ def test_model_counts_the_netlists_flops_and_agrees_on_area(cache):
     out_valid flops (R + C - 1 kept of R * C), a PE-internal saving the per-PE model leaves in.
     """
     cfg = ArrayConfig(PEConfig("int8", 8, "signed", "int8"), 2, 2)
+    assert compare(cfg, cached_only=True) is None  # nothing synthesized in this empty cache yet
     r = compare(cfg)
     merged = cfg.rows * cfg.cols - (cfg.rows + cfg.cols - 1)
     assert r["flops_synthesized"] == r["flops_model"] - merged
