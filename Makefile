@@ -3,7 +3,7 @@ VENV   ?= .venv
 PYTHON ?= python3
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
-APT_PKGS = iverilog yosys opensta qflow qflow-tech-osu018 graywolf qrouter
+APT_PKGS = iverilog yosys opensta qflow qflow-tech-osu018 graywolf qrouter liblz4-dev
 TOOLS    = iverilog vvp yosys sta qflow graywolf qrouter
 OSU018   = /usr/share/qflow/tech/osu018/osu018_stdcells.lib
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -15,6 +15,7 @@ setup: system $(STAMP)
 system:
 	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	[ -f $(OSU018) ] || missing="$$missing osu018"; \
+	[ -f /usr/include/lz4.h ] || missing="$$missing lz4.h"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system tools (missing:$$missing)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PKGS) >/dev/null; \

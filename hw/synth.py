@@ -1,6 +1,7 @@
-"""Synthesis-backed area, clock and power of one PE on the osu018 0.18 µm standard-cell library.
+"""Synthesis-backed area, clock and power of one PE or a whole array on the osu018 0.18 µm library.
 
     python -m hw.synth --pe mixpe --wbits 4 --wformat unsigned --act int8 --group 128 [--clock-ns 10] [--json]
+    python -m hw.synth --pe mixpe --group 128 --rows 4 --cols 4     (the whole 4x4 array, flattened)
 
 Progress (one line per yosys/OpenSTA run) goes to stderr unless --quiet.
 
@@ -31,7 +32,7 @@ from pathlib import Path
 from hw.build import design_name, emit
 from hw.cache import cache_root, entry_key, package_version, run_logged, source_hash, staged_entry, tool_version
 from hw.cli import add_pe_arguments, pe_config_from
-from hw.config import PEConfig
+from hw.config import ArrayConfig, ConfigError, PEConfig
 from sim.cli import OneLineParser, add_tool_arguments, check_tool_output, fail, progress_lines
 from sim.files import write_json
 
@@ -52,7 +53,7 @@ class SynthError(RuntimeError):
 
 @dataclass(frozen=True)
 class SynthResult:
-    """Synthesis, timing and power of one PE.
+    """Synthesis, timing and power of one PE or array (`config` is its as_dict()).
 
     area_um2: cell area from `stat -liberty` (µm², no wiring). cells / cell_counts / flops: mapped
     cell instances. critical_path_ns: clock period minus the worst setup slack (ns), i.e. the worst
@@ -125,7 +126,7 @@ def _sequential_cells(liberty: Path) -> frozenset[str]:
 
 def _yosys_script(top: str) -> str:
     lib = LIBERTY
-    # -flatten so area and timing cover the whole PE even if Amaranth emits submodules.
+    # -flatten so area and timing cover the whole PE or array (Amaranth emits submodules).
     return "\n".join(
         [
             "read_verilog design.v",
@@ -193,7 +194,7 @@ def _parse_sta(log: str, log_path: Path) -> tuple[float, str, str, dict[str, flo
     return float(slack.group(1)), start.group(1), end.group(1), breakdown
 
 
-def entry_dir(cfg: PEConfig, clock_ns: float) -> Path:
+def entry_dir(cfg: PEConfig | ArrayConfig, clock_ns: float) -> Path:
     """The cache entry of one synthesis (see hw/cache.py), named without emitting any Verilog."""
     key = entry_key(cfg.as_dict(), clock_ns, source_hash(), _tool_versions(), SCRIPT_VERSION, ACTIVITY, str(LIBERTY))
     return cache_root() / "synth" / f"{design_name(cfg)}-{key}"
@@ -203,7 +204,7 @@ def _load(path: Path) -> SynthResult:
     return SynthResult(**json.loads(path.read_text()))
 
 
-def _run_flow(cfg: PEConfig, clock_ns: float, tools: dict, work: Path, final: Path) -> None:
+def _run_flow(cfg: PEConfig | ArrayConfig, clock_ns: float, tools: dict, work: Path, final: Path) -> None:
     """Synthesize, time and measure power in `work`, writing result.json (the entry's path is `final`)."""
     t0 = time.perf_counter()
     text, _ = emit(cfg)
@@ -243,26 +244,35 @@ def _run_flow(cfg: PEConfig, clock_ns: float, tools: dict, work: Path, final: Pa
     (work / "result.json").write_text(json.dumps(result.as_dict(), indent=2) + "\n")
 
 
-def synthesize(cfg: PEConfig, clock_ns: float = 10.0) -> SynthResult:
-    """Area (µm²), critical path (ns), fmax (MHz) and power (mW) of one PE at a clock period of clock_ns (ns)."""
+def synthesize(cfg: PEConfig | ArrayConfig, clock_ns: float = 10.0, cached_only: bool = False) -> SynthResult | None:
+    """Area (µm²), critical path (ns), fmax (MHz) and power (mW) of a PE or array at a clock period of clock_ns (ns).
+
+    A whole array is flattened like a PE, so yosys may share logic across PEs (e.g. identical
+    flag registers); an 8x8 array of MixPE PEs takes tens of minutes. cached_only: return None
+    instead of running the tools when the result is not cached.
+    """
     if not 0 < clock_ns < math.inf:
         raise ValueError(f"clock period {clock_ns} ns must be finite and positive")
     final = entry_dir(cfg, clock_ns)
     if (final / "result.json").exists():
         return _load(final / "result.json")
+    if cached_only:
+        return None
     tools = _require_tools()
     with staged_entry(final) as work:
         _run_flow(cfg, clock_ns, tools, work, final)
     return _load(final / "result.json")
 
 
-def synthesize_all(cfgs: Iterable[PEConfig], progress: bool = True, clock_ns: float = 10.0) -> list[SynthResult]:
+def synthesize_all(
+    cfgs: Iterable[PEConfig | ArrayConfig], progress: bool = True, clock_ns: float = 10.0
+) -> list[SynthResult]:
     """synthesize() for each configuration in order, with a tqdm progress bar; cached ones return at once."""
     from tqdm import tqdm
 
     cfgs = list(cfgs)
     results = []
-    with tqdm(cfgs, desc="synth", unit="PE", disable=not progress) as bar:
+    with tqdm(cfgs, desc="synth", unit="design", disable=not progress) as bar:
         for cfg in bar:
             bar.set_postfix_str(cfg.name())
             results.append(synthesize(cfg, clock_ns))
@@ -297,10 +307,16 @@ def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_pe_arguments(p)
     add_tool_arguments(p, 10.0, RESULT_FILE)
+    p.add_argument("--rows", type=int, help="synthesize an array of this many rows (with --cols); default: one PE")
+    p.add_argument("--cols", type=int, help="array columns C (with --rows)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
     try:
         cfg = pe_config_from(args)
+        if (args.rows is None) != (args.cols is None):
+            raise ConfigError("give both --rows and --cols for an array, or neither for one PE")
+        if args.rows is not None:
+            cfg = ArrayConfig(cfg, args.rows, args.cols)
         check_tool_output(args, RESULT_FILE)
     except ValueError as e:  # ConfigError, OutputError
         return fail(PROG, e)

@@ -9,8 +9,11 @@ Modeled (documented constants, not measured here):
     32 KB, 100 pJ from 1 MB, and 1.3-2.6 nJ from DRAM. SRAM energy is interpolated in log(size)
     and scaled to 0.18 µm / 1.8 V by C·V² (4x capacitance, 4x V²: SRAM_NODE_SCALE = 16); DRAM
     energy is an off-chip interface cost and is not scaled (the midpoint, 1.95 nJ / 64 bit).
-  * Forwarding, skew and drain registers of the array: their flip-flop count times the area of the
-    library's D flip-flop (DFF_AREA_UM2, osu018 DFFPOSX1), beside the synthesized PE area.
+  * Forwarding, skew and drain registers of the array: the flip-flops synthesis keeps
+    (array_register_bits) times the area of one register bit as osu018 builds it, a D flip-flop
+    plus the AND gate of its synchronous reset (the library has no reset flop): REGISTER_BIT_AREA_UM2.
+    `python -m bench.array_area` checks the total against whole flattened arrays synthesized with
+    hw.synth's script (a 4x4 dequant array measured 129 µm² per kept flip-flop beyond its PEs).
   * Gating logic per PE (hw/array.py): operand isolation (an AND2X1 per isolated input bit), the
     packed mode's lane multiplexers (a MUX2X1 per selected bit, rows with a lane other than 0), and
     one clock gate (an AND2X1 and a latch, counted at the DFF's area: the liberty lists LATCH as 0).
@@ -30,7 +33,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-from hw.config import ACT_PORT_BITS, Q_PORT_BITS, SCALE_PORT_BITS, ZERO_PORT_BITS, ArrayConfig
+from hw.config import ACT_PORT_BITS, SCALE_PORT_BITS, ArrayConfig, PEConfig
 from sim.perf_model import GemmCost, MemoryConfig
 
 SRAM_PJ_PER_64B_45NM = ((8, 10.0), (32, 20.0), (1024, 100.0))  # (KiB, pJ per 64-bit read)
@@ -46,6 +49,7 @@ CLOCK_GATING = (
     " isolated to zero) - its clock share (clock net + flop clock pins, liberty) + the gate's own clocked"
     " energy (liberty); clocked PE-cycles pay the gate too; clock tree above the gate not modeled"
 )
+REGISTER_BIT_AREA_UM2 = DFF_AREA_UM2 + 32.0  # + AND2X1 (32 µm²) clearing it on the synchronous reset
 
 
 @dataclass(frozen=True)
@@ -77,23 +81,55 @@ def sram_pj_per_byte(kib: float) -> float:
     return pj * SRAM_NODE_SCALE / 8
 
 
+def shared_flags(pe: PEConfig) -> int:
+    """Flags every row sees alike: first, last, and MixPE's group_end (counted once at the array edge)."""
+    return 3 if pe.pe == "mixpe" else 2
+
+
+def operand_bits(cfg: ArrayConfig) -> tuple[int, int]:
+    """(row, column) operand bits the PEs read, so the bits their neighbours forward (bits).
+
+    Row: the activation (INT8 uses the port's low 8 bits, FP16 all 16). Column, per lane of the
+    packed mode (hw/array.py; one lane at W8): q (wbits), the scale (16, not read by the INT8 PE),
+    the zero point (wbits, unsigned weights only) and the lane's enable (1). Port bits no PE reads are
+    dropped by synthesis along with their registers.
+    """
+    pe, lanes = cfg.pe, cfg.lanes
+    act = 8 if pe.act == "int8" else 16
+    scale = 0 if pe.pe == "int8" else SCALE_PORT_BITS
+    zero = 0 if pe.signed_weights else pe.wbits
+    return act, lanes * (pe.wbits + scale + zero + 1)
+
+
+def array_register_bits(cfg: ArrayConfig) -> dict[str, int]:
+    """Flip-flops of the array outside its PEs, as synthesis keeps them (bits), by role.
+
+    flags: first/last (and MixPE's group_end) reach PE (i, j) delayed i + j cycles; the registers of
+    equal delay are identical and merged, leaving one chain of R + C - 2 per flag. valid carries its
+    row's enable, so each row keeps its own: i skew and C - 1 forwarding registers. rows: row i's
+    activation likewise; columns: j skew and R - 1 forwarding registers. drain: each PE's result
+    register and its valid bit (acc_bits + 1).
+    """
+    rows, cols = cfg.rows, cfg.cols
+    row_bits, col_bits = operand_bits(cfg)
+    row_chain = rows * (rows - 1) // 2 + rows * (cols - 1)
+    return {
+        "flags": shared_flags(cfg.pe) * (rows + cols - 2) + row_chain,
+        "rows": row_bits * row_chain,
+        "columns": col_bits * (cols * (cols - 1) // 2 + cols * (rows - 1)),
+        "drain": rows * cols * (cfg.pe.acc_bits + 1),
+    }
+
+
 def array_area_um2(cfg: ArrayConfig, pe: PECost) -> dict[str, float]:
     """Area (µm²) of the PEs, the registers around them (forwarding, skew, drain), and the gating logic."""
-    rows, cols, acc, lanes, w = cfg.rows, cfg.cols, cfg.pe.acc_bits, cfg.lanes, cfg.pe.wbits
-    row_bits = 3 + ACT_PORT_BITS  # valid (with the row enable), first, last, activation
-    col_bits = Q_PORT_BITS + SCALE_PORT_BITS * lanes + ZERO_PORT_BITS + lanes  # weights, scales, lane enables
+    rows, cols, lanes, w = cfg.rows, cfg.cols, cfg.lanes, cfg.pe.wbits
     isolated_bits = ACT_PORT_BITS + w + SCALE_PORT_BITS + w
     lane_rows = rows - -(-rows // lanes)  # rows whose lane is not 0
     gating = rows * cols * (CLOCK_GATE_AREA_UM2 + isolated_bits * AND2_AREA_UM2)
     gating += lane_rows * cols * (w + SCALE_PORT_BITS + w + 1) * MUX2_AREA_UM2
-    flops = (
-        rows * (cols - 1) * row_bits
-        + (rows - 1) * cols * col_bits
-        + row_bits * rows * (rows - 1) // 2
-        + col_bits * cols * (cols - 1) // 2
-        + rows * cols * (acc + 1)
-    )
-    return {"pes": rows * cols * pe.area_um2, "registers": flops * DFF_AREA_UM2, "gating": gating}
+    bits = sum(array_register_bits(cfg).values())
+    return {"pes": rows * cols * pe.area_um2, "registers": bits * REGISTER_BIT_AREA_UM2, "gating": gating}
 
 
 @dataclass(frozen=True)

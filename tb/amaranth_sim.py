@@ -1,85 +1,77 @@
-"""Run the array's Amaranth description in Amaranth's own simulator (no Verilog, no Icarus).
+"""Run a design's Amaranth description in Amaranth's own simulator (no Verilog, no Icarus).
 
-A second, independent way to execute the RTL: used by the benchmark and as a cross-check of the
-emitted Verilog (both must match the cycle model).
+A second, independent way to execute the RTL: used by `python -m tb --sim amaranth`, the benchmark
+and as a cross-check of the emitted Verilog (all must match the cycle model).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 from amaranth.sim import Simulator
 
-from hw.array import SystolicArray, make_pe
-from hw.config import SCALE_PORT_BITS, ArrayConfig, PEConfig
+from hw.build import elaborate
+from hw.config import ArrayConfig, PEConfig
 from sim.array_model import Stream
+from tb.stimulus import array_port_inputs
 
 
-def pe_trace_amaranth(cfg: PEConfig, inputs: dict[str, np.ndarray], cycles: int) -> tuple[np.ndarray, np.ndarray]:
-    """(out_y, out_valid), each (cycles,), of one standalone PE, as in sim.pe_model.pe_trace.
+def trace_amaranth(
+    cfg: PEConfig | ArrayConfig,
+    inputs: dict[str, np.ndarray],
+    cycles: int,
+    waves: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(out_valid, out_y), each (cycles, lanes), of any PE or array over `inputs`.
 
-    inputs: port name -> (N,) values per cycle (valid, first, last, act, q, scale, zero); zeros after N.
+    inputs: port name -> (N,) values, or (N, lanes) for a vector port; 0 after cycle N. Cycle t's
+    outputs are sampled before cycle t's inputs are applied, as in tb.harness.run_cycles.
+    waves: a VCD file to write. progress: called with each cycle number.
     """
-    dut = make_pe(cfg)
-    out_y = np.zeros(cycles, np.int64)
-    out_valid = np.zeros(cycles, np.uint8)
+    dut = elaborate(cfg)
+    lanes = cfg.cols if isinstance(cfg, ArrayConfig) else 1
+    out_valid = np.zeros((cycles, lanes), np.uint8)
+    out_y = np.zeros((cycles, lanes), np.int64)
+    ys = [dut.out_y[j] for j in range(lanes)] if isinstance(cfg, ArrayConfig) else [dut.out_y]
 
     async def testbench(ctx):
         for t in range(cycles):
-            out_valid[t], out_y[t] = ctx.get(dut.out_valid), ctx.get(dut.out_y)
+            valid = ctx.get(dut.out_valid)
+            for j in range(lanes):
+                out_valid[t, j] = (valid >> j) & 1
+                out_y[t, j] = ctx.get(ys[j])
             for name, values in inputs.items():
-                ctx.set(getattr(dut, name), int(values[t]) if t < len(values) else 0)
+                port, live = getattr(dut, name), t < len(values)
+                if values.ndim == 1:
+                    ctx.set(port, int(values[t]) if live else 0)
+                else:
+                    for i in range(values.shape[1]):
+                        ctx.set(port[i], int(values[t, i]) if live else 0)
+            if progress is not None:
+                progress(t)
             await ctx.tick()
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(testbench)
-    sim.run()
-    return out_y, out_valid
+    if waves is None:
+        sim.run()
+    else:
+        with sim.write_vcd(str(waves)):
+            sim.run()
+    return out_valid, out_y
+
+
+def pe_trace_amaranth(cfg: PEConfig, inputs: dict[str, np.ndarray], cycles: int) -> tuple[np.ndarray, np.ndarray]:
+    """(out_y, out_valid), each (cycles,), of one standalone PE, as sim.pe_model.pe_trace returns them."""
+    out_valid, out_y = trace_amaranth(cfg, {name: np.asarray(v, np.int64) for name, v in inputs.items()}, cycles)
+    return out_y[:, 0], out_valid[:, 0]
 
 
 def array_trace_amaranth(cfg: ArrayConfig, stream: Stream, cycles: int) -> tuple[np.ndarray, np.ndarray]:
     """(out_valid, out_y), each (cycles, cols), as in sim.array_model.array_run; out_y is 0 when not valid."""
-    dut = SystolicArray(cfg)
-    out_valid = np.zeros((cycles, cfg.cols), np.uint8)
-    out_y = np.zeros((cycles, cfg.cols), np.int64)
-    row_en, col_en = stream.enables(cfg)
-    n, lanes = len(stream), cfg.lanes
-
-    def per_column(x: np.ndarray, bits: int) -> np.ndarray:
-        """(N, cols * lanes) lane values -> (N, cols) port values, lane p at bit p * bits."""
-        x = np.asarray(x, object).reshape(n, cfg.cols, lanes)
-        return sum(x[:, :, p] << (p * bits) for p in range(lanes))
-
-    ports = {
-        "in_act": stream.act,
-        "in_q": stream.q,
-        "in_scale": per_column(stream.scale, SCALE_PORT_BITS),
-        "in_zero": stream.zero,
-        "in_col_en": per_column(col_en, 1),
-        "in_row_en": (np.asarray(row_en, object) << np.arange(cfg.rows)).sum(axis=1)[:, None],
-    }
-
-    async def testbench(ctx):
-        for t in range(cycles):
-            for j in range(cfg.cols):
-                if ctx.get(dut.out_valid[j]):
-                    out_valid[t, j] = 1
-                    out_y[t, j] = ctx.get(dut.out_y[j])
-            live = t < len(stream)
-            for name in ("valid", "first", "last"):
-                ctx.set(getattr(dut, f"in_{name}"), int(getattr(stream, name)[t]) if live else 0)
-            ctx.set(dut.in_packed, int(stream.packed))
-            for name, values in ports.items():
-                port = getattr(dut, name)
-                if name == "in_row_en":
-                    ctx.set(port, int(values[t, 0]) if live else 0)
-                    continue
-                for i in range(values.shape[1]):
-                    ctx.set(port[i], int(values[t, i]) if live else 0)
-            await ctx.tick()
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
-    return out_valid, out_y
+    out_valid, out_y = trace_amaranth(cfg, array_port_inputs(cfg, stream, cycles), cycles)
+    return out_valid, np.where(out_valid == 1, out_y, 0)

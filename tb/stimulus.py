@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw.config import PEConfig
+from hw.config import SCALE_PORT_BITS, ArrayConfig, PEConfig
 from sim.array_model import Stream
 from sim.float_model import random_fp16_scales
 
@@ -102,3 +102,37 @@ def insert_bubbles(stream: Stream, rng: np.random.Generator, prob: float) -> Str
         col_en=None if stream.col_en is None else spread(stream.col_en) & 1,
         packed=stream.packed,
     )
+
+
+def array_port_inputs(cfg: ArrayConfig, stream: Stream, cycles: int) -> dict[str, np.ndarray]:
+    """The array's input ports for each of `cycles` cycles (0 after the stream): (cycles,) for a scalar
+    port, (cycles, lanes) for a vector port, one value per lane as the hw.build manifest lists them.
+
+    A column's packed-mode fields (scale, enable: one per lane, hw/array.py) become one port lane per
+    column, lane p at bit p * bits. in_packed is held for every cycle, so a packed GEMM drains in it.
+    """
+    n, lanes = len(stream), cfg.lanes
+    row_en, col_en = stream.enables(cfg)
+
+    def padded(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.uint64)
+        return np.concatenate([x, np.zeros((cycles - n, *x.shape[1:]), np.uint64)])
+
+    def per_column(x: np.ndarray, bits: int) -> np.ndarray:
+        x = np.asarray(x, np.uint64).reshape(n, cfg.cols, lanes)
+        return sum(x[:, :, p] << np.uint64(p * bits) for p in range(lanes))
+
+    ports = {
+        "in_valid": stream.valid,
+        "in_first": stream.first,
+        "in_last": stream.last,
+        "in_row_en": (np.asarray(row_en, np.uint64) << np.arange(cfg.rows, dtype=np.uint64)).sum(axis=1),
+        "in_col_en": per_column(col_en, 1),
+        "in_act": stream.act,
+        "in_q": stream.q,
+        "in_scale": per_column(stream.scale, SCALE_PORT_BITS),
+        "in_zero": stream.zero,
+    }
+    inputs = {name: padded(values) for name, values in ports.items()}
+    inputs["in_packed"] = np.full(cycles, int(stream.packed), np.uint64)
+    return inputs

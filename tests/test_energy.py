@@ -6,9 +6,9 @@ from hw.config import ArrayConfig, PEConfig
 from sim.energy import (
     AND2_AREA_UM2,
     CLOCK_GATE_AREA_UM2,
-    DFF_AREA_UM2,
     DRAM_PJ_PER_BYTE,
     MUX2_AREA_UM2,
+    REGISTER_BIT_AREA_UM2,
     PECost,
     array_area_um2,
     gemm_energy,
@@ -31,11 +31,12 @@ def test_array_register_area_counts_forwarding_skew_drain_and_gating():
     # one clock gate, and an isolating AND per operand bit (act 16, q 4, scale 16, zero 4), per PE
     per_pe_gating = CLOCK_GATE_AREA_UM2 + 40 * AND2_AREA_UM2
     one = array_area_um2(ArrayConfig(PEConfig(acc_bits=48), 1, 1), pe)
-    assert one == {"pes": 500.0, "registers": 49 * DFF_AREA_UM2, "gating": per_pe_gating}  # only the drain register
+    assert one == {"pes": 500.0, "registers": 49 * REGISTER_BIT_AREA_UM2, "gating": per_pe_gating}  # the drain only
     two = array_area_um2(ArrayConfig(PEConfig(acc_bits=48), 2, 2), pe)
-    # W4: 2 lanes. 2 horizontal hops x 19 bits, 2 vertical x (8 + 2 x 16 + 8 + 2 enables = 50) bits,
-    # skew: one row (19) and one column (50), 4 drains
-    assert two["registers"] == (2 * 19 + 2 * 50 + 19 + 50 + 4 * 49) * DFF_AREA_UM2
+    # MixPE's shared flags (first, last, group_end): one chain of 2 each; valid (with the row enable) per
+    # row: 1 skew + 2 hops, like the 8 activation bits; columns at W4, 2 lanes: (q 4 + scale 16 + zero 4
+    # + enable 1) x 2 = 50 bits x (1 skew + 2 hops); 4 drains of 49
+    assert two["registers"] == (3 * 2 + 3 + 8 * 3 + 50 * 3 + 4 * 49) * REGISTER_BIT_AREA_UM2
     # row 1 takes lane 1 in the packed mode: a multiplexer per q, scale, zero and enable bit
     assert two["gating"] == 4 * per_pe_gating + 2 * (4 + 16 + 4 + 1) * MUX2_AREA_UM2
 

@@ -71,7 +71,7 @@ def test_a_wrong_model_fails_the_testbench(monkeypatch):
     """The comparison is live: a 1-bit narrower accumulator in the model must be caught."""
     narrow = PEConfig("int8", 8, "signed", "int8", acc_bits=16)
     real = runner.build(PEConfig("int8", 8, "signed", "int8", acc_bits=17), "icarus")
-    monkeypatch.setattr(runner, "build", lambda cfg, simulator="icarus": real)
+    monkeypatch.setattr(runner, "build", lambda cfg, simulator="icarus", waves=None: real)
     assert runner.run(narrow, "tb_pe", seed=3) == (1, 1)
 
 
