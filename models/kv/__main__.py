@@ -453,13 +453,13 @@ def evict_table(results: dict[str, dict]) -> str:
 
 
 def evict_plot(results: dict[str, dict], title: str, path: str) -> None:
-    """KL from dense, answer NLL and recall-time attention recovery against the compression ratio, per policy."""
+    """KL from dense, recall and recall-time attention recovery against the compression ratio, per policy."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = (("kl", "text KL from dense (nats/token)"), ("answer_nll", "recall answer NLL (nats/token)"))
+    panels = (("kl", "text KL from dense (nats/token)"), ("recall", "recall (fraction of prompts)"))
     panels += (("recall_recovery", "recall attention recovery"),)
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.5))
     policies = sorted({r["policy"] for r in results.values() if r["policy"] != "dense"})
