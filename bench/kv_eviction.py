@@ -61,7 +61,6 @@ POLICIES = ["streaming", "h2o", "snapkv", "quest", "attnpred"]
 RATIOS = [4.0, 8.0, 16.0]
 SIDE_ENGINES = (16, 8, 4)  # side-engine sizes (PEs per side) for the predictor
 LLAMA31_8B = ModelShape(hidden=4096, intermediate=14336, layers=32, heads=32, kv_heads=8, vocab=128256)
-TEXT_PREFILL = 384
 PREDICTOR_SEQUENCES = 24
 
 
@@ -176,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = build_recall(args.recipe, 0)
     model, _ = zoo.load(checkpoint)
     shape = recipe.eval_shape
+    prefill = 3 * shape.length // 4
     config = PredictorConfig(history=args.history)
     per_seed, training = [], []
     start = time.perf_counter()
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         text = mqar.prompts(shape, args.windows, "test", seed)
         recall = mqar.prompts(shape, args.prompts, "test", seed + 1000)
         answers = [mqar.ANSWER_TOKENS] * len(recall)
-        results = evaluate_on(model, text, TEXT_PREFILL, recall, answers, POLICIES, RATIOS, net, query_tokens=0)
+        results = evaluate_on(model, text, prefill, recall, answers, POLICIES, RATIOS, net, query_tokens=0)
         print(evict_table(results))
         per_seed.append(results)
     eval_seconds = time.perf_counter() - start
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__},
         "checkpoint": str(checkpoint),
         "recall_shape": asdict(shape),
-        "text_prefill": TEXT_PREFILL,
+        "text_prefill": prefill,
         "predictor_training": training,
         "eval_seconds": eval_seconds,
         "dense_recall": dense,
