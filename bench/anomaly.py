@@ -60,13 +60,8 @@ def margins(results: list[dict]) -> list[dict]:
             best = max((r for m, r in rows.items() if m != "spacegnn"), key=lambda r: r[f"{metric}_mean"])
             gain = s[f"{metric}_mean"] - best[f"{metric}_mean"]
             spread = max(s[f"{metric}_std"], best[f"{metric}_std"])
-            entry[metric] = {
-                "best_baseline": best["method"],
-                "margin_pp": 100 * gain,
-                "spread_pp": 100 * spread,
-                "relative_gain_pct": 100 * gain / best[f"{metric}_mean"],
-                "beats": bool(gain > spread),
-            }
+            entry[metric] = {"best_baseline": best["method"], "margin_pp": 100 * gain, "spread_pp": 100 * spread,
+                             "relative_gain_pct": 100 * gain / best[f"{metric}_mean"], "beats": bool(gain > spread)}
         out.append(entry)
     return out
 
@@ -136,21 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     for c in comparison:
         a, f = c["auroc"], c["f1"]
         verdict = "met" if a["beats"] else "NOT met"
-        print(
-            f"  {c['dataset']:26s} AUROC {a['margin_pp']:+6.2f} pp vs {a['best_baseline']:9s} "
-            f"(spread {a['spread_pp']:.2f}, {verdict})  F1 {f['margin_pp']:+6.2f} pp vs {f['best_baseline']}"
-        )
+        print(f"  {c['dataset']:26s} AUROC {a['margin_pp']:+6.2f} pp vs {a['best_baseline']:9s} "
+              f"(spread {a['spread_pp']:.2f}, {verdict})  F1 {f['margin_pp']:+6.2f} pp vs {f['best_baseline']}")
     claim = f"paper, on its datasets: +{PAPER_CLAIM['auroc_gain_pct']}% AUC, +{PAPER_CLAIM['f1_gain_pct']}% F1"
-    print(
-        f"  mean AUROC margin {meta['mean_trojan_auroc_margin_pp']:+.2f} pp, "
-        f"F1 {meta['mean_trojan_f1_margin_pp']:+.2f} pp ({claim})"
-    )
+    print(f"  mean AUROC margin {meta['mean_trojan_auroc_margin_pp']:+.2f} pp, "
+          f"F1 {meta['mean_trojan_f1_margin_pp']:+.2f} pp ({claim})")
     verdict = "met" if timing["meets_target"] else "NOT met"
-    print(
-        f"\n{timing['nodes']:,}-node graph ({timing['edges']:,} directed edges): SpaceGNN preprocess "
-        f"{timing['preprocess_s']:.1f} s, train {timing['train_s']:.1f} s, score {timing['score_s']:.1f} s, "
-        f"total {timing['total_s']:.1f} s per seed (target < 120 s: {verdict})"
-    )
+    print(f"\n{timing['nodes']:,}-node graph ({timing['edges']:,} directed edges): SpaceGNN preprocess "
+          f"{timing['preprocess_s']:.1f} s, train {timing['train_s']:.1f} s, score {timing['score_s']:.1f} s, "
+          f"total {timing['total_s']:.1f} s per seed (target < 120 s: {verdict})")
     print(f"bench time {meta['seconds']:.0f} s; wrote {RESULTS / 'anomaly.json'}, .csv, _auroc.png")
     return 0
 
