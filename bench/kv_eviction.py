@@ -7,7 +7,7 @@ initialization and held-out split, and the evaluation data):
 1. The predictor CNN (history --history steps, 4-token blocks, 4 sink + 4 local tokens) is trained on the
    model's attention over 24 TRAIN-split MQAR sequences of 512 tokens; its held-out recovery is measured on
    whole held-out sequences. Cached under MIXKIT_CACHE by a hash of the model's weights and the settings.
-2. Text: --windows held-out MQAR sequences of 512 tokens, 384 prefilled and 128 decoded under each policy
+2. Text: --windows held-out MQAR sequences of 512 tokens, 448 prefilled and 64 decoded under each policy
    (KL from the dense cache and perplexity per window). Recall: --prompts held-out prompts of 512 tokens (40
    pairs among ~390 distractor words, 16 questions); the last question ("? key") is in the prefill, the
    first answer token comes from the dense prefill and the second from a decode step under the policy, so
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint = build_recall(args.recipe, 0)
     model, _ = zoo.load(checkpoint)
     shape = recipe.eval_shape
-    prefill = 3 * shape.length // 4
+    prefill = 7 * shape.length // 8
     config = PredictorConfig(history=args.history)
     per_seed, training = [], []
     start = time.perf_counter()

@@ -55,9 +55,17 @@ def test_prompts_are_seeded_and_splits_differ():
 
 
 def test_copies_repeat_their_run_and_tokenizer_is_word_level():
-    ids, answers = mqar.copies(21, 4, np.random.default_rng(0))
-    assert torch.equal(ids[:, 1:11], ids[:, 11:21])
-    assert answers[:, 12:].all() and not answers[:, :12].any()
+    ids, answers = mqar.copies(41, 16, np.random.default_rng(0))
+    offsets = set()
+    for row, mask in zip(ids.tolist(), answers, strict=True):
+        where = mask.nonzero()[:, 0].tolist()
+        start, end = where[0] - 1, where[-1] + 1
+        assert where == list(range(start + 1, end)) and end - start >= 3  # one run, its tokens after the first
+        run = row[start:end]
+        earlier = [i for i in range(1, start - len(run) + 1) if row[i : i + len(run)] == run]
+        assert earlier  # the run occurred before
+        offsets.add(start - earlier[0])
+    assert len(offsets) > 1  # never one fixed offset a model could learn instead of the content
     tok = mqar.tokenizer()
     text = "<s> w03 ? k005 v010 v011 w04 ? k005 v010 v011"
     ids = tok(text, add_special_tokens=False)["input_ids"]
