@@ -26,7 +26,7 @@ initialization and held-out split, and the evaluation data):
 Target: AttentionPredictor's recall at 16x is at least H2O's and StreamingLLM's with the CI of the difference
 above 0.
 
-    python -m bench.kv_eviction [--seeds 0,1,2] [--windows 64] [--prompts 128] [--recipe default]
+    python -m bench.kv_eviction [--seeds 0,1,2] [--windows 64] [--prompts 128] [--ratios 4,8,16] [--recipe default]
 
 Prints tables and writes bench/results/kv_eviction.json and .png.
 """
@@ -58,7 +58,6 @@ from sim.model_shapes import ModelShape
 
 RESULTS = Path(__file__).resolve().parent / "results"
 POLICIES = ["streaming", "h2o", "snapkv", "quest", "attnpred"]
-RATIOS = [4.0, 8.0, 16.0]
 SIDE_ENGINES = (16, 8, 4)  # side-engine sizes (PEs per side) for the predictor
 LLAMA31_8B = ModelShape(hidden=4096, intermediate=14336, layers=32, heads=32, kv_heads=8, vocab=128256)
 PREDICTOR_SEQUENCES = 24
@@ -128,11 +127,11 @@ def pooled(per_seed: list[dict[str, dict]], seeds: list[int]) -> dict[str, dict]
     return out
 
 
-def comparisons(runs: dict[str, dict], seed: int) -> dict[str, dict]:
+def comparisons(runs: dict[str, dict], ratios: list[float], seed: int) -> dict[str, dict]:
     """At each ratio, AttentionPredictor minus every other policy: recall (higher is better) and text KL
     (lower is better), paired over the same prompts and windows."""
     out = {}
-    for ratio in RATIOS:
+    for ratio in ratios:
         a = runs[f"attnpred@{ratio:g}x"]["_items"]
         for other in POLICIES[:-1]:
             b = runs[f"{other}@{ratio:g}x"]["_items"]
@@ -164,12 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     p.add_argument("--prompts", type=int, default=128, help="held-out recall prompts per seed (default 128)")
     p.add_argument("--windows", type=int, default=64, help="held-out text windows per seed (default 64)")
+    p.add_argument("--ratios", default="4,8,16", help="comma-separated compression ratios (default 4,8,16)")
     p.add_argument("--history", type=int, default=8, help="predictor history steps (default 8)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    if args.prompts < 1 or args.windows < 1 or not seeds:
-        p.error("--prompts and --windows must be at least 1, and --seeds must name a seed")
+    ratios = [float(r) for r in args.ratios.split(",") if r.strip()]
+    if args.prompts < 1 or args.windows < 1 or not seeds or 16.0 not in ratios or min(ratios) < 1:
+        p.error("--prompts and --windows must be at least 1, --seeds must name a seed, --ratios must hold 16")
     torch.set_num_threads(args.threads)
     recipe = get_recipe(args.recipe)
     checkpoint = build_recall(args.recipe, 0)
@@ -188,12 +189,12 @@ def main(argv: list[str] | None = None) -> int:
         text = mqar.prompts(shape, args.windows, "test", seed)
         recall = mqar.prompts(shape, args.prompts, "test", seed + 1000)
         answers = [mqar.ANSWER_TOKENS] * len(recall)
-        results = evaluate_on(model, text, prefill, recall, answers, POLICIES, RATIOS, net, query_tokens=0)
+        results = evaluate_on(model, text, prefill, recall, answers, POLICIES, ratios, net, query_tokens=0)
         print(evict_table(results))
         per_seed.append(results)
     eval_seconds = time.perf_counter() - start
     runs = pooled(per_seed, seeds)
-    compared = comparisons(runs, seeds[0])
+    compared = comparisons(runs, ratios, seeds[0])
     print(_table(runs))
     for name, c in compared.items():
         rec, kl = c["recall"], c["kl"]
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in runs.values():
         r.pop("_items")
     report = {
-        "settings": {**vars(args), "policies": POLICIES, "ratios": RATIOS, "predictor": asdict(config)},
+        "settings": {**vars(args), "policies": POLICIES, "ratios": ratios, "predictor": asdict(config)},
         "seeds": seeds,
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__},
         "checkpoint": str(checkpoint),
