@@ -149,7 +149,8 @@ def recall_loss(model: PreTrainedModel, ids: torch.Tensor, answers: torch.Tensor
 
 def train_recall(model: PreTrainedModel, recipe: RecallRecipe, seed: int, progress: bool = True) -> list[dict]:
     """Train `model` in place through the recipe's stages; per stage: shape, steps, tokens, wall and CPU
-    seconds, tokens per CPU second and the final loss and training-batch answer-token accuracy (means of the last 20 steps)."""
+    seconds, tokens per CPU second, and the final loss and training-batch answer-token accuracy (means of the
+    last 20 steps)."""
     total = sum(s.steps for s in recipe.stages)
     warmup = max(1, total // 20)
     opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, betas=(0.9, 0.95), weight_decay=0.01)
