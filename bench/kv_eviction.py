@@ -9,7 +9,7 @@ initialization and held-out split, and the evaluation data):
    whole held-out sequences. Cached under MIXKIT_CACHE by a hash of the model's weights and the settings.
 2. Text: --windows held-out MQAR sequences of 512 tokens, 448 prefilled and 64 decoded under each policy
    (KL from the dense cache and perplexity per window). Recall: --prompts held-out prompts of 512 tokens (40
-   pairs among ~390 distractor words, 16 questions); the last question ("? key") is in the prefill, the
+   pairs among 287 distractor words, 16 questions); the last question ("? key") is in the prefill, the
    first answer token comes from the dense prefill and the second from a decode step under the policy, so
    every policy has seen the question before it selects; recalled = both answer tokens right.
 3. Budgets: every policy attends to exactly ceil(context / R) tokens per KV head and layer. StreamingLLM, H2O

@@ -87,7 +87,7 @@ RECIPES = {
         eval_shape=mqar.Shape(48, 5, 3),
         eval_count=256,
     ),
-    # the model the KV benches judge: recall at 512 tokens with 40 pairs among ~430 distractor words
+    # the model the KV benches judge: recall at 512 tokens with 40 pairs among 287 distractor words
     "default": RecallRecipe(
         name="default",
         hidden_size=128,
