@@ -7,7 +7,7 @@ task, and whether each variant beats the base on its own tasks. A cached zoo is 
 
 Writes bench/results/zoo_train.json. With --recall RECIPE it reports the recall model instead
 (models.zoo.recall: per curriculum stage tokens, wall and CPU seconds, tokens per CPU second and final loss,
-then the held-out dense recall with its bootstrap 95% CI) and writes bench/results/zoo_recall.json.
+then the held-out dense recall with its bootstrap 95% CI) and writes bench/results/zoo_recall_RECIPE.json.
 
     python -m bench.zoo_train [--preset default] [--seed 0] [--fresh] [--recall default]
 """
@@ -98,7 +98,7 @@ def _recall(args: argparse.Namespace) -> int:
         f"held-out dense recall {100 * d['mean']:.1f}% [{100 * d['ci95'][0]:.1f}, {100 * d['ci95'][1]:.1f}]"
     )
     out = {"recipe": args.recall, "seed": args.seed, "seeds": [args.seed], "result": result}
-    path = RESULTS.parent / "zoo_recall.json"
+    path = RESULTS.parent / f"zoo_recall_{args.recall}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps(out, indent=1) + "\n")
     return 0
