@@ -1,29 +1,34 @@
-"""AttentionPredictor vs StreamingLLM, H2O, SnapKV and Quest at 4x, 8x and 16x KV compression on the zoo's base
-model (or, with --model recall, its recall-trained copy: models.kv.recall_model), and the share of the predictor's
-cost that cross-token prefetch hides on the simulator's array model.
+"""AttentionPredictor vs StreamingLLM, H2O, SnapKV and Quest at 4x, 8x and 16x KV compression on the zoo's
+recall model (models.zoo.recall: a Llama trained on multi-query associative recall in distractor text), over
+several seeds, and the share of the predictor's cost that cross-token prefetch hides on the simulator's array.
 
-1. The predictor CNN (paper sizes, history --history steps, 4-token blocks, 4 sink + 4 local tokens) is trained
-   on the model's attention over TRAINING text and train-split recall sequences (models.kv.eviction_eval
-   .train_predictor); cached under MIXKIT_CACHE by a hash of the model's weights and the settings.
-2. Every policy keeps exactly ceil(context / R) tokens per KV head and layer at each decode step (models.kv
-   .selection). Text: --windows (default 4) code and as many English held-out windows of 256 tokens, 128
-   prefilled, 128 decoded; recall: --recall-examples held-out key-value recall examples behind distractor
-   examples, 256 tokens each, the last 4 prompt tokens and the answer decoded. Figures: text KL from the dense
-   cache (nats/token), perplexity, exact recall, the answer's NLL (nats/token) and the attention recovery rate
-   (share of the full attention on the kept tokens).
-3. Prefetch (models.kv.prefetch): cycles per decode step on a 32x32 MixPE array (W4A8, group 128, FP16 KV) with
-   the predictor on a 16x16, 8x8 or 4x4 side engine, for the zoo model (256 tokens, 16x) and a Llama-3.1-8B-like shape
-   (mistral-7b: 32 layers, 8 KV heads; 4096 tokens, 16x, the paper's predictor: history 64, 16-token blocks).
+Per seed (the recall model is the seed-0 build; the seed draws the predictor's calibration sequences, its
+initialization and held-out split, and the evaluation data):
+1. The predictor CNN (history --history steps, 4-token blocks, 4 sink + 4 local tokens) is trained on the
+   model's attention over 24 TRAIN-split MQAR sequences of 512 tokens; its held-out recovery is measured on
+   whole held-out sequences. Cached under MIXKIT_CACHE by a hash of the model's weights and the settings.
+2. Text: --windows held-out MQAR sequences of 512 tokens, 448 prefilled and 64 decoded under each policy
+   (KL from the dense cache and perplexity per window). Recall: --prompts held-out prompts of 512 tokens (40
+   pairs among 287 distractor words, 16 questions); the last question ("? key") is in the prefill, the
+   first answer token comes from the dense prefill and the second from a decode step under the policy, so
+   every policy has seen the question before it selects; recalled = both answer tokens right.
+3. Budgets: every policy attends to exactly ceil(context / R) tokens per KV head and layer. StreamingLLM, H2O
+   and SnapKV evict for good, so that is also what they keep in memory; Quest and AttentionPredictor keep the
+   whole cache and reselect from it each step. Both budgets are reported per policy ("attended", "resident").
+4. Statistics (models.stats): every figure pools the per-window / per-prompt values of all seeds: mean and
+   bootstrap 95% CI; a policy is called better than another only when the CI of the paired difference (same
+   prompts) excludes 0.
+5. Prefetch (models.kv.prefetch): cycles per decode step on a 32x32 MixPE array (W4A8, group 128, FP16 KV) with
+   the predictor on a 16x16, 8x8 or 4x4 side engine, for the recall model (512 tokens, 16x) and Llama-3.1-8B
+   (32 layers, 8 KV heads, vocabulary 128256; 4096 tokens, 16x, the paper's predictor: history 64, 16-token
+   blocks).
 
-Target: AttentionPredictor at 16x recalls more than H2O and StreamingLLM at the same budget. The base model
-recalls about 2% of the prompts even with the full cache, so --model recall runs everything (predictor trained on
-its own attention histories included) on the recall-trained copy; with its default 1 M-token budget that copy
-still recalls only 2% densely, so the target cannot be judged on either yet.
+Target: AttentionPredictor's recall at 16x is at least H2O's and StreamingLLM's with the CI of the difference
+above 0.
 
-    python -m bench.kv_eviction [--model base|recall] [--recall-examples 100] [--windows 4] [--seed 0]
+    python -m bench.kv_eviction [--seeds 0,1,2] [--windows 64] [--prompts 128] [--ratios 4,8,16] [--recipe default]
 
-Prints tables and writes bench/results/kv_eviction.json and .png (--model recall: kv_eviction_recall.json
-and .png).
+Prints tables and writes bench/results/kv_eviction.json and .png.
 """
 
 from __future__ import annotations
@@ -36,32 +41,34 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from hw.cache import cache_root
 from models import zoo
 from models.kv.__main__ import evict_plot, evict_table
-from models.kv.eviction_eval import evaluate_eviction, train_predictor
+from models.kv.eviction_eval import evaluate_on, train_predictor_on
 from models.kv.predictor import AttentionCNN, PredictorConfig
 from models.kv.prefetch import hidden_cost, step_costs
-from models.kv.recall_model import recall_model
+from models.stats import paired, summary
+from models.zoo import mqar
+from models.zoo.recall import build_recall, get_recipe
 from sim.files import atomic_write
-from sim.model_shapes import MODELS, ModelShape
+from sim.model_shapes import ModelShape
 
 RESULTS = Path(__file__).resolve().parent / "results"
 POLICIES = ["streaming", "h2o", "snapkv", "quest", "attnpred"]
-RATIOS = [4.0, 8.0, 16.0]
 SIDE_ENGINES = (16, 8, 4)  # side-engine sizes (PEs per side) for the predictor
-# --model: (output name, plot title)
-MODELS_RUN = {
-    "base": ("kv_eviction", "zoo base (default preset)"),
-    "recall": ("kv_eviction_recall", "zoo base fine-tuned for recall (default preset)"),
-}
+LLAMA31_8B = ModelShape(hidden=4096, intermediate=14336, layers=32, heads=32, kv_heads=8, vocab=128256)
+PREDICTOR_SEQUENCES = 24
 
 
-def _predictor(model, tokenizer, config: PredictorConfig, settings: dict) -> tuple[AttentionCNN, dict]:
+def _predictor(model, sequences: list[torch.Tensor], config: PredictorConfig, seed: int) -> tuple[AttentionCNN, dict]:
     """The trained predictor and its training report, from the cache when the weights and settings match."""
+    settings = {"sequences": len(sequences), "length": int(sequences[0].shape[0]), "seed": seed, "v": 2}
     digest = hashlib.sha256(json.dumps({**settings, **asdict(config)}, sort_keys=True).encode())
+    for seq in sequences:
+        digest.update(seq.numpy().tobytes())
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().float().numpy().tobytes())
@@ -69,26 +76,26 @@ def _predictor(model, tokenizer, config: PredictorConfig, settings: dict) -> tup
     if (folder / "train.json").is_file():
         return AttentionCNN.from_pretrained(folder), json.loads((folder / "train.json").read_text())
     start = time.perf_counter()
-    net, result = train_predictor(model, tokenizer, config, **settings)
+    net, result = train_predictor_on(model, sequences, config, 32, 8, 2, seed, progress=False)
     report = {**asdict(result), "seconds": time.perf_counter() - start}
     net.save_pretrained(folder)
     atomic_write(folder / "train.json", json.dumps(report, indent=1) + "\n")
     return net, report
 
 
-def _prefetch() -> dict:
-    zoo_shape = ModelShape.from_hf_config(zoo.load("base", "default")[0].config)
+def _prefetch(shape: ModelShape, context: int) -> dict:
     cases = {
-        "zoo-default@16x": (zoo_shape, 256, PredictorConfig()),
-        "llama3.1-8b-like@16x": (MODELS["mistral-7b"], 4096, PredictorConfig(history=64, block=16, sink=64, local=64)),
+        f"recall-model@{context}@16x": (shape, context, PredictorConfig()),
+        "llama3.1-8b@4096@16x": (LLAMA31_8B, 4096, PredictorConfig(history=64, block=16, sink=64, local=64)),
     }
     out = {}
-    for name, (shape, context, config) in cases.items():
+    for name, (case_shape, ctx, config) in cases.items():
         for side in SIDE_ENGINES:
-            costs = step_costs(shape, context, context // 16, config, side_rows=side, side_cols=side)
+            costs = step_costs(case_shape, ctx, ctx // 16, config, side_rows=side, side_cols=side)
             out[f"{name} side {side}x{side}"] = {
-                "context": context,
-                "kept": context // 16,
+                "shape": asdict(case_shape),
+                "context": ctx,
+                "kept": ctx // 16,
                 "side_engine": [side, side],
                 "predictor": asdict(config),
                 **hidden_cost(costs),
@@ -96,75 +103,154 @@ def _prefetch() -> dict:
     return out
 
 
+def pooled(per_seed: list[dict[str, dict]], seeds: list[int]) -> dict[str, dict]:
+    """Per run: the seeds' per-item values joined, with mean and bootstrap CI of each figure, and the budgets."""
+    out = {}
+    for name, first in per_seed[0].items():
+        items = {key: np.concatenate([r[name]["per_item"][key] for r in per_seed]) for key in first["per_item"]}
+        nll = summary(items["nll"], seeds[0])
+        out[name] = {
+            "policy": first["policy"],
+            "ratio": first["ratio"],
+            "recall": summary(items["recalled"], seeds[0]),
+            "answer_nll": summary(items["answer_nll"], seeds[0]),
+            "kl": summary(items["kl"], seeds[0]),
+            "ppl": {"mean": float(np.exp(nll["mean"])), "ci95": [float(np.exp(x)) for x in nll["ci95"]]},
+            "recall_per_seed": [r[name]["recall"] for r in per_seed],
+            "attended": float(np.mean([r[name]["mean_kept"] for r in per_seed])),
+            "resident": float(np.mean([r[name]["mean_resident"] for r in per_seed])),
+            "context": float(np.mean([r[name]["mean_context"] for r in per_seed])),
+            "text_recovery": float(np.mean([r[name]["text_recovery"] for r in per_seed])),
+            "recall_recovery": float(np.mean([r[name]["recall_recovery"] for r in per_seed])),
+            "_items": items,
+        }
+    return out
+
+
+def comparisons(runs: dict[str, dict], ratios: list[float], seed: int) -> dict[str, dict]:
+    """At each ratio, AttentionPredictor minus every other policy: recall (higher is better) and text KL
+    (lower is better), paired over the same prompts and windows."""
+    out = {}
+    for ratio in ratios:
+        a = runs[f"attnpred@{ratio:g}x"]["_items"]
+        for other in POLICIES[:-1]:
+            b = runs[f"{other}@{ratio:g}x"]["_items"]
+            out[f"attnpred-{other}@{ratio:g}x"] = {
+                "recall": paired(a["recalled"], b["recalled"], True, seed),
+                "kl": paired(a["kl"], b["kl"], False, seed),
+            }
+    return out
+
+
+def _table(runs: dict[str, dict]) -> str:
+    head = f"{'run':<16}{'recall %':>18}{'KL mnat':>20}{'ppl':>8}{'attended':>10}{'resident':>10}"
+    rows = [head]
+    for name, r in runs.items():
+        rec, kl = r["recall"], r["kl"]
+        rows.append(
+            f"{name:<16}{100 * rec['mean']:>7.1f} [{100 * rec['ci95'][0]:4.1f},{100 * rec['ci95'][1]:5.1f}]"
+            f"{1e3 * kl['mean']:>8.1f} [{1e3 * kl['ci95'][0]:5.1f},{1e3 * kl['ci95'][1]:5.1f}]"
+            f"{r['ppl']['mean']:>8.2f}{r['attended']:>10.1f}{r['resident']:>10.1f}"
+        )
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m bench.kv_eviction", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument(
-        "--model", choices=sorted(MODELS_RUN), default="base", help="the zoo base, or its recall-trained copy"
-    )
-    p.add_argument("--recall-examples", type=int, default=100, help="held-out recall sequences (default 100)")
-    p.add_argument("--windows", type=int, default=4, help="held-out text windows of 256 tokens per task (default 4)")
+    p.add_argument("--recipe", default="default", help="recall model recipe (default, tiny)")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--prompts", type=int, default=128, help="held-out recall prompts per seed (default 128)")
+    p.add_argument("--windows", type=int, default=64, help="held-out text windows per seed (default 64)")
+    p.add_argument("--ratios", default="4,8,16", help="comma-separated compression ratios (default 4,8,16)")
     p.add_argument("--history", type=int, default=8, help="predictor history steps (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed of data and training (default 0)")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     args = p.parse_args(argv)
-    if args.recall_examples < 1 or args.windows < 1:
-        p.error("--recall-examples and --windows must be at least 1")
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    ratios = [float(r) for r in args.ratios.split(",") if r.strip()]
+    if args.prompts < 1 or args.windows < 1 or not seeds or 16.0 not in ratios or min(ratios) < 1:
+        p.error("--prompts and --windows must be at least 1, --seeds must name a seed, --ratios must hold 16")
     torch.set_num_threads(args.threads)
-    stem, title = MODELS_RUN[args.model]
-    # the zoo's seed-0 models, whatever --seed (which seeds the predictor and the data)
-    checkpoint = recall_model("default") if args.model == "recall" else zoo.build("default")["base"]
-    model, tokenizer = zoo.load(checkpoint, "default")
+    recipe = get_recipe(args.recipe)
+    checkpoint = build_recall(args.recipe, 0)
+    model, _ = zoo.load(checkpoint)
+    shape = recipe.eval_shape
+    prefill = 7 * shape.length // 8
     config = PredictorConfig(history=args.history)
-    train_settings = dict(preset="default", seq_len=256, sequences=24, steps_per_sequence=32, epochs=8, seed=args.seed)
-    net, training = _predictor(model, tokenizer, config, train_settings)
-    print(f"predictor: {training['pairs']} pairs, held-out recovery at {training['k']} blocks:")
-    print("  " + ", ".join(f"{name} {100 * r:.1f}%" for name, r in training["recovery"].items()))
-
+    per_seed, training = [], []
     start = time.perf_counter()
-    results = evaluate_eviction(
-        model, tokenizer, POLICIES, RATIOS, net, "default", 256, 128, args.windows, args.recall_examples, 4, args.seed
-    )
+    for seed in seeds:
+        calibration = list(mqar.prompts(shape, PREDICTOR_SEQUENCES, "train", seed).unbind(0))
+        net, report = _predictor(model, calibration, config, seed)
+        training.append(report)
+        print(f"seed {seed}: predictor held-out recovery at {report['k']} blocks (whole held-out sequences): ")
+        print("  " + ", ".join(f"{name} {100 * r:.1f}%" for name, r in report["recovery"].items()))
+        text = mqar.prompts(shape, args.windows, "test", seed)
+        recall = mqar.prompts(shape, args.prompts, "test", seed + 1000)
+        answers = [mqar.ANSWER_TOKENS] * len(recall)
+        results = evaluate_on(model, text, prefill, recall, answers, POLICIES, ratios, net, query_tokens=0)
+        print(evict_table(results))
+        per_seed.append(results)
     eval_seconds = time.perf_counter() - start
-    print(evict_table(results))
-
-    prefetch = _prefetch()
+    runs = pooled(per_seed, seeds)
+    compared = comparisons(runs, ratios, seeds[0])
+    print(_table(runs))
+    for name, c in compared.items():
+        rec, kl = c["recall"], c["kl"]
+        print(
+            f"{name:<24} recall diff {100 * rec['mean']:+6.1f} pts [{100 * rec['ci95'][0]:+.1f}, "
+            f"{100 * rec['ci95'][1]:+.1f}] better: {rec['better'] or '-'}; KL diff {1e3 * kl['mean']:+.1f} mnat "
+            f"[{1e3 * kl['ci95'][0]:+.1f}, {1e3 * kl['ci95'][1]:+.1f}] better: {kl['better'] or '-'}"
+        )
+    prefetch = _prefetch(ModelShape.from_hf_config(model.config), shape.length)
     for name, r in prefetch.items():
         c = r["cycles_per_step"]
         print(
             f"prefetch {name}: cycles/step dense {c['dense']:.0f}, sparse {c['sparse']:.0f}, sync {c['sync']:.0f}, "
-            f"sync on side engine {c['sync_side']:.0f}, prefetch {c['prefetch']:.0f}; hidden "
-            f"{100 * r['hidden_fraction']:.1f}% of the serial prediction cost"
+            f"prefetch {c['prefetch']:.0f}; hidden {100 * r['hidden_fraction']:.1f}% of the serial prediction cost"
         )
-    at16 = {policy: results[f"{policy}@16x"]["recall"] for policy in POLICIES}
-    target = at16["attnpred"] > max(at16["h2o"], at16["streaming"])
+    vs = {other: compared[f"attnpred-{other}@16x"]["recall"] for other in ("h2o", "streaming")}
+    target = all(v["ci95"][0] > 0 for v in vs.values())
+    dense = runs["dense"]["recall"]
     print(
-        f"target (attnpred recall at 16x > H2O and StreamingLLM): {'met' if target else 'NOT met'} "
-        f"({100 * at16['attnpred']:.1f}% vs {100 * at16['h2o']:.1f}% / {100 * at16['streaming']:.1f}%; "
-        f"dense {100 * results['dense']['recall']:.1f}%)"
+        f"dense recall {100 * dense['mean']:.1f}% [{100 * dense['ci95'][0]:.1f}, {100 * dense['ci95'][1]:.1f}] "
+        f"(target >= 90%: {'met' if dense['mean'] >= 0.9 else 'NOT met'})"
     )
+    shown = "; ".join(
+        f"vs {k} {100 * v['mean']:+.1f} pts [{100 * v['ci95'][0]:+.1f}, {100 * v['ci95'][1]:+.1f}]"
+        for k, v in vs.items()
+    )
+    print(
+        "target (attnpred recall at 16x above H2O and StreamingLLM, CI of the difference above 0): "
+        f"{'met' if target else 'NOT met'} ({shown})"
+    )
+    for r in runs.values():
+        r.pop("_items")
     report = {
-        "settings": {
-            **vars(args),
-            "policies": POLICIES,
-            "ratios": RATIOS,
-            "predictor": asdict(config),
-            **train_settings,
-        },
+        "settings": {**vars(args), "policies": POLICIES, "ratios": ratios, "predictor": asdict(config)},
+        "seeds": seeds,
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__},
         "checkpoint": str(checkpoint),
-        "training": training,
+        "recall_shape": asdict(shape),
+        "text_prefill": prefill,
+        "predictor_training": training,
         "eval_seconds": eval_seconds,
-        "results": results,
+        "dense_recall": dense,
+        "results": runs,
+        "comparisons": compared,
         "prefetch": prefetch,
         "target_met": target,
         "paper_claim": "16x KV compression with comparable quality (LongBench, Llama-3.1-8B / LongChat-7B)",
     }
     RESULTS.mkdir(exist_ok=True)
-    atomic_write(RESULTS / f"{stem}.json", json.dumps(report, indent=1) + "\n")
-    atomic_write(RESULTS / f"{stem}.png", lambda tmp: evict_plot(results, title, tmp))
-    print(f"wrote {RESULTS / stem}.json and {stem}.png")
+    atomic_write(RESULTS / "kv_eviction.json", json.dumps(report, indent=1) + "\n")
+    means = {
+        name: {key: (r[key]["mean"] if isinstance(r[key], dict) else r[key]) for key in r if key != "recall_per_seed"}
+        for name, r in runs.items()
+    }
+    atomic_write(RESULTS / "kv_eviction.png", lambda tmp: evict_plot(means, f"recall model ({args.recipe})", tmp))
+    print(f"wrote {RESULTS / 'kv_eviction'}.json and .png")
     return 0
 
 

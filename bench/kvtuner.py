@@ -1,14 +1,22 @@
-"""KVTuner mixed-precision KV cache vs uniform KV8, KV4 and KIVI-2 on held-out text of the zoo's base model.
+"""KVTuner mixed-precision KV cache vs uniform KV8, KV4 and K2V2 (KIVI-2) on the zoo's recall model, over seeds.
 
-Tuning (models.kv.tune) runs on the zoo's training text only: per-layer sensitivity of 7 candidate pairs,
---groups layer groups, --trials NSGA-II trials (seed --seed). The tuned configs with the lowest calibration KL
-within 3.5 and 4 average KV bits are then scored with models.kv.evaluate on the held-out code and English windows
-(128 tokens, 32 prefilled, 96 decoded through the cache): KL from KV16 (mnat = 1e-3 nats/token), top-1
-agreement with KV16, perplexity and key-value recall. Tuned configs keep no exact residual window (like KV8 and
-KV4); KIVI-2 keeps its 32 most recent tokens exact. Check: does a tuned config beat uniform KV4 on held-out KL
-at equal or fewer average bits?
+Per seed (the recall model is the seed-0 build; the seed draws the calibration sequences and the search):
+tuning (models.kv.tune) runs on 4 TRAIN-split MQAR sequences of 512 tokens (448 prefilled, 64 decoded): per-layer
+sensitivity of 7 candidate pairs, one group per layer, --trials NSGA-II trials. The search space (the product of
+each group's kept candidates) is reported beside the trial budget, which must be smaller. The tuned configs with
+the lowest calibration KL within 3.5 and 4 average bits are scored with every uniform preset on --windows
+held-out MQAR sequences (384 prefilled, 128 decoded through the cache) and --prompts held-out recall prompts
+(the question prefilled; the first answer token comes from the exact prefill, the second is decoded through
+the cache; recalled = both right).
 
-    python -m bench.kvtuner [--preset default] [--trials 40] [--groups 2] [--seed 0]
+Fairness: every config, presets and candidates alike, keeps the same exact residual window (--residual, default
+32 most recent tokens) and group size 32, so KIVI-2 here is K2V2 with the same window as the rest; stored bits
+per element (codes, 16-bit scale and zero point per group, the residual window at 16 bits) are reported beside
+KVTuner's average bits. Statistics pool the per-window and per-prompt values of all seeds (models.stats):
+mean and bootstrap 95% CI, and a config is called better than KV4 only when the CI of the paired difference
+excludes 0.
+
+    python -m bench.kvtuner [--seeds 0,1,2] [--trials 24] [--windows 64] [--prompts 128] [--residual 32]
 
 Prints a table and writes bench/results/kvtuner.json and bench/results/kvtuner.png.
 """
@@ -17,58 +25,54 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from models import zoo
-from models.kv import KLMeter, KVConfig, calibration_ids, choose, evaluate, tune
+from models.kv import KLMeter, KVConfig, choose, tune
+from models.kv.evaluate import evaluate_configs
+from models.stats import paired, summary
+from models.zoo import mqar
+from models.zoo.recall import build_recall, get_recipe
 from sim.files import atomic_write
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BUDGETS = (3.5, 4.0)
-UNIFORM = ("KV8", "KV4", "KIVI-2")
+UNIFORM = ("KV16", "KV8", "KV4", "KIVI-2")
 
 
-def _plot(results: dict, calibration: dict, path: str) -> None:
+def _plot(runs: dict, path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax.plot(
-        [p["avg_bits"] for p in calibration["pareto"]],
-        [1e3 * p["kl"] for p in calibration["pareto"]],
-        "o-",
-        ms=4,
-        label="tuned Pareto set",
-    )
-    for name, r in calibration["uniform"].items():
-        ax.scatter(r["avg_bits"], 1e3 * r["kl"], marker="s", c="k", zorder=3)
-        ax.annotate(name, (r["avg_bits"], 1e3 * r["kl"]), fontsize=8, xytext=(3, 3), textcoords="offset points")
-    ax.set_title("calibration (training text)", fontsize=9)
-    for name, r in results.items():
-        if name == "KV16":
-            continue
-        tuned = name.startswith("kvtuner")
-        bx.scatter(
-            r["avg_bits"],
-            1e3 * r["kl"],
-            marker="*" if tuned else "s",
-            s=100 if tuned else 30,
-            c="tab:red" if tuned else "k",
-            zorder=3,
-        )
-        bx.annotate(name, (r["avg_bits"], 1e3 * r["kl"]), fontsize=8, xytext=(3, 3), textcoords="offset points")
-    bx.set_title("held-out text (test split)", fontsize=9)
-    for a in (ax, bx):
-        a.set_yscale("log")
-        a.set_xlabel("average KV bits")
-        a.set_ylabel("KL from KV16 (1e-3 nats/token)")
-    ax.legend(fontsize=7)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, bits in zip(axes, ("avg_bits", "stored_bits"), strict=True):
+        for name, r in runs.items():
+            if name == "KV16":
+                continue
+            tuned = name.startswith("kvtuner")
+            low, high = r["kl"]["ci95"]
+            ax.errorbar(
+                r[bits],
+                1e3 * r["kl"]["mean"],
+                yerr=[[1e3 * (r["kl"]["mean"] - low)], [1e3 * (high - r["kl"]["mean"])]],
+                fmt="*" if tuned else "s",
+                ms=10 if tuned else 5,
+                c="tab:red" if tuned else "k",
+            )
+            ax.annotate(name, (r[bits], 1e3 * r["kl"]["mean"]), fontsize=8, xytext=(3, 3), textcoords="offset points")
+        ax.set_yscale("log")
+        ax.set_xlabel("average KV bits (KVTuner's count)" if bits == "avg_bits" else "stored bits per element")
+        ax.set_ylabel("held-out KL from KV16 (1e-3 nats/token)")
+    fig.suptitle("recall model, mean and 95% CI over seeds and windows", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=120)
     plt.close(fig)
@@ -78,66 +82,109 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m bench.kvtuner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--preset", default="default", help="zoo preset (default: default)")
-    p.add_argument("--trials", type=int, default=40, help="NSGA-II trials (default 40)")
-    p.add_argument("--groups", type=int, default=2, help="layer groups sharing one pair (default 2)")
-    p.add_argument("--seed", type=int, default=0, help="search and calibration seed (default 0)")
+    p.add_argument("--recipe", default="default", help="recall model recipe (default, tiny)")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--trials", type=int, default=24, help="NSGA-II trials per seed (default 24)")
+    p.add_argument("--windows", type=int, default=64, help="held-out text windows per seed (default 64)")
+    p.add_argument("--prompts", type=int, default=128, help="held-out recall prompts per seed (default 128)")
+    p.add_argument("--residual", type=int, default=32, help="exact recent tokens, every config (default 32)")
     args = p.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if not seeds or args.trials < 2 or args.windows < 1 or args.prompts < 1 or args.residual < 0:
+        p.error("need a seed, --trials >= 2, --windows and --prompts >= 1, --residual >= 0")
     torch.set_num_threads(1)
-
-    t0 = time.time()
-    model, tokenizer = zoo.load("base", args.preset)
+    model, _ = zoo.load(build_recall(args.recipe, 0))
     layers = model.config.num_hidden_layers
-    meter = KLMeter(model, calibration_ids(tokenizer, args.preset, 96, 4, args.seed), prefill=32)
-    result = tune(meter, args.groups, args.trials, args.seed)
-    tune_s = time.time() - t0
-    uniform = [KVConfig.preset(name, layers) for name in UNIFORM]
-    calibration = {
-        "uniform": {kv.name: {"avg_bits": kv.avg_bits, "kl": meter(kv)} for kv in uniform},
-        **result.to_dict(),
-    }
-    tuned = [choose(result, b, name=f"kvtuner-{b:g}bit") for b in BUDGETS]
-    unique = [kv for i, kv in enumerate(tuned) if all(kv.pairs != t.pairs for t in tuned[:i])]
-    t1 = time.time()
-    results = evaluate(model, tokenizer, uniform + unique, args.preset, seed=args.seed)
-    eval_s = time.time() - t1
-
-    print(f"zoo base model, preset {args.preset}; tuned on training text, scored on held-out text")
-    print(f"{'config':<16}{'avg bits':>9}{'KL mnat':>10}{'top1 %':>8}{'ppl':>9}{'recall %':>9}  pairs")
-    pairs = {kv.name: kv.pairs for kv in uniform + unique}
-    for name, r in results.items():
-        shown = " ".join(f"K{k}V{v}" for k, v in pairs.get(name, ()))
-        print(
-            f"{name:<16}{r['avg_bits']:>9.2f}{1e3 * r['kl']:>10.4f}{100 * r['top1_agree']:>8.2f}{r['ppl']:>9.3f}"
-            f"{100 * r['recall']:>9.1f}  {shown}"
+    shape = get_recipe(args.recipe).eval_shape
+    calibration_prefill, text_prefill = 7 * shape.length // 8, 3 * shape.length // 4
+    uniform = [replace(KVConfig.preset(name, layers), residual_length=args.residual) for name in UNIFORM]
+    per_seed, tuning = [], []
+    start = time.time()
+    for seed in seeds:
+        meter = KLMeter(model, mqar.prompts(shape, 4, "train", seed), prefill=calibration_prefill)
+        result = tune(meter, layers, args.trials, seed, residual_length=args.residual, progress=False)
+        space = math.prod(len(g) for g in result.group_pairs)
+        tuned = [choose(result, b, name=f"kvtuner-{b:g}bit") for b in BUDGETS]
+        tuning.append(
+            {
+                "seed": seed,
+                "search_space": space,
+                "trials": args.trials,
+                "space_larger_than_trials": space > args.trials,
+                "tuned_configs": {kv.name: kv.to_dict() for kv in tuned},
+                **result.to_dict(),
+            }
         )
-    kv4 = results["KV4"]
-    beats = {kv.name: kv.avg_bits <= kv4["avg_bits"] and results[kv.name]["kl"] < kv4["kl"] for kv in unique}
-    for name, ok in beats.items():
-        print(f"{name} beats uniform KV4 (fewer or equal bits, lower held-out KL): {ok}")
-    print(f"tuning {tune_s:.1f} s, held-out evaluation {eval_s:.1f} s (1 torch thread)")
+        print(
+            f"seed {seed}: search space {space} configs, {args.trials} trials; tuned: "
+            + ", ".join(f"{kv.name} {' '.join(f'K{k}V{v}' for k, v in kv.pairs)}" for kv in tuned)
+        )
+        text = mqar.prompts(shape, args.windows, "test", seed)
+        recall = mqar.prompts(shape, args.prompts, "test", seed + 1000)
+        per_seed.append(evaluate_configs(model, uniform + tuned, text, text_prefill, recall, mqar.ANSWER_TOKENS))
+    seconds = time.time() - start
 
+    runs = {}
+    for name in per_seed[0]:
+        items = {k: np.concatenate([r[name]["per_item"][k] for r in per_seed]) for k in per_seed[0][name]["per_item"]}
+        nll = summary(items["nll"], seeds[0])
+        runs[name] = {
+            "avg_bits": float(np.mean([r[name]["avg_bits"] for r in per_seed])),
+            "stored_bits": float(np.mean([r[name]["stored_bits"] for r in per_seed])),
+            "residual_length": args.residual,
+            "kl": summary(items["kl"], seeds[0]),
+            "recall": summary(items["recalled"], seeds[0]),
+            "ppl": {"mean": float(np.exp(nll["mean"])), "ci95": [float(np.exp(x)) for x in nll["ci95"]]},
+            "_items": items,
+        }
+    kv4 = runs["KV4"]
+    compared = {
+        f"{name}-KV4": {
+            "kl": paired(r["_items"]["kl"], kv4["_items"]["kl"], False, seeds[0]),
+            "recall": paired(r["_items"]["recalled"], kv4["_items"]["recalled"], True, seeds[0]),
+            "stored_bits": [r["stored_bits"], kv4["stored_bits"]],
+        }
+        for name, r in runs.items()
+        if name.startswith("kvtuner")
+    }
+    print(f"{'config':<16}{'avg bits':>9}{'stored':>8}{'KL mnat [95% CI]':>28}{'recall %':>10}{'ppl':>8}")
+    for name, r in runs.items():
+        kl = r["kl"]
+        print(
+            f"{name:<16}{r['avg_bits']:>9.2f}{r['stored_bits']:>8.2f}{1e3 * kl['mean']:>12.3f} "
+            f"[{1e3 * kl['ci95'][0]:.3f}, {1e3 * kl['ci95'][1]:.3f}]{100 * r['recall']['mean']:>10.1f}"
+            f"{r['ppl']['mean']:>8.3f}"
+        )
+    target = False
+    for name, c in compared.items():
+        kl = c["kl"]
+        met = c["stored_bits"][0] <= 3.5 and kl["better"] == "a"
+        target = target or met
+        print(
+            f"{name}: KL diff {1e3 * kl['mean']:+.3f} mnat [{1e3 * kl['ci95'][0]:+.3f}, {1e3 * kl['ci95'][1]:+.3f}] "
+            f"(better: {'tuned' if kl['better'] == 'a' else 'KV4' if kl['better'] == 'b' else 'neither'}); "
+            f"stored bits {c['stored_bits'][0]:.2f} vs KV4 {c['stored_bits'][1]:.2f}"
+        )
+    print(
+        "target (a tuned config at <= 3.5 stored bits with lower KL than KV4, CI excluding 0): "
+        f"{'met' if target else 'NOT met'}"
+    )
+    for r in runs.values():
+        r.pop("_items")
     report = {
-        "settings": {
-            **vars(args),
-            "calibration_windows": 4,
-            "calibration_seq_len": 96,
-            "prefill": 32,
-            "eval_seq_len": 128,
-            "eval_windows_per_task": 8,
-            "threads": 1,
-        },
-        "machine": platform.machine(),
-        "tune_seconds": tune_s,
-        "eval_seconds": eval_s,
-        "tuned_configs": {kv.name: kv.to_dict() for kv in unique},
-        "held_out": results,
-        "beats_uniform_kv4": beats,
-        "calibration": calibration,
+        "settings": {**vars(args), "calibration_prefill": calibration_prefill, "text_prefill": text_prefill},
+        "seeds": seeds,
+        "model": f"recall model ({args.recipe})",
+        "machine": {"platform": platform.platform(), "torch": torch.__version__},
+        "seconds": seconds,
+        "tuning": tuning,
+        "held_out": runs,
+        "comparisons": compared,
+        "target_met": target,
     }
     RESULTS.mkdir(exist_ok=True)
     atomic_write(RESULTS / "kvtuner.json", json.dumps(report, indent=1) + "\n")
-    atomic_write(RESULTS / "kvtuner.png", lambda tmp: _plot(results, calibration, tmp))
+    atomic_write(RESULTS / "kvtuner.png", lambda tmp: _plot(runs, tmp))
     return 0
 
 

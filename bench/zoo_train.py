@@ -5,9 +5,11 @@ on 2 cores), then prints tokens/s of each training run and the held-out table of
 task, and whether each variant beats the base on its own tasks. A cached zoo is reported from its record
 (figures measured when it was built); --fresh builds in an empty temporary cache to measure again.
 
-Writes bench/results/zoo_train.json.
+Writes bench/results/zoo_train.json. With --recall RECIPE it reports the recall model instead
+(models.zoo.recall: per curriculum stage tokens, wall and CPU seconds, tokens per CPU second and final loss,
+then the held-out dense recall with its bootstrap 95% CI) and writes bench/results/zoo_recall_RECIPE.json.
 
-    python -m bench.zoo_train [--preset default] [--seed 0] [--fresh]
+    python -m bench.zoo_train [--preset default] [--seed 0] [--fresh] [--recall default]
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import platform
 import tempfile
 from pathlib import Path
 
-from models.zoo import zoo
+from models.zoo import recall, zoo
 from models.zoo.evaluate import table
 from models.zoo.presets import PRESETS
 from sim.files import atomic_write
@@ -32,7 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", choices=list(PRESETS), default="default")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fresh", action="store_true", help="train again in an empty temporary cache")
+    p.add_argument("--recall", choices=list(recall.RECIPES), help="report the recall model of this recipe instead")
     args = p.parse_args(argv)
+    if args.recall:
+        return _recall(args)
     if args.fresh:
         with tempfile.TemporaryDirectory() as tmp:
             os.environ["MIXKIT_CACHE"] = tmp
@@ -67,6 +72,35 @@ def main(argv: list[str] | None = None) -> int:
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(RESULTS, json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+def _recall(args: argparse.Namespace) -> int:
+    if args.fresh:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["MIXKIT_CACHE"] = tmp
+            result = json.loads((recall.build_recall(args.recall, args.seed) / "result.json").read_text())
+    else:
+        result = json.loads((recall.build_recall(args.recall, args.seed) / "result.json").read_text())
+    print(f"recall model {args.recall}, seed {args.seed}, {result['parameters']:,} parameters")
+    for st in result["training"]:
+        sh = st["shape"]
+        print(
+            f"  stage {sh['length']:>4} tokens {sh['pairs']:>3} pairs {sh['queries']:>3} questions, copies "
+            f"{st['copy_fraction']:.2f}: {st['steps']:>5} steps x {st['batch']:>3} = {st['tokens']:>9,} tokens, "
+            f"{st['seconds']:>7.1f} s wall, {st['cpu_seconds']:>7.1f} s CPU, "
+            f"{st['tokens_per_cpu_s']:>7.0f} tokens/CPU s, "
+            f"loss {st['final_loss']:.3f}"
+        )
+    d = result["dense_recall"]
+    print(
+        f"  training {result['train_seconds']:.0f} s wall, {result['train_cpu_seconds']:.0f} s on one thread's CPU; "
+        f"held-out dense recall {100 * d['mean']:.1f}% [{100 * d['ci95'][0]:.1f}, {100 * d['ci95'][1]:.1f}]"
+    )
+    out = {"recipe": args.recall, "seed": args.seed, "seeds": [args.seed], "result": result}
+    path = RESULTS.parent / f"zoo_recall_{args.recall}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps(out, indent=1) + "\n")
     return 0
 
 

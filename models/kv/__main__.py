@@ -60,14 +60,21 @@ def parser() -> OneLineParser:
     return p
 
 
-def _quality_arguments(p: argparse.ArgumentParser, seq_len: int, prefill: int, windows: int, out: str) -> None:
+def _quality_arguments(
+    p: argparse.ArgumentParser, seq_len: int, prefill: int, windows: int, out: str, query_tokens: int = 4
+) -> None:
     """The evaluation-data and output options `eval` and `evict` share (their defaults differ)."""
     p.add_argument("--preset", default="default", help="zoo preset for zoo models and evaluation data (tiny, default)")
     p.add_argument("--seq-len", type=int, default=seq_len, help=f"tokens per text window (default {seq_len})")
     p.add_argument("--prefill", type=int, default=prefill, help=f"tokens prefilled per window (default {prefill})")
     p.add_argument("--windows", type=int, default=windows, help=f"windows per text task (code, english; {windows})")
     p.add_argument("--recall-examples", type=int, default=100, help="recall examples scored (default 100)")
-    p.add_argument("--query-tokens", type=int, default=4, help="recall prompt tokens decoded, not prefilled")
+    p.add_argument(
+        "--query-tokens",
+        type=int,
+        default=query_tokens,
+        help=f"recall prompt tokens decoded, not prefilled (default {query_tokens})",
+    )
     p.add_argument("-o", "--out", type=Path, default=Path(out), help=f"output folder (default ./{out})")
     p.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
@@ -335,7 +342,8 @@ half), snapkv (prefill observation-window votes + recent), quest (4-token pages 
 (the trained CNN of --predictor over the attention history; 4 sink and 4 local tokens). Scores against the dense
 cache: perplexity, KL (mnat = 1e-3 nats/token) and top-1 agreement (%) on --windows held-out code and English
 windows of --seq-len tokens (--prefill prefilled, the rest decoded); on long key-value recall (held-out examples
-after distractors, --seq-len tokens, the last --query-tokens and the answer decoded): exact recall (%) and the
+after distractors, --seq-len tokens, the last --query-tokens (default 1: only the "=" the answer follows, so the
+question is in the prefill) and the answer decoded): exact recall (%) and the
 answer's negative log-likelihood (nats/token); and the attention recovery rate (% of the full attention on the
 kept tokens) on both.
 
@@ -344,7 +352,7 @@ with code 2 and one line; nothing is written.
 """
 
 EVICT_COLUMNS = ("policy", "ratio", "ppl", "kl", "top1_agree", "text_recovery", "recall", "answer_nll")
-EVICT_COLUMNS += ("recall_recovery", "mean_kept", "mean_context")
+EVICT_COLUMNS += ("recall_recovery", "mean_kept", "mean_resident", "mean_context")
 
 
 def add_predictor_parser(sub: argparse._SubParsersAction) -> None:
@@ -382,7 +390,7 @@ def add_evict_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--predictor", type=Path, help="folder from train-predictor (needed by attnpred)")
     e.add_argument("--policies", default="streaming,h2o,snapkv,quest,attnpred", help="comma-separated policies")
     e.add_argument("--ratios", default="4,8,16", help="comma-separated compression ratios (>= 1; default 4,8,16)")
-    _quality_arguments(e, seq_len=256, prefill=128, windows=4, out="kv_evict")
+    _quality_arguments(e, seq_len=256, prefill=128, windows=4, out="kv_evict", query_tokens=1)
     e.add_argument(
         "--calibration-step",
         type=int,
@@ -457,13 +465,13 @@ def evict_table(results: dict[str, dict]) -> str:
 
 
 def evict_plot(results: dict[str, dict], title: str, path: str) -> None:
-    """KL from dense, answer NLL and recall-time attention recovery against the compression ratio, per policy."""
+    """KL from dense, recall and recall-time attention recovery against the compression ratio, per policy."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = (("kl", "text KL from dense (nats/token)"), ("answer_nll", "recall answer NLL (nats/token)"))
+    panels = (("kl", "text KL from dense (nats/token)"), ("recall", "recall (fraction of prompts)"))
     panels += (("recall_recovery", "recall attention recovery"),)
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.5))
     policies = sorted({r["policy"] for r in results.values() if r["policy"] != "dense"})
@@ -489,7 +497,9 @@ def evict_command(args: argparse.Namespace) -> int:
     from models.kv.selection import POLICIES
     from sim.files import atomic_write
 
-    _positive(args, ("windows", "recall_examples", "query_tokens"))
+    _positive(args, ("windows", "recall_examples"))
+    if args.query_tokens < 0:
+        raise ValueError(f"--query-tokens {args.query_tokens} must be at least 0")
     if args.calibration_step < 0:
         raise ValueError(f"--calibration-step {args.calibration_step} must be at least 0 (0: never calibrate)")
     if args.seq_len < 2 or not 1 <= args.prefill < args.seq_len:

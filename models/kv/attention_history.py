@@ -12,6 +12,7 @@ attention of decode step t with a full cache, so one eager forward call captures
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -51,17 +52,20 @@ class HistoryPairs:
 
     history (N, H, W): block-pooled rows of the H steps before the target step; target (N, W): the target
     step's block-pooled row; scored (N, W) bool: the blocks a selector chooses among (not sink, not local, not
-    padding)."""
+    padding); group (N,) long or None: the sequence each pair comes from, so a held-out split can keep whole
+    sequences apart (adjacent steps of one sequence are nearly the same pair)."""
 
     history: torch.Tensor
     target: torch.Tensor
     scored: torch.Tensor
+    group: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.history.shape[0]
 
     def subset(self, index: torch.Tensor) -> HistoryPairs:
-        return HistoryPairs(self.history[index], self.target[index], self.scored[index])
+        group = None if self.group is None else self.group[index]
+        return HistoryPairs(self.history[index], self.target[index], self.scored[index], group)
 
     @staticmethod
     def cat(parts: list[HistoryPairs]) -> HistoryPairs:
@@ -74,6 +78,7 @@ class HistoryPairs:
             torch.cat([pad(p.history) for p in parts]),
             torch.cat([pad(p.target) for p in parts]),
             torch.cat([pad(p.scored) for p in parts]),
+            None if any(p.group is None for p in parts) else torch.cat([p.group for p in parts]),
         )
 
 
@@ -153,10 +158,10 @@ def collect_pairs(
 ) -> HistoryPairs:
     """Training pairs from the model's own attention on `sequences` (each (T,), one capture call each):
     `steps_per_sequence` target steps per sequence drawn (seeded) from those with a scored block, every layer
-    and KV head of each."""
+    and KV head of each; each pair's `group` is the index of its sequence."""
     gen = torch.Generator().manual_seed(seed)
     parts = []
-    for ids in sequences:
+    for index, ids in enumerate(sequences):
         attention = capture_attention(model, ids[None])
         t = ids.shape[0]
         first_step = next((s for s in range(1, t) if middle_blocks(s + 1, block, sink, local).any()), t)
@@ -164,7 +169,8 @@ def collect_pairs(
             continue
         candidates = torch.arange(first_step, t)
         steps = candidates[torch.randperm(len(candidates), generator=gen)[:steps_per_sequence]].sort().values
-        parts.append(history_pairs(attention, block, history, sink, local, steps))
+        pairs = history_pairs(attention, block, history, sink, local, steps)
+        parts.append(dataclasses.replace(pairs, group=torch.full((len(pairs),), index)))
     if not parts:
         raise ValueError(f"no sequence is long enough for a block after {sink} sink and {local} local tokens")
     return HistoryPairs.cat(parts)

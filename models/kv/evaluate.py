@@ -41,15 +41,25 @@ def decode_logits(model: PreTrainedModel, ids: torch.Tensor, kv: KVConfig, prefi
     return torch.stack(logits, dim=1)
 
 
+def window_scores(reference: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per window (row): nll (nats/token) of `targets`, KL(reference || logits) (nats/token) and top-1
+    agreement with the reference (fraction); logits and reference (N, T, vocab), targets (N, T)."""
+    logp, ref = torch.log_softmax(logits, -1), torch.log_softmax(reference, -1)
+    nll = -logp.gather(-1, targets.unsqueeze(-1))[..., 0].mean(-1)
+    kl = (ref.exp() * (ref - logp)).sum(-1).clamp(min=0).mean(-1)
+    agree = (logp.argmax(-1) == ref.argmax(-1)).float().mean(-1)
+    return {"nll": nll, "kl": kl, "top1_agree": agree}
+
+
 def compare(reference: torch.Tensor, logits: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
-    """Perplexity of `logits` on `targets`, KL(reference || logits) in nats/token and top-1 agreement (fraction);
-    logits (..., vocab), targets (...)."""
-    logp = torch.log_softmax(logits, -1)
-    ref = torch.log_softmax(reference, -1)
-    nll = -logp.gather(-1, targets.unsqueeze(-1)).mean().item()
-    kl = (ref.exp() * (ref - logp)).sum(-1).mean().item()
-    agree = (logp.argmax(-1) == ref.argmax(-1)).float().mean().item()
-    return {"ppl": math.exp(nll), "kl": max(kl, 0.0), "top1_agree": agree}
+    """Perplexity of `logits` on `targets`, KL(reference || logits) in nats/token and top-1 agreement (fraction),
+    means over the windows of `window_scores`; logits (N, T, vocab), targets (N, T)."""
+    w = window_scores(reference, logits, targets)
+    return {
+        "ppl": math.exp(w["nll"].mean().item()),
+        "kl": w["kl"].mean().item(),
+        "top1_agree": w["top1_agree"].mean().item(),
+    }
 
 
 @torch.no_grad()
@@ -67,6 +77,52 @@ def recall_accuracy(
         predicted = logits[0, -n:].argmax(-1)
         correct += bool((predicted == ids[0, -n:]).all())
     return correct / len(examples)
+
+
+def stored_bits_per_element(model: PreTrainedModel, ids: torch.Tensor, kv: KVConfig) -> float:
+    """Bits per stored key/value element after prefilling `ids` (1, T) into a `KVQuantizedCache` of `kv`:
+    codes, per-group scales and zero points, and the exact residual window at 16 bits."""
+    config = model.config.get_text_config(decoder=True)
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    cache = KVQuantizedCache(kv, model.config)
+    model(input_ids=ids, cache=cache, use_cache=True)
+    elements = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * ids.shape[-1]
+    return cache.stored_bits() / elements
+
+
+@torch.no_grad()
+def evaluate_configs(
+    model: PreTrainedModel,
+    configs: list[KVConfig],
+    text_ids: torch.Tensor,
+    prefill: int,
+    recall_ids: torch.Tensor,
+    answer_tokens: int,
+    progress: bool = True,
+) -> dict[str, dict]:
+    """Per config name (the first config is the reference): avg_bits, stored_bits (per element, after one text
+    window), ppl, kl (nats/token), top1_agree, recall, and per_item (per-window kl and nll, per-prompt
+    recalled). Text: windows text_ids (N, T), `prefill` tokens prefilled, the rest decoded through the cache.
+    Recall: prompts recall_ids (M, T') ending in `answer_tokens` answer tokens, all but those prefilled (the
+    question included), the answer decoded through the cache; recalled when every answer token is top-1."""
+    results, reference = {}, None
+    for kv in tqdm(configs, desc="kv eval", unit="config", disable=not progress):
+        logits = decode_logits(model, text_ids, kv, prefill)
+        reference = logits if reference is None else reference
+        text = window_scores(reference, logits, text_ids[:, prefill:])
+        answer = decode_logits(model, recall_ids, kv, recall_ids.shape[1] - answer_tokens)
+        recalled = (answer.argmax(-1) == recall_ids[:, -answer_tokens:]).all(-1).float()
+        results[kv.name] = {
+            "avg_bits": kv.avg_bits,
+            "stored_bits": stored_bits_per_element(model, text_ids[:1], kv),
+            "residual_length": kv.residual_length,
+            "ppl": math.exp(text["nll"].mean().item()),
+            "kl": text["kl"].mean().item(),
+            "top1_agree": text["top1_agree"].mean().item(),
+            "recall": recalled.mean().item(),
+            "per_item": {"kl": text["kl"].tolist(), "nll": text["nll"].tolist(), "recalled": recalled.tolist()},
+        }
+    return results
 
 
 def evaluate(

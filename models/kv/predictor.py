@@ -137,6 +137,17 @@ class TrainResult:
     pairs: int
 
 
+def held_out_mask(pairs: HistoryPairs, fraction: float, gen: torch.Generator) -> torch.Tensor:
+    """(N,) bool: the held-out pairs, a `fraction` of the groups (sequences) if the pairs have groups, else of
+    the pairs; at least one."""
+    if pairs.group is None:
+        order = torch.randperm(len(pairs), generator=gen)[: max(1, int(fraction * len(pairs)))]
+        return torch.zeros(len(pairs), dtype=torch.bool).index_fill_(0, order, True)
+    groups = pairs.group.unique()
+    chosen = groups[torch.randperm(len(groups), generator=gen)[: max(1, int(fraction * len(groups)))]]
+    return torch.isin(pairs.group, chosen)
+
+
 def train(
     pairs: HistoryPairs,
     config: PredictorConfig | None = None,
@@ -149,12 +160,14 @@ def train(
     progress: bool = True,
 ) -> tuple[AttentionCNN, TrainResult]:
     """A predictor trained with Adam on `pairs` (a `held_out` fraction kept aside, seeded), and its held-out
-    recovery at `k` blocks beside random, last-step and accumulated-attention choices."""
+    recovery at `k` blocks beside random, last-step and accumulated-attention choices. Pairs with a `group`
+    are split by group (whole sequences held out, at least one), otherwise by pair."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(pairs), generator=gen)
-    n_test = max(1, int(held_out * len(pairs)))
-    test, fit = pairs.subset(order[:n_test]), pairs.subset(order[n_test:])
+    test_mask = held_out_mask(pairs, held_out, gen)
+    test, fit = pairs.subset(test_mask.nonzero()[:, 0]), pairs.subset((~test_mask).nonzero()[:, 0])
+    if len(fit) == 0:
+        raise ValueError("the held-out split leaves no training pairs: give more sequences")
     net = AttentionCNN(config)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     steps = epochs * math.ceil(len(fit) / batch)
