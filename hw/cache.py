@@ -91,13 +91,27 @@ def staged_entry(final: Path) -> Iterator[Path]:
             raise
 
 
-def run_logged(cmd: list[str], log: Path, cwd: Path, error: type[Exception]) -> str:
-    """Run a tool with its output in `log`; raise `error` naming the log if it fails."""
-    progress.info("%s %s", Path(cmd[0]).name, " ".join(cmd[1:]))
+def tool_timeout_s() -> float:
+    """Wall-clock limit of one external tool run (s): MIXKIT_TOOL_TIMEOUT_S, else 4 hours, past the
+    longest run seen here (placement and routing of a 15k-cell design took ~33 minutes on 2 cores)."""
+    return float(os.environ.get("MIXKIT_TOOL_TIMEOUT_S", 4 * 3600))
+
+
+def run_logged(cmd: list[str], log: Path, cwd: Path, error: type[Exception], timeout_s: float | None = None) -> str:
+    """Run a tool with its output in `log`; raise `error` naming the tool and the log if it fails or
+    runs longer than timeout_s seconds (default tool_timeout_s())."""
+    tool = Path(cmd[0]).name
+    limit = tool_timeout_s() if timeout_s is None else timeout_s
+    progress.info("%s %s", tool, " ".join(cmd[1:]))
     with log.open("w") as f:
-        proc = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            proc = subprocess.run(
+                cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=limit
+            )
+        except subprocess.TimeoutExpired:
+            raise error(f"{tool} timed out after {limit:g} s (MIXKIT_TOOL_TIMEOUT_S raises it): see {log}") from None
     if proc.returncode != 0:
-        raise error(f"{Path(cmd[0]).name} failed (exit {proc.returncode}): see {log}")
+        raise error(f"{tool} failed (exit {proc.returncode}): see {log}")
     return log.read_text()
 
 

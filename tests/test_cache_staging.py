@@ -94,3 +94,11 @@ def test_a_killed_or_interrupted_run_removes_its_staging_folder(tmp_path, signum
     proc.stdout.close()
     proc.stderr.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_tool_past_its_timeout_is_stopped_and_named(tmp_path, monkeypatch):
+    with pytest.raises(RuntimeError, match=r"sleep timed out after 0.2 s .*see .*slow.log"):
+        run_logged(["sleep", "30"], tmp_path / "slow.log", tmp_path, RuntimeError, timeout_s=0.2)
+    monkeypatch.setenv("MIXKIT_TOOL_TIMEOUT_S", "0.2")
+    with pytest.raises(RuntimeError, match="timed out after 0.2 s"):
+        run_logged(["sleep", "30"], tmp_path / "slow2.log", tmp_path, RuntimeError)
