@@ -490,6 +490,8 @@ def clock_overrides(specs: list[str]) -> dict[str, float]:
 
 def predicted_clocks(specs: list[str]) -> dict[str, float]:
     """{PE type: MHz} predicted by eda.slack for --clock-from PE=PLACED_DIR options; ReplayError on a bad one."""
+    if not specs:
+        return {}  # eda.slack imports torch and torch-geometric: seconds the warm replay does not pay
     from eda.flow import FlowError
     from eda.slack import predicted_clock_mhz
 

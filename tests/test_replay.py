@@ -241,3 +241,16 @@ def test_sweep_bad_input_is_one_line_before_dask(tmp_path, args, words):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and words in lines[0], proc.stderr
     assert not out.exists()
+
+
+def test_the_warm_replay_path_imports_neither_torch_nor_numba():
+    """A replay with cached PE costs must not pay for heavy imports (the warm CLI target in bench.sweep_speed)."""
+    code = (
+        "import sys\n"
+        "from sim.replay import parser, predicted_clocks\n"
+        "parser(); assert predicted_clocks([]) == {}\n"
+        "heavy = [m for m in ('torch', 'numba', 'matplotlib', 'eda.slack') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
