@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{'yes' if r['exact_vs_numpy'] else 'NO':>6s} {r['max_rel_error_vs_float64']:9.1e} {rtl:>10s}"
         )
     print("exact: cycle model == numpy reference bit for bit; rel.err: |Y*lsb - X@dequant(W)| / max|X@dequant(W)|")
-    print("Every PE accepts one operand per cycle, so cycles agree across PE types (MixPE's second stage adds one);")
+    print("Every PE accepts one operand per cycle, so cycles agree across PE types up to their pipeline latency")
+    print("(PEConfig.latency: 18 for the serial MixPE, whose group multiplier runs 16 cycles, 2 for the dequant PE);")
     print("they differ in area, clock and energy per operation, which synthesis measures.")
     print(f"Verilog: {args.out / 'verilog'}/   numbers: {args.out / 'summary.json'}")
 
