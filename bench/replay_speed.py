@@ -45,7 +45,7 @@ from sim.energy import CLOCK_GATING
 from sim.files import atomic_write
 from sim.model_shapes import builtin_workload
 from sim.perf_model import MemoryConfig
-from sim.replay import _cost, replay
+from sim.replay import _cost, replay, speedups
 
 RESULTS = Path(__file__).resolve().parent / "results" / "replay_speed.json"
 PAPER = {"speedup": 2.6, "energy_ratio": 1.4}
@@ -158,10 +158,44 @@ def unlimited_dram_iso_area() -> dict[str, dict[str, float]]:
     return out
 
 
+def at_clocks(clocks: dict[str, float]) -> dict[str, dict]:
+    """MixPE's W4A8 ratios over the other named PEs on Llama-2-7B with each PE's clock replaced (MHz), e.g.
+    by the post-route clocks `python -m eda.flow` reports for the PEs; other costs as measured."""
+    out = {}
+    for label, (prefill, decode) in (("prefill 2048 only", (2048, 0)), ("prefill 2048 + decode 128", (2048, 128))):
+        workload = builtin_workload("llama-2-7b", prefill=prefill, decode=decode, wbits=4, act="int8", group=128)
+        reports = {}
+        for name, mhz in clocks.items():
+            cfg = pe_for(name, "int8")
+            reports[name] = replay(workload, cfg, 32, 32, MEMORY, replace(pe_cost(cfg), fmax_mhz=mhz))
+        out[f"W4A8, {label}"] = speedups(reports, MIXPE)
+    return out
+
+
+def clock_spec(text: str) -> tuple[str, float]:
+    """NAME=MHZ with NAME a W4A8 entry of COMPARED and MHZ finite and positive (argparse type)."""
+    name, _, mhz = text.partition("=")
+    try:
+        value = float(mhz)
+    except ValueError:
+        value = math.nan
+    if name not in COMPARED or "int8" not in COMPARED[name].acts or not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=MHZ, NAME a W4A8 PE of sim/compare.py, MHZ > 0")
+    return name, value
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.replay_speed", description=__doc__)
     p.add_argument("--repeats", type=int, default=5, help="timed replays (median reported)")
     p.add_argument("--markdown", action="store_true", help="also print the comparison as a Markdown table")
+    p.add_argument(
+        "--clock",
+        type=clock_spec,
+        action="append",
+        default=[],
+        help="NAME=MHZ: also compare the W4A8 PEs at these clocks (e.g. post-route ones; give mixpe and each"
+        " baseline; repeatable)",
+    )
     args = p.parse_args(argv)
     mem = MEMORY
 
@@ -170,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     costs = pe_costs()
     gating = gating_effect(mem)
     unlimited = unlimited_dram_iso_area()
+    given = at_clocks(dict(args.clock)) if args.clock else {}
 
     workload = builtin_workload("llama-2-7b", prefill=2048, decode=128, wbits=4, act="int8", group=128)
     cfg = pe_for(MIXPE, "int8")
@@ -209,6 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     print("iso-area throughput on Llama-2-7B prefill 2048 with unlimited DRAM bandwidth (compute only):")
     for scheme, ratios in unlimited.items():
         print(f"  {scheme}: " + ", ".join(f"vs {b} {r:.2f}x" for b, r in ratios.items()))
+    for label, ratios in given.items():
+        clocks = ", ".join(f"{n} {mhz:g} MHz" for n, mhz in args.clock)
+        for base, r in ratios.items():
+            print(
+                f"  at {clocks}: {label} vs {base}: speedup {r['speedup']:.2f}x, energy {r['energy_ratio']:.2f}x,"
+                f" iso-area {r['iso_area_throughput_ratio']:.2f}x"
+            )
     if args.markdown:
         print()
         print(markdown_costs(costs))
@@ -229,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         "clock_gating": CLOCK_GATING,
         "gating_effect": gating,
         "iso_area_unlimited_dram": unlimited,
+        "at_given_clocks": {"clocks_mhz": dict(args.clock), "comparisons": given},
         "paper": PAPER,
         "settings": {
             "models": ["llama-2-7b", "mixtral-8x7b"],
