@@ -30,7 +30,7 @@ from sim.cli import OneLineParser, positive_int
 from sim.files import atomic_write
 from sim.gemm import run_gemm
 from sim.perf_model import MemoryConfig
-from sim.replay import PE_TYPES, replay, speedups, write_outputs
+from sim.replay import pe_types_for, replay, speedups, write_outputs
 
 TASKS = ("code", "english", "math", "recall")
 SEQ = 256
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         workload = export("base", prefill, DECODE, qcfg=cfg, preset=args.preset)
         (args.out / label).mkdir(parents=True, exist_ok=True)
         workload.save(args.out / label / "workload.json")
-        kinds = [k for k in PE_TYPES if k != "int8" or act == "int8"]
+        kinds = pe_types_for(act)
         reports = {k: replay(workload, k, ARRAY, ARRAY, MemoryConfig()) for k in tqdm(kinds, desc=f"replay {label}")}
         replays[label] = {"speedups": speedups(reports)}
         write_outputs(reports, replays[label], args.out / label)
