@@ -27,13 +27,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedModel
+from transformers import LlamaForCausalLM, PreTrainedModel
 
 from hw.cache import RESULT, cache_root, staged_entry
 from models.stats import bootstrap_ci
 from models.zoo import mqar
 from models.zoo.errors import ZooError
-from models.zoo.train import single_thread
+from models.zoo.train import new_llama, single_thread
 
 VERSION = 1  # bump when training code changes what a recipe produces
 
@@ -128,24 +128,7 @@ def get_recipe(name: str) -> RecallRecipe:
 
 def new_model(recipe: RecallRecipe, seed: int) -> LlamaForCausalLM:
     """A freshly initialized Llama of the recipe's size over mqar.VOCAB (weights depend only on `seed`)."""
-    tok = mqar.tokenizer()
-    config = LlamaConfig(
-        vocab_size=len(mqar.VOCAB),
-        hidden_size=recipe.hidden_size,
-        intermediate_size=recipe.intermediate_size,
-        num_hidden_layers=recipe.num_layers,
-        num_attention_heads=recipe.num_heads,
-        num_key_value_heads=recipe.num_kv_heads,
-        max_position_embeddings=recipe.max_length,
-        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
-        tie_word_embeddings=True,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        attn_implementation="eager",  # KV selection reads attention scores
-    )
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(config)
+    return new_llama(recipe, len(mqar.VOCAB), recipe.max_length, mqar.tokenizer(), seed)
 
 
 def recall_loss(model: PreTrainedModel, ids: torch.Tensor, answers: torch.Tensor) -> tuple[torch.Tensor, float]:

@@ -29,16 +29,17 @@ def single_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def new_model(preset: Preset, tokenizer: PreTrainedTokenizerBase, seed: int) -> LlamaForCausalLM:
-    """A freshly initialized Llama of the preset's size (weights depend only on `seed`)."""
+def new_llama(sizes: object, vocab_size: int, max_length: int, tokenizer, seed: int) -> LlamaForCausalLM:
+    """A freshly initialized Llama (weights depend only on `seed`) whose widths come from `sizes`: any object
+    with hidden_size, intermediate_size, num_layers, num_heads and num_kv_heads (a Preset, a RecallRecipe)."""
     config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=preset.hidden_size,
-        intermediate_size=preset.intermediate_size,
-        num_hidden_layers=preset.num_layers,
-        num_attention_heads=preset.num_heads,
-        num_key_value_heads=preset.num_kv_heads,
-        max_position_embeddings=preset.seq_len,
+        vocab_size=vocab_size,
+        hidden_size=sizes.hidden_size,
+        intermediate_size=sizes.intermediate_size,
+        num_hidden_layers=sizes.num_layers,
+        num_attention_heads=sizes.num_heads,
+        num_key_value_heads=sizes.num_kv_heads,
+        max_position_embeddings=max_length,
         rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
         tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,
@@ -48,6 +49,11 @@ def new_model(preset: Preset, tokenizer: PreTrainedTokenizerBase, seed: int) -> 
     )
     torch.manual_seed(seed)
     return LlamaForCausalLM(config)
+
+
+def new_model(preset: Preset, tokenizer: PreTrainedTokenizerBase, seed: int) -> LlamaForCausalLM:
+    """A freshly initialized Llama of the preset's size (weights depend only on `seed`)."""
+    return new_llama(preset, len(tokenizer), preset.seq_len, tokenizer, seed)
 
 
 def train(
