@@ -33,7 +33,7 @@ from hw.cache import RESULT, cache_root, staged_entry
 from models.stats import bootstrap_ci
 from models.zoo import mqar
 from models.zoo.errors import ZooError
-from models.zoo.train import new_llama, single_thread
+from models.zoo.train import new_llama, optimizer_step, single_thread
 
 VERSION = 1  # bump when training code changes what a recipe produces
 
@@ -168,12 +168,7 @@ def train_recall(model: PreTrainedModel, recipe: RecallRecipe, seed: int, progre
                 copy_ids, copy_answers = mqar.copies(stage.shape.length, n_copy, rng)
                 ids, answers = torch.cat([ids, copy_ids]), torch.cat([answers, copy_answers])
             loss, hit = recall_loss(model, ids, answers)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
+            losses.append(optimizer_step(model, opt, sched, loss))
             hits.append(hit)
             bar.update()
             bar.set_postfix(length=stage.shape.length, loss=f"{losses[-1]:.3f}", recall=f"{np.mean(hits[-20:]):.2f}")

@@ -29,6 +29,16 @@ def single_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def optimizer_step(model: torch.nn.Module, opt: torch.optim.Optimizer, sched, loss: torch.Tensor) -> float:
+    """One training step on `loss` (gradients clipped to norm 1, then the schedule advances); the loss value."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    return loss.item()
+
+
 def new_llama(sizes: object, vocab_size: int, max_length: int, tokenizer, seed: int) -> LlamaForCausalLM:
     """A freshly initialized Llama (weights depend only on `seed`) whose widths come from `sizes`: any object
     with hidden_size, intermediate_size, num_layers, num_heads and num_kv_heads (a Preset, a RecallRecipe)."""
@@ -91,13 +101,7 @@ def train(
     start = time.perf_counter()
     for _ in tqdm(range(steps), desc=desc, disable=not progress, unit="step"):
         batch = sample_batch(streams, weights, preset.batch_size, preset.seq_len, rng)
-        loss = model(input_ids=batch, labels=batch).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
+        losses.append(optimizer_step(model, opt, sched, model(input_ids=batch, labels=batch).loss))
     seconds = time.perf_counter() - start
     model.eval()
     seen = steps * preset.batch_size * preset.seq_len
