@@ -8,10 +8,15 @@
    with its datapath; batch-1 decode cycles against the DRAM-bound cycle count; the issue's targets
    as met / not met.
 
+PE area and clock come from the routed flow by default (sim/routed_cost.py: each PE buffered, placed,
+routed and timed with a propagated clock; the first run routes seven PEs and a 4x4 array, hours on one
+core, then eda.flow's cache answers); `--costs synthesized` takes them from hw.synth alone. Either way
+the JSON also holds the pre-layout comparison (`comparisons_synthesized`).
+
 Prints its figures and writes bench/results/replay_speed.json and replay_speed.png;
 `--markdown` also prints the comparison as the Markdown table the README shows.
 
-    python -m bench.replay_speed [--repeats 5] [--markdown]
+    python -m bench.replay_speed [--repeats 5] [--markdown] [--costs routed|synthesized] [--array 4]
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from hw.config import ArrayConfig
 from hw.power import clock_gate_energy_pj, measure_power
 from sim.compare import (
     COMPARED,
+    COST_SOURCES,
     MEMORY,
     MIXPE,
     SCHEMES,
@@ -41,26 +48,32 @@ from sim.compare import (
     pe_for,
     targets,
 )
-from sim.energy import CLOCK_GATING
+from sim.energy import CLOCK_GATING, array_area_um2
 from sim.files import atomic_write
 from sim.model_shapes import builtin_workload
 from sim.perf_model import MemoryConfig
 from sim.replay import _cost, replay, speedups
+from sim.routed_cost import routed_timing
 
 RESULTS = Path(__file__).resolve().parent / "results" / "replay_speed.json"
 PAPER = {"speedup": 2.6, "energy_ratio": 1.4}
 
 
-def pe_costs() -> dict[str, dict]:
-    """Per compared PE and activation type: the costs the replay uses, and the measured padded-row energy."""
+def pe_costs(source: str) -> dict[str, dict]:
+    """Per compared PE and activation type: the costs the replay uses (area and clock from `source`), the
+    synthesized area and clock beside them, and the measured padded-row energy."""
     out = {}
     for act, scheme in SCHEMES.items():
         for name, c in COMPARED.items():
             if act in c.acts:
                 cfg = pe_for(name, act)
                 padded = measure_power(cfg, mode="padded").energy_pj_per_cycle
+                synthesized = pe_cost(cfg)
                 out[f"{name}, {scheme}"] = {
-                    **asdict(pe_cost(cfg)),
+                    **asdict(pe_cost(cfg, source)),
+                    "synthesized_area_um2": synthesized.area_um2,
+                    "synthesized_fmax_mhz": synthesized.fmax_mhz,
+                    **({"routed": routed_timing(cfg)} if source == "routed" else {}),
                     "config": cfg.name(),
                     "datapath": c.datapath,
                     "energy_pj_padded_row_ungated": padded,
@@ -68,7 +81,7 @@ def pe_costs() -> dict[str, dict]:
     return out
 
 
-def gating_effect(mem: MemoryConfig) -> dict[str, dict]:
+def gating_effect(mem: MemoryConfig, source: str) -> dict[str, dict]:
     """Llama-2-7B prefill 2048 + decode 128: each PE's energy (J) with the modeled clock gating and with
     every idle PE-cycle clocked instead (same cycles, same gated operands), and MixPE's energy ratios."""
     out = {}
@@ -78,7 +91,7 @@ def gating_effect(mem: MemoryConfig) -> dict[str, dict]:
         for name, c in COMPARED.items():
             if act in c.acts:
                 cfg = pe_for(name, act)
-                cost = pe_cost(cfg)
+                cost = pe_cost(cfg, source)
                 energy[name] = {
                     "clock_gated": replay(workload, cfg, 32, 32, mem, cost).totals["energy_j"],
                     "clocked": replay(workload, cfg, 32, 32, mem, replace(cost, energy_pj_gated=None)).totals[
@@ -147,18 +160,18 @@ def plot(comparisons: dict[str, dict], goals: dict[str, dict]) -> bytes:
     return buf.getvalue()
 
 
-def unlimited_dram_iso_area() -> dict[str, dict[str, float]]:
+def unlimited_dram_iso_area(source: str) -> dict[str, dict[str, float]]:
     """MixPE's iso-area throughput over each baseline on the Llama-2-7B prefill with DRAM never stalling:
     what the arrays themselves give, before the fixed DRAM bandwidth caps the faster clock."""
     mem = MemoryConfig(dram_bytes_per_cycle=math.inf)
     out = {}
     for act, scheme in SCHEMES.items():
-        ratios = compare("llama-2-7b", act, 2048, 0, mem)["speedups"]
+        ratios = compare("llama-2-7b", act, 2048, 0, mem, source)["speedups"]
         out[scheme] = {b: r["iso_area_throughput_ratio"] for b, r in ratios.items()}
     return out
 
 
-def at_clocks(clocks: dict[str, float]) -> dict[str, dict]:
+def at_clocks(clocks: dict[str, float], source: str) -> dict[str, dict]:
     """MixPE's W4A8 ratios over the other named PEs on Llama-2-7B with each PE's clock replaced (MHz), e.g.
     by the post-route clocks `python -m eda.flow` reports for the PEs; other costs as measured."""
     out = {}
@@ -167,9 +180,26 @@ def at_clocks(clocks: dict[str, float]) -> dict[str, dict]:
         reports = {}
         for name, mhz in clocks.items():
             cfg = pe_for(name, "int8")
-            reports[name] = replay(workload, cfg, 32, 32, MEMORY, replace(pe_cost(cfg), fmax_mhz=mhz))
+            reports[name] = replay(workload, cfg, 32, 32, MEMORY, replace(pe_cost(cfg, source), fmax_mhz=mhz))
         out[f"W4A8, {label}"] = speedups(reports, MIXPE)
     return out
+
+
+def array_check(size: int) -> dict:
+    """The size x size MixPE W4A8 array through the routed flow: its clock and cell area against the routed
+    PE's, and its area against the replay's array model fed the routed PE area (per-PE area x count +
+    modeled registers and gating)."""
+    pe = pe_for(MIXPE, "int8")
+    cfg = ArrayConfig(pe, size, size)
+    array, alone = routed_timing(cfg), routed_timing(pe)
+    model = sum(array_area_um2(cfg, pe_cost(pe, "routed")).values())
+    return {
+        "array": array,
+        "pe": alone,
+        "clock_array_over_pe": array["clock_mhz"] / alone["clock_mhz"],
+        "area_model_um2": model,
+        "area_model_over_routed": model / array["area_um2"],
+    }
 
 
 def clock_spec(text: str) -> tuple[str, float]:
@@ -196,15 +226,34 @@ def main(argv: list[str] | None = None) -> int:
         help="NAME=MHZ: also compare the W4A8 PEs at these clocks (e.g. post-route ones; give mixpe and each"
         " baseline; repeatable)",
     )
+    p.add_argument(
+        "--costs",
+        choices=COST_SOURCES,
+        default="routed",
+        help="where each PE's area and clock come from: the routed flow (default; hours for the first run, then"
+        " cached) or hw.synth alone (minutes)",
+    )
+    p.add_argument(
+        "--array",
+        type=int,
+        default=4,
+        metavar="N",
+        help="also route an N x N MixPE array and compare its clock and area with the PE's (default 4; 0: skip;"
+        " with --costs routed)",
+    )
     args = p.parse_args(argv)
-    mem = MEMORY
+    if args.array < 0:
+        p.error(f"--array {args.array}: give 0 (skip) or an array size >= 1")
+    mem, source = MEMORY, args.costs
 
-    comparisons = compare_all(mem)
+    comparisons = compare_all(mem, source=source)
     goals = targets(comparisons)
-    costs = pe_costs()
-    gating = gating_effect(mem)
-    unlimited = unlimited_dram_iso_area()
-    given = at_clocks(dict(args.clock)) if args.clock else {}
+    pre_layout = compare_all(mem, source="synthesized") if source == "routed" else comparisons
+    costs = pe_costs(source)
+    gating = gating_effect(mem, source)
+    unlimited = unlimited_dram_iso_area(source)
+    given = at_clocks(dict(args.clock), source) if args.clock else {}
+    whole_array = array_check(args.array) if args.array and source == "routed" else {}
 
     workload = builtin_workload("llama-2-7b", prefill=2048, decode=128, wbits=4, act="int8", group=128)
     cfg = pe_for(MIXPE, "int8")
@@ -212,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.repeats):
         _cost.cache_clear()  # time the whole replay, not a memoized one
         start = time.perf_counter()
-        report = replay(workload, cfg, 32, 32, mem, pe_cost=pe_cost(cfg))
+        report = replay(workload, cfg, 32, 32, mem, pe_cost=pe_cost(cfg, source))
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
 
@@ -220,11 +269,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {seconds:.3f} s median of {args.repeats} (target < 2 s), {report.totals['cycles']:.3e} simulated cycles")
     print("  (PE area, clock and energy were measured beforehand; they are cached by configuration)")
     print()
-    print(f"{'PE':22s} {'area um2':>9s} {'MHz':>6s} {'active':>7s} {'idle':>6s} {'gated':>6s} {'padded':>7s}  pJ/cycle")
+    print(f"PE area and clock: {source} (synthesized: hw.synth alone, for comparison)")
+    print(
+        f"{'PE':22s} {'area um2':>9s} {'MHz':>6s} {'synth um2':>9s} {'MHz':>6s} {'active':>7s} {'idle':>6s}"
+        f" {'gated':>6s} {'padded':>7s}  pJ/cycle"
+    )
     for name, c in costs.items():
         print(
-            f"{name:22s} {c['area_um2']:9.0f} {c['fmax_mhz']:6.1f} {c['energy_pj_active']:7.2f} "
-            f"{c['energy_pj_idle']:6.2f} {c['energy_pj_gated']:6.2f} {c['energy_pj_padded_row_ungated']:7.2f}"
+            f"{name:22s} {c['area_um2']:9.0f} {c['fmax_mhz']:6.1f} {c['synthesized_area_um2']:9.0f}"
+            f" {c['synthesized_fmax_mhz']:6.1f} {c['energy_pj_active']:7.2f} {c['energy_pj_idle']:6.2f}"
+            f" {c['energy_pj_gated']:6.2f} {c['energy_pj_padded_row_ungated']:7.2f}"
         )
     print("(idle: clock running, no operand; gated: clock-gated; padded: act 0 with valid high, the ungated")
     print(
@@ -244,6 +298,23 @@ def main(argv: list[str] | None = None) -> int:
     print("iso-area throughput on Llama-2-7B prefill 2048 with unlimited DRAM bandwidth (compute only):")
     for scheme, ratios in unlimited.items():
         print(f"  {scheme}: " + ", ".join(f"vs {b} {r:.2f}x" for b, r in ratios.items()))
+    if whole_array:
+        a, pe = whole_array["array"], whole_array["pe"]
+        print(
+            f"routed {args.array}x{args.array} MixPE W4A8 array: {a['cells']:,} cells, {a['area_um2']:,.0f} um2,"
+            f" {a['clock_mhz']:.1f} MHz ({whole_array['clock_array_over_pe']:.2f}x the routed PE's"
+            f" {pe['clock_mhz']:.1f} MHz); area model {whole_array['area_model_um2']:,.0f} um2"
+            f" ({whole_array['area_model_over_routed']:.2f}x the routed array)"
+        )
+    if source == "routed":
+        print("pre-layout (hw.synth area and clock) for comparison:")
+        for label, c in pre_layout.items():
+            if "prefill 2048 only" in label and not label.startswith("Mixtral"):
+                for base, r in c["speedups"].items():
+                    print(
+                        f"  {label:24s} vs {base:13s} speedup {r['speedup']:.2f}x, energy {r['energy_ratio']:.2f}x,"
+                        f" iso-area {r['iso_area_throughput_ratio']:.2f}x"
+                    )
     for label, ratios in given.items():
         clocks = ", ".join(f"{n} {mhz:g} MHz" for n, mhz in args.clock)
         for base, r in ratios.items():
@@ -272,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
         "gating_effect": gating,
         "iso_area_unlimited_dram": unlimited,
         "at_given_clocks": {"clocks_mhz": dict(args.clock), "comparisons": given},
+        "cost_source": source,
+        "comparisons_synthesized": pre_layout,
+        "targets_synthesized": targets(pre_layout),
+        "whole_array_routed": whole_array,
         "paper": PAPER,
         "settings": {
             "models": ["llama-2-7b", "mixtral-8x7b"],

@@ -8,8 +8,9 @@ MixPE variants "mixpe..."; MIXPE is the headline one, compared with every other 
 
 Workloads: Llama-2-7B and Mixtral-8x7B (sim/model_shapes.py), W4 unsigned weights in groups of 128,
 INT8 (W4A8) or FP16 (W4A16) activations, a 2,048-token prefill and/or 128 decode steps, batch 1, on
-a 32 x 32 array; every PE at its own synthesized clock, with clock gating (sim/energy.py), and
-DRAM at a fixed 3.2 GB/s (MEMORY), so each PE sees it as fewer bytes per cycle the faster it runs.
+a 32 x 32 array; every PE at its own area and clock (synthesized, or routed: COST_SOURCES), with clock
+gating (sim/energy.py), and DRAM at a fixed 3.2 GB/s (MEMORY), so each PE sees it as fewer bytes per
+cycle the faster it runs.
 """
 
 from __future__ import annotations
@@ -71,23 +72,39 @@ def pe_for(name: str, act: str) -> PEConfig:
     return replace(pe_config(fields.pop("pe"), precision), acc_bits=0, **fields)
 
 
+# Where a PE's area and clock come from: "synthesized" (hw.synth: yosys + OpenSTA, unbuffered, no wires;
+# minutes for every PE) or "routed" (sim/routed_cost.py: the buffered, placed and routed PE; hours uncached).
+# Energy per cycle is hw.power's either way.
+COST_SOURCES = ("synthesized", "routed")
+
+
 @functools.cache
-def pe_cost(cfg: PEConfig) -> PECost:
-    """Synthesized area and clock, measured energy (cached on disk by hw.synth / hw.power)."""
-    return synthesized_cost(cfg)
+def pe_cost(cfg: PEConfig, source: str = "synthesized") -> PECost:
+    """Area and clock from `source` (COST_SOURCES), measured energy; cached on disk by hw.synth, hw.power
+    and eda.flow."""
+    if source not in COST_SOURCES:
+        raise ValueError(f"cost source {source!r}: choose one of {', '.join(COST_SOURCES)}")
+    measured = synthesized_cost(cfg)
+    if source == "routed":
+        from sim.routed_cost import routed_cost
+
+        return routed_cost(cfg, measured)
+    return measured
 
 
-def compare(model: str, act: str, prefill: int, decode: int, mem: MemoryConfig) -> dict:
-    """One workload on every COMPARED PE that supports `act`: MixPE's ratios over each, and the totals."""
+def compare(model: str, act: str, prefill: int, decode: int, mem: MemoryConfig, source: str = "synthesized") -> dict:
+    """One workload on every COMPARED PE that supports `act`: MixPE's ratios over each, and the totals; PE
+    area and clock from `source` (COST_SOURCES)."""
     workload = builtin_workload(model, prefill=prefill, decode=decode, wbits=4, act=act, group=128)
     names = [n for n, c in COMPARED.items() if act in c.acts]
     reports: dict[str, Report] = {}
     for name in names:
         cfg = pe_for(name, act)
-        reports[name] = replay(workload, cfg, ROWS, COLS, mem, pe_cost(cfg))
+        reports[name] = replay(workload, cfg, ROWS, COLS, mem, pe_cost(cfg, source))
     totals = {name: r.totals for name, r in reports.items()}
     return {
         "model": model,
+        "cost_source": source,
         "speedups": speedups(reports, MIXPE),
         "by_mixpe": {n: speedups(reports, n) for n in names if n.startswith("mixpe") and n != MIXPE},
         "datapath": {n: COMPARED[n].datapath for n in names},
@@ -104,14 +121,14 @@ def decode_over_dram_bound(report: Report) -> float:
     return sum(o.cycles for o in ops) / sum(o.dram_bound_cycles for o in ops)
 
 
-def compare_all(mem: MemoryConfig, progress: bool = True) -> dict[str, dict]:
+def compare_all(mem: MemoryConfig, progress: bool = True, source: str = "synthesized") -> dict[str, dict]:
     """compare() for every model, activation type and phase, keyed by the workload label."""
     from tqdm import tqdm
 
     cases = [(m, a, p) for m in MODELS for a in SCHEMES for p in PHASES]
     out = {}
     for model, act, phase in tqdm(cases, desc="workloads", disable=not progress):
-        out[f"{MODELS[model]}{SCHEMES[act]}, {phase}"] = compare(model, act, *PHASES[phase], mem)
+        out[f"{MODELS[model]}{SCHEMES[act]}, {phase}"] = compare(model, act, *PHASES[phase], mem, source)
     return out
 
 
@@ -150,8 +167,11 @@ def format_comparisons(comparisons: dict[str, dict], goals: dict[str, dict]) -> 
                 f"{label:{w}s} {base:13s} {r['speedup']:7.2f}x {r['energy_ratio']:7.2f}x "
                 f"{r['iso_area_throughput_ratio']:8.2f}x  {c['datapath'][base]}"
             )
-    mix_datapath = next(iter(comparisons.values()))["datapath"][MIXPE]
-    note = f"> 1 favours {MIXPE} ({mix_datapath}); {ROWS}x{COLS} arrays, each PE at its own synthesized clock;"
+    first = next(iter(comparisons.values()))
+    note = (
+        f"> 1 favours {MIXPE} ({first['datapath'][MIXPE]}); {ROWS}x{COLS} arrays, each PE at its own"
+        f" {first['cost_source']} clock and area;"
+    )
     lines += textwrap.wrap(f"({note} energy with clock gating: {CLOCK_GATING})", 110)
     lines.append("")
     lines.append(
