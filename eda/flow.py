@@ -54,6 +54,10 @@ ESTIMATE_MODES = ("rmst", "hpwl_star", "per_sink_star")
 MODES = ("none", *ESTIMATE_MODES, "routed")
 # Bump when the synthesis, placement or routing scripts change, so cached routes are rebuilt.
 ROUTE_VERSION = 1
+# GrayWolf tries about 25 * (cells / 500)^(1/3) moves per cell at each annealing temperature, so a 40k-cell
+# array takes hours to place on one core. Past this many cells the moves per cell are divided (TimberWolfSC's
+# `fast` parameter) to keep the work at that of a design this size: a quicker, somewhat worse placement.
+FULL_EFFORT_PLACE_CELLS = 10_000
 # Bump when the STA constraints, wire estimates or label format change, so cached labels are rebuilt.
 FLOW_VERSION = 4
 TOOLS = ("qflow", "sta")
@@ -228,9 +232,19 @@ def _synthesize(text: str, top: str, work: Path, seconds: dict[str, float], rout
     _run_stage("synthesize", top, work, [f"{top}.rtlnopwr.v"], seconds)
 
 
+def placement_speedup(cells: int) -> int:
+    """GrayWolf's `fast` divisor for a design of `cells` cells: 1 up to FULL_EFFORT_PLACE_CELLS, then the factor
+    that keeps cells^(4/3) moves per temperature at that size's."""
+    return max(1, round((cells / FULL_EFFORT_PLACE_CELLS) ** (4 / 3)))
+
+
 def _place(top: str, work: Path, seconds: dict[str, float], route_layers: int, key: str = "place") -> None:
     # The layer count shapes placement too (pin access, track grid), so a new count means a new placement.
     (work / "project_vars.sh").write_text(_project_vars(route_layers))
+    gates = sum(line.startswith(".gate") for line in (work / f"{top}.blif").read_text().splitlines())
+    fast = placement_speedup(gates)
+    if fast > 1:  # qflow keeps a <top>.par newer than the technology's
+        (work / f"{top}.par").write_text((TECH / "osu018.par").read_text() + f"\nTWSC*fast : {fast}\n")
     _run_stage("place", top, work, [f"{top}_unroute.def", f"{top}.rtlnopwr.v"], seconds, key)
     # Placement rewrites <top>.rtlnopwr.v (buffer trees); STA must read this post-placement netlist.
     shutil.copy(work / f"{top}.rtlnopwr.v", work / "netlist.v")

@@ -28,6 +28,8 @@ START_CLOCK_NS = 4.0
 # Metal layers routing starts on. The W4A8 PEs route on 3 (the dequant one needs 5, after two failed
 # attempts); the FP16 PEs have about twice the cells, so they start on 5 rather than pay those attempts.
 START_LAYERS = {"int8": 3, "fp16": 5}
+# Whole arrays start on 5: their operand buses cross every PE, and a failed attempt on one costs hours.
+ARRAY_START_LAYERS = 5
 FILL_CELLS = ("FILL",)
 
 
@@ -78,11 +80,11 @@ def route_and_time(text: str, top: str, route_layers: int) -> dict:
 
 @functools.cache
 def routed_timing(cfg: PEConfig | ArrayConfig) -> dict:
-    """route_and_time for a PE or a whole array, starting on START_LAYERS for its activation type."""
+    """route_and_time for a PE (starting on START_LAYERS for its activation type) or a whole array."""
     from hw.build import design_name, emit
 
-    pe = cfg.pe if isinstance(cfg, ArrayConfig) else cfg
-    return route_and_time(emit(cfg)[0], design_name(cfg), START_LAYERS[pe.act])
+    layers = ARRAY_START_LAYERS if isinstance(cfg, ArrayConfig) else START_LAYERS[cfg.act]
+    return route_and_time(emit(cfg)[0], design_name(cfg), layers)
 
 
 def routed_cost(cfg: PEConfig, measured: PECost) -> PECost:

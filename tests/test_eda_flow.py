@@ -120,3 +120,15 @@ def test_moved_entry_points_at_its_new_folder(flow, tmp_path):
     result = load_result(moved)
     assert result.work_dir == str(moved) and result.wns_ns == flow.wns_ns
     np.testing.assert_array_equal(result.labels()["pins"], flow.labels()["pins"])
+
+
+def test_placement_effort_is_full_below_the_threshold_and_bounded_above():
+    from eda.flow import FULL_EFFORT_PLACE_CELLS, placement_speedup
+
+    assert placement_speedup(100) == placement_speedup(FULL_EFFORT_PLACE_CELLS) == 1
+    sizes = [FULL_EFFORT_PLACE_CELLS * f for f in (2, 4, 8)]
+    fast = [placement_speedup(n) for n in sizes]
+    assert fast == sorted(fast) and fast[0] > 1
+    # moves per temperature, cells * cells^(1/3) / fast, stay within 2x of the full-effort size's
+    for n, f in zip(sizes, fast):
+        assert 0.5 < (n ** (4 / 3) / f) / FULL_EFFORT_PLACE_CELLS ** (4 / 3) < 2
