@@ -49,7 +49,6 @@ call runs no tool and builds nothing.
 from __future__ import annotations
 
 import argparse
-import functools
 import hashlib
 import json
 import math
@@ -65,6 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eda.parse.liberty import Cell, Library, Table, read_liberty
 from hw.build import design_name
 from hw.cache import cache_root, entry_key, progress, run_logged, staged_entry, tool_version
 from hw.cli import add_pe_arguments, pe_config_from
@@ -376,87 +376,22 @@ def _count_toggles(lines: Iterable[str], start_ns: float, end_ns: float) -> dict
     return out
 
 
-@dataclass(frozen=True)
-class _Table:
-    """One liberty energy table: energy (pJ) by output load (pF) and/or input transition (ns)."""
-
-    load: tuple[float, ...]
-    slew: tuple[float, ...]
-    values: tuple[tuple[float, ...], ...]
-
-    def at(self, load_pf: float, slew_ns: float) -> float:
-        v = np.asarray(self.values)
-        if self.load and self.slew:
-            rows = [np.interp(slew_ns, self.slew, row) for row in v]
-            return float(np.interp(load_pf, self.load, rows))
-        axis = self.load or self.slew
-        return float(np.interp(load_pf if self.load else slew_ns, axis, v.ravel()))
+def _energy_at(table: Table, load_pf: float, slew_ns: float) -> float:
+    """An internal-energy table (pJ) read at an output load (pF) and input transition (ns), held at its edges."""
+    return table.lookup(
+        clamp=True, total_output_net_capacitance=load_pf, input_transition_time=slew_ns, input_net_transition=slew_ns
+    )
 
 
-@dataclass(frozen=True)
-class _Cell:
-    leakage_nw: float
-    inputs: dict[str, float]  # input pin -> capacitance (pF)
-    outputs: frozenset[str]
-    # (pin the energy is charged to, related input pin or "", rise table, fall table)
-    internal: tuple[tuple[str, str, _Table, _Table], ...]
+def _library(path: Path) -> Library:
+    """The liberty at path, with the supply voltage the energy model needs."""
+    lib = read_liberty(path)
+    if not lib.nom_voltage > 0:
+        raise PowerError(f"{path} states no nom_voltage: give a liberty with its supply voltage")
+    return lib
 
 
-def _numbers(text: str) -> tuple[float, ...]:
-    return tuple(float(x) for x in re.findall(r"-?[\d.]+(?:[eE][-+]?\d+)?", text))
-
-
-@functools.cache
-def _liberty(path: Path) -> tuple[float, dict[str, _Cell]]:
-    """(VDD in V, cells) from a liberty file: pin capacitances, leakage and internal energy tables."""
-    text = path.read_text()
-    vdd = float(re.search(r"nom_voltage\s*:\s*([\d.]+)", text).group(1))
-    templates = {
-        name: re.findall(r"variable_\d\s*:\s*(\w+)", body)
-        for name, body in re.findall(r"(?:power_lut_template|lu_table_template)\s*\((\w+)\)\s*\{(.*?)\}", text, re.S)
-    }
-
-    def table(template: str, body: str) -> _Table:
-        idx = {k: _numbers(v) for k, v in re.findall(r"(index_\d)\s*\(\s*\"([^\"]*)\"", body)}
-        values = [_numbers(row) for row in re.findall(r"\"([^\"]*)\"", body.split("values", 1)[1])]
-        axes = {"load": (), "slew": ()}
-        variables = templates[template]
-        for i, var in enumerate(variables, 1):
-            axes["load" if var == "total_output_net_capacitance" else "slew"] = idx[f"index_{i}"]
-        if variables[0] != "total_output_net_capacitance" and len(variables) == 2:
-            # Rows run over index_1: make them run over the load, as _Table.at expects.
-            values = [list(col) for col in zip(*values, strict=True)]
-        return _Table(axes["load"], axes["slew"], tuple(tuple(row) for row in values))
-
-    starts = [(m.start(), m.group(1)) for m in re.finditer(r"^\s*cell\s*\(\s*\"?(\w+)\"?\s*\)", text, re.M)]
-    ends = [s for s, _ in starts[1:]] + [len(text)]
-    cells = {}
-    for (begin, name), end in zip(starts, ends, strict=True):
-        body = text[begin:end]
-        leakage = re.search(r"cell_leakage_power\s*:\s*([-\d.eE+]+)", body)
-        pins = [(m.start(), m.group(1)) for m in re.finditer(r"\bpin\s*\(\s*\"?(\w+)\"?\s*\)", body)]
-        pin_ends = [s for s, _ in pins[1:]] + [len(body)]
-        inputs, outputs, internal = {}, set(), []
-        for (p0, pin), p1 in zip(pins, pin_ends, strict=True):
-            pbody = body[p0:p1]
-            if re.search(r"direction\s*:\s*input", pbody):
-                inputs[pin] = float(re.search(r"^\s*capacitance\s*:\s*([\d.]+)", pbody, re.M).group(1))
-            else:
-                outputs.add(pin)
-            for group in pbody.split("internal_power")[1:]:
-                group = group.split("timing")[0]
-                related = re.search(r"related_pin\s*:\s*\"?(\w+)\"?", group)
-                tables = dict(
-                    (kind, table(tmpl, tbody))
-                    for kind, tmpl, tbody in re.findall(r"(rise|fall)_power\s*\((\w+)\)\s*\{(.*?)\}", group, re.S)
-                )
-                if len(tables) == 2:
-                    internal.append((pin, related.group(1) if related else "", tables["rise"], tables["fall"]))
-        cells[name] = _Cell(float(leakage.group(1)) if leakage else 0.0, inputs, frozenset(outputs), tuple(internal))
-    return vdd, cells
-
-
-def _instances(netlist: str, cells: dict[str, _Cell]) -> list[tuple[str, dict[str, str]]]:
+def _instances(netlist: str, cells: dict[str, Cell]) -> list[tuple[str, dict[str, str]]]:
     """(cell type, {pin: net}) for every library cell instance of a flat yosys netlist."""
     out = []
     for cell, conns in re.findall(r"^\s*(\w+)\s+\\?\S+\s*\((.*?)\);", netlist, re.M | re.S):
@@ -476,34 +411,38 @@ def _energy(netlist: str, rates: dict[str, float], liberty: Path = LIBERTY) -> d
     pin's load and an input transition of SLEW_NS; an output's energy is split over its related
     inputs in proportion to their toggle rates. leakage = Σ cell_leakage_power (state-independent).
     """
-    vdd, cells = _liberty(liberty)
+    library = _library(liberty)
+    vdd, cells = library.nom_voltage, library.cells
     instances = _instances(netlist, cells)
     load: dict[str, float] = {}
     for cell, pins in instances:
         for pin, net in pins.items():
-            if pin in cells[cell].inputs:
-                load[net] = load.get(net, 0.0) + cells[cell].inputs[pin]
+            lib_pin = cells[cell].pins.get(pin)
+            if lib_pin is not None and lib_pin.direction == "input":
+                load[net] = load.get(net, 0.0) + lib_pin.capacitance
     switching = sum(rates.get(net, 0.0) * 0.5 * c * vdd * vdd for net, c in load.items())
     internal = leakage = 0.0
     for cell, pins in instances:
         lib = cells[cell]
-        leakage += lib.leakage_nw
+        leakage += lib.leakage_power
+        arcs = [(pin.name, arc) for pin in lib.pins.values() for arc in pin.power]
         related_total: dict[str, float] = {}
-        for pin, related, _, _ in lib.internal:
-            if related:
-                related_total[pin] = related_total.get(pin, 0.0) + rates.get(pins.get(related, ""), 0.0)
+        for pin, arc in arcs:
+            if arc.related_pin:
+                related_total[pin] = related_total.get(pin, 0.0) + rates.get(pins.get(arc.related_pin, ""), 0.0)
         shares: dict[str, int] = {}
-        for pin, *_ in lib.internal:
+        for pin, _ in arcs:
             shares[pin] = shares.get(pin, 0) + 1
-        for pin, related, rise, fall in lib.internal:
+        for pin, arc in arcs:
             rate = rates.get(pins.get(pin, ""), 0.0)
             if rate == 0.0:
                 continue
-            c = load.get(pins.get(pin, ""), 0.0) if pin in lib.outputs else 0.0
-            e = 0.5 * (rise.at(c, SLEW_NS) + fall.at(c, SLEW_NS))
+            c = load.get(pins.get(pin, ""), 0.0) if lib.pins[pin].direction != "input" else 0.0
+            e = 0.5 * (_energy_at(arc.rise, c, SLEW_NS) + _energy_at(arc.fall, c, SLEW_NS))
             total = related_total.get(pin, 0.0)
             # Which input caused an output toggle is unknown: charge each related arc in proportion to
             # how often that input toggles (evenly if none of them does).
+            related = arc.related_pin
             share = rates.get(pins.get(related, ""), 0.0) / total if related and total else 1.0 / shares[pin]
             internal += rate * e * share
     return {"internal": internal, "switching": switching, "leakage_nw": leakage}

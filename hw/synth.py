@@ -18,7 +18,6 @@ so a second call runs no tool and emits no Verilog.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import math
 import re
@@ -29,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from eda.parse.liberty import read_liberty
 from hw.build import design_name, emit
 from hw.cache import cache_root, entry_key, package_version, run_logged, source_hash, staged_entry, tool_version
 from hw.cli import add_pe_arguments, pe_config_from
@@ -111,17 +111,9 @@ def _tool_versions() -> dict[str, str]:
     }
 
 
-@functools.cache
 def _sequential_cells(liberty: Path) -> frozenset[str]:
     """Names of the library cells that hold state (they contain an ff or latch group)."""
-    text = liberty.read_text()
-    starts = [(m.start(), m.group(1)) for m in re.finditer(r"^\s*cell\s*\(\s*\"?(\w+)\"?\s*\)", text, re.M)]
-    ends = [s for s, _ in starts[1:]] + [len(text)]
-    return frozenset(
-        name
-        for (start, name), end in zip(starts, ends, strict=True)
-        if re.search(r"\b(ff|latch)\s*\(", text[start:end])
-    )
+    return frozenset(name for name, cell in read_liberty(liberty).cells.items() if cell.sequential)
 
 
 def _yosys_script(top: str) -> str:
