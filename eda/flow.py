@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eda.sta import LIBERTY, TECH, sta_command, sta_preamble
 from hw.cache import cache_root, run_logged, staged_entry
 from sim.cli import OneLineParser, add_tool_arguments, check_tool_output, fail, int_in, progress_lines
 from sim.files import write_json
@@ -44,8 +45,6 @@ from sim.files import write_json
 PROG = "python -m eda.flow"
 RESULT_FILE = "flow.json"  # what -o DIR receives
 
-TECH = Path("/usr/share/qflow/tech/osu018")
-LIBERTY = TECH / "osu018_stdcells.lib"
 LEF = TECH / "osu018_stdcells.lef"
 # Three routing layers make routes detour more than a placement estimate expects (see DESIGN.md).
 ROUTE_LAYERS = 3
@@ -112,15 +111,7 @@ def require_tools() -> None:
 
 def sta_script(top: str, clock_ns: float, spef: str | None, sdf: str | None) -> str:
     """OpenSTA Tcl that times the design and writes pins.tsv (one row per pin) and the TNS/WNS lines."""
-    lines = [
-        f"read_liberty {LIBERTY}",
-        "read_verilog netlist.v",
-        f"link_design {top}",
-        f"create_clock -name clk -period {clock_ns} [get_ports clk]",
-        "set_propagated_clock [all_clocks]",
-        f"set_input_delay {IO_DELAY_NS} -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
-        f"set_output_delay {IO_DELAY_NS} -clock clk [all_outputs]",
-    ]
+    lines = sta_preamble(top, clock_ns, io_delay_ns=IO_DELAY_NS, propagated_clock=True)
     if spef:
         lines.append(f"read_spef {spef}")
     lines += [
@@ -214,7 +205,7 @@ def run_sta(work: Path, top: str, clock_ns: float, mode: str, spef: str | None, 
     """Time netlist.v in `work` with OpenSTA: (pin names, (n, 8) array as in _read_pins, WNS ns, TNS ns, seconds)."""
     (work / f"sta_{mode}.tcl").write_text(sta_script(top, clock_ns, spef, sdf))
     t0 = time.perf_counter()
-    log = run_logged(["sta", "-no_init", "-no_splash", f"sta_{mode}.tcl"], work / f"sta_{mode}.log", work, FlowError)
+    log = run_logged(sta_command(f"sta_{mode}.tcl"), work / f"sta_{mode}.log", work, FlowError)
     seconds = time.perf_counter() - t0
     wns, tns = _parse_tns_wns(log, work / f"sta_{mode}.log")
     names, arr = _read_pins(work / "pins.tsv")

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from eda.parse.liberty import read_liberty
+from eda.sta import LIBERTY, sta_command, sta_preamble
 from hw.build import design_name, emit
 from hw.cache import cache_root, entry_key, package_version, run_logged, source_hash, staged_entry, tool_version
 from hw.cli import add_pe_arguments, pe_config_from
@@ -39,7 +40,6 @@ from sim.files import write_json
 PROG = "python -m hw.synth"
 RESULT_FILE = "synth.json"  # what -o DIR receives
 
-LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 # Toggles per clock cycle on every net (OpenSTA `set_power_activity -global`); the clock net toggles twice.
 ACTIVITY = 0.1
 # Bump when the yosys/OpenSTA scripts or the parsing change, so cached results are rebuilt.
@@ -116,19 +116,19 @@ def _sequential_cells(liberty: Path) -> frozenset[str]:
     return frozenset(name for name, cell in read_liberty(liberty).cells.items() if cell.sequential)
 
 
-def _yosys_script(top: str) -> str:
-    lib = LIBERTY
+def yosys_map_script(top: str, *outputs: str) -> str:
+    """Yosys script that reads design.v, flattens `top` and maps it to osu018 cells, then runs `outputs`
+    (the report and write commands). hw.synth and models.anomaly map every design with this one script."""
     # -flatten so area and timing cover the whole PE or array (Amaranth emits submodules).
     return "\n".join(
         [
             "read_verilog design.v",
             f"synth -flatten -top {top}",
-            f"dfflibmap -liberty {lib}",
-            f"abc -liberty {lib}",
+            f"dfflibmap -liberty {LIBERTY}",
+            f"abc -liberty {LIBERTY}",
             # -purge drops dead internal wires whose concatenated assigns OpenSTA's Verilog reader rejects.
             "opt_clean -purge",
-            f"stat -liberty {lib}",
-            "write_verilog -noattr netlist.v",
+            *outputs,
             "",
         ]
     )
@@ -137,12 +137,7 @@ def _yosys_script(top: str) -> str:
 def _sta_script(top: str, clock_ns: float) -> str:
     return "\n".join(
         [
-            f"read_liberty {LIBERTY}",
-            "read_verilog netlist.v",
-            f"link_design {top}",
-            f"create_clock -name clk -period {clock_ns} [get_ports clk]",
-            "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
-            "set_output_delay 0 -clock clk [all_outputs]",
+            *sta_preamble(top, clock_ns),
             "report_checks -path_delay max -digits 4",
             f"set_power_activity -global -activity {ACTIVITY}",
             "report_power -digits 6",
@@ -202,11 +197,11 @@ def _run_flow(cfg: PEConfig | ArrayConfig, clock_ns: float, tools: dict, work: P
     text, _ = emit(cfg)
     top = design_name(cfg)
     (work / "design.v").write_text(text)
-    (work / "synth.ys").write_text(_yosys_script(top))
+    (work / "synth.ys").write_text(yosys_map_script(top, f"stat -liberty {LIBERTY}", "write_verilog -noattr netlist.v"))
     ylog = run_logged([tools["yosys"], "-s", "synth.ys"], work / "yosys.log", work, SynthError)
     area, counts = _parse_stat(ylog, work / "yosys.log")
     (work / "sta.tcl").write_text(_sta_script(top, clock_ns))
-    stalog = run_logged([tools["sta"], "-no_init", "-no_splash", "sta.tcl"], work / "sta.log", work, SynthError)
+    stalog = run_logged(sta_command("sta.tcl", tools["sta"]), work / "sta.log", work, SynthError)
     slack, start, end, power = _parse_sta(stalog, work / "sta.log")
     seconds = time.perf_counter() - t0
     critical = clock_ns - slack

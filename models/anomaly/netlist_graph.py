@@ -36,7 +36,7 @@ import numpy as np
 from eda.parse.liberty import read_liberty
 from hw.cache import cache_root, run_logged, staged_entry
 from hw.config import ArrayConfig, PEConfig
-from hw.synth import LIBERTY
+from hw.synth import LIBERTY, yosys_map_script
 
 # Bump when the yosys script or the JSON parsing changes, so cached netlists are rebuilt.
 SCRIPT_VERSION = 1
@@ -152,21 +152,6 @@ class Netlist:
         )
 
 
-def _yosys_script(top: str) -> str:
-    # The same mapping as hw/synth.py (flatten, dfflibmap, abc to osu018), ending in write_json.
-    return "\n".join(
-        [
-            "read_verilog design.v",
-            f"synth -flatten -top {top}",
-            f"dfflibmap -liberty {LIBERTY}",
-            f"abc -liberty {LIBERTY}",
-            "opt_clean -purge",
-            "write_json netlist.json",
-            "",
-        ]
-    )
-
-
 def synthesize_netlist(cfg: PEConfig | ArrayConfig) -> Path:
     """The cached yosys JSON netlist (osu018 cells) of a design; synthesizes it on first use."""
     from hw.build import design_name, emit
@@ -184,7 +169,7 @@ def synthesize_netlist(cfg: PEConfig | ArrayConfig) -> Path:
     with staged_entry(final) as work:
         t0 = time.perf_counter()
         (work / "design.v").write_text(text)
-        (work / "netlist.ys").write_text(_yosys_script(top))
+        (work / "netlist.ys").write_text(yosys_map_script(top, "write_json netlist.json"))
         run_logged([yosys, "-q", "-s", "netlist.ys"], work / "yosys.log", work, NetlistError)
         summary = {"top": top, "config": cfg.as_dict(), "seconds": round(time.perf_counter() - t0, 3)}
         (work / "result.json").write_text(json.dumps(summary, indent=2) + "\n")
