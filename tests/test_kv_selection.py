@@ -146,7 +146,7 @@ def test_evict_cli_writes_table_json_csv_and_plot(tiny_zoo, tmp_path, capsys):
         (["--policies", "attnpred"], "needs --predictor"),
         (["--policies", "lru"], "--policies 'lru'"),
         (["--ratios", "0.5,8"], "--ratios '0.5,8'"),
-        (["--predictor", "{missing}"], "no config.json"),
+        (["--predictor", "{missing}"], "none is not a folder"),
         (["--prefill", "48"], "--prefill 48"),
         (["--calibration-step", "-1"], "--calibration-step -1"),
     ],

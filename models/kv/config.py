@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-from transformers import PreTrainedConfig
+from typing import TYPE_CHECKING
 
 from models.kv.errors import KVConfigError
 from sim.files import atomic_write
+
+if TYPE_CHECKING:  # only a type here: the CLI reads configs before torch and transformers are imported
+    from transformers import PreTrainedConfig
 
 BITS = (16, 8, 4, 2)
 # name -> (key bits, value bits, residual_length)
