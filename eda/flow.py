@@ -37,8 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-from eda.sta import LIBERTY, TECH, sta_command, sta_preamble
-from hw.cache import cache_root, run_logged, staged_entry
+from eda.designs import DESIGN_ROUTE_LAYERS, DESIGNS, design_verilog
+from eda.sta import LIBERTY, OSU018_FIX, TECH, sta_command, sta_preamble
+from hw.cache import cache_root, find_tools, run_logged, staged_entry
 from sim.cli import OneLineParser, add_tool_arguments, check_tool_output, fail, int_in, progress_lines
 from sim.files import write_json
 
@@ -56,6 +57,7 @@ ROUTE_VERSION = 1
 # Bump when the STA constraints, wire estimates or label format change, so cached labels are rebuilt.
 FLOW_VERSION = 4
 TOOLS = ("qflow", "sta")
+TOOL_FIX = "run 'make setup' or apt-get install qflow opensta"
 # The design set's SDC: every input arrives and every output is required this long after/before the clock edge (ns).
 IO_DELAY_NS = 0.2
 # OpenSTA marks unconstrained or unreached values with ±1e30.
@@ -102,11 +104,8 @@ class FlowResult:
 
 
 def require_tools() -> None:
-    for tool in TOOLS:
-        if shutil.which(tool) is None:
-            raise FlowError(f"{tool} not found on PATH: run 'make setup' or apt-get install qflow opensta")
-    if not LIBERTY.exists():
-        raise FlowError(f"{LIBERTY} not found: apt-get install qflow-tech-osu018")
+    """FlowError naming the fix unless qflow, sta and the osu018 liberty are installed."""
+    find_tools(TOOLS, TOOL_FIX, FlowError, [("liberty", LIBERTY, OSU018_FIX)])
 
 
 def sta_script(top: str, clock_ns: float, spef: str | None, sdf: str | None) -> str:
@@ -372,16 +371,14 @@ def load_result(folder: Path) -> FlowResult:
 
 
 def run_design(name: str, clock_ns: float, route_layers: int | None = None) -> FlowResult:
-    """run_flow for a named design of eda.designs, starting at route_layers or the design's own layer count."""
-    from eda.designs import design_route_layers, design_verilog
-
+    """run_flow for a named design of eda.designs, starting at route_layers or the design's own layer count
+    (DESIGN_ROUTE_LAYERS, else ROUTE_LAYERS)."""
     text, top = design_verilog(name)
-    return run_flow(text, top, clock_ns, design=name, route_layers=route_layers or design_route_layers(name))
+    route_layers = route_layers or DESIGN_ROUTE_LAYERS.get(name, ROUTE_LAYERS)
+    return run_flow(text, top, clock_ns, design=name, route_layers=route_layers)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from eda.designs import DESIGNS
-
     p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("verilog", nargs="?", type=Path, help="Verilog file of the design (or use --design)")
     p.add_argument("--top", help="top module name (default: the file's stem)")
