@@ -9,6 +9,7 @@ from pathlib import Path
 
 TECH = Path("/usr/share/qflow/tech/osu018")
 LIBERTY = TECH / "osu018_stdcells.lib"
+OSU018_FIX = "run 'make setup' or apt-get install qflow-tech-osu018"  # when a file of TECH is missing
 
 
 def sta_preamble(

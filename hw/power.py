@@ -46,7 +46,6 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -55,8 +54,9 @@ from pathlib import Path
 
 import numpy as np
 
+from eda.sta import OSU018_FIX
 from hw.build import design_name
-from hw.cache import cache_root, entry_key, progress, run_logged, staged_entry, tool_version
+from hw.cache import cache_root, entry_key, find_tools, progress, run_logged, staged_entry, tool_version
 from hw.cell_energy import clock_gate_energy_pj, energy_per_cycle
 from hw.cli import add_pe_arguments, pe_config_from
 from hw.config import PEConfig
@@ -134,15 +134,8 @@ class PowerResult:
 
 
 def _require_tools() -> dict[str, str]:
-    paths = {}
-    for tool in ("iverilog", "vvp"):
-        path = shutil.which(tool)
-        if path is None:
-            raise PowerError(f"{tool} not found on PATH: {TOOL_FIX}")
-        paths[tool] = path
-    if not CELL_MODELS.exists():
-        raise PowerError(f"cell models {CELL_MODELS} not found: run 'make setup' or apt-get install qflow-tech-osu018")
-    return paths
+    """Absolute paths of iverilog and vvp; one-line PowerError naming the fix if one or the cell models are missing."""
+    return find_tools(("iverilog", "vvp"), TOOL_FIX, PowerError, [("cell models", CELL_MODELS, OSU018_FIX)])
 
 
 def _load(path: Path) -> PowerResult:

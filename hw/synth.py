@@ -21,7 +21,6 @@ import argparse
 import json
 import math
 import re
-import shutil
 import sys
 import time
 from collections.abc import Iterable
@@ -29,9 +28,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from eda.parse.liberty import read_liberty
-from eda.sta import LIBERTY, sta_command, sta_preamble
+from eda.sta import LIBERTY, OSU018_FIX, sta_command, sta_preamble
 from hw.build import design_name, emit
-from hw.cache import cache_root, entry_key, package_version, run_logged, source_hash, staged_entry, tool_version
+from hw.cache import (
+    cache_root,
+    entry_key,
+    find_tools,
+    package_version,
+    run_logged,
+    source_hash,
+    staged_entry,
+    tool_version,
+)
 from hw.cli import add_pe_arguments, pe_config_from
 from hw.config import ArrayConfig, ConfigError, PEConfig
 from sim.cli import OneLineParser, add_tool_arguments, check_tool_output, fail, progress_lines
@@ -89,16 +97,8 @@ class SynthResult:
 
 
 def _require_tools() -> dict[str, str]:
-    """Absolute paths of yosys and sta; one-line SynthError naming the fix if one is missing."""
-    paths = {}
-    for tool in ("yosys", "sta"):
-        path = shutil.which(tool)
-        if path is None:
-            raise SynthError(f"{tool} not found on PATH: {TOOL_FIX}")
-        paths[tool] = path
-    if not LIBERTY.exists():
-        raise SynthError(f"liberty file {LIBERTY} not found: run 'make setup' or apt-get install qflow-tech-osu018")
-    return paths
+    """Absolute paths of yosys and sta; one-line SynthError naming the fix if one or the liberty is missing."""
+    return find_tools(("yosys", "sta"), TOOL_FIX, SynthError, [("liberty file", LIBERTY, OSU018_FIX)])
 
 
 def _tool_versions() -> dict[str, str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eda.parse.errors import ParseError
+from eda.parse.errors import ParseError, scan
 
 _TOKEN = re.compile(
     r'(?P<ws>[ \t\r]+|\\\n)|(?P<nl>\n)|(?P<comment>/\*.*?\*/|//[^\n]*)|(?P<string>"(?:[^"\\\n]|\\.)*")'
@@ -41,18 +41,12 @@ class Group:
 
 def _tokens(text: str, path: str) -> list[tuple[str, str, int]]:
     """(kind, text, line) tokens; strings lose their quotes."""
-    out, line, pos = [], 1, 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            raise ParseError(path, line, "a Liberty token", text[pos : pos + 10])
-        kind, value = m.lastgroup, m.group()
+    out = []
+    for kind, value, line in scan(_TOKEN, text, path, "a Liberty token"):
         if kind == "string":
             out.append(("string", value[1:-1].replace("\\\n", ""), line))
         elif kind in ("punct", "word"):
             out.append((kind if kind == "word" else value, value, line))
-        line += value.count("\n")
-        pos = m.end()
     return out
 
 

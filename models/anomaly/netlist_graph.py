@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from eda.parse.liberty import read_liberty
+from eda.sta import OSU018_FIX
 from hw.cache import cache_root, run_logged, staged_entry
 from hw.config import ArrayConfig, PEConfig
 from hw.synth import LIBERTY, yosys_map_script
@@ -92,7 +93,7 @@ def _to_python(expr: str) -> str:
 def library(path: Path = LIBERTY) -> dict[str, CellType]:
     """Every cell of a Liberty file, by name."""
     if not path.exists():
-        raise NetlistError(f"liberty file {path} not found: run 'make setup' or apt-get install qflow-tech-osu018")
+        raise NetlistError(f"liberty file {path} not found: {OSU018_FIX}")
     cells = {}
     for name, cell in read_liberty(path).cells.items():
         # An ff/latch output's function names a state variable: IQ is the state, IQN its complement.

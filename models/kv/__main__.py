@@ -12,7 +12,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from models.cli import run_command
-from models.kv.arguments import PROG, WORKLOAD_FILE, check, parser, policies, ratios
+from models.kv.arguments import PROG, check, parser, policies, ratios
 from models.kv.report import (
     EVAL_COLUMNS,
     EVICT_COLUMNS,
@@ -22,14 +22,15 @@ from models.kv.report import (
     evict_plot,
     evict_table,
     json_text,
-    results_csv,
     tune_csvs,
     tune_front,
     tune_plot,
-    write_files,
+    write_folder,
+    write_results,
 )
-from sim.files import staged_folder
+from sim.files import atomic_write, staged_folder
 from sim.model_shapes import MODELS, ModelShape
+from sim.workload_format import save_workload_folder
 
 
 def _load(args: argparse.Namespace):
@@ -79,13 +80,7 @@ def eval_command(args: argparse.Namespace) -> dict:
     for r in results.values():
         r["ppl_change_pct"] = 100 * (r["ppl"] / ppl16 - 1)
     report = {"settings": _settings(args), "config": given.to_dict(), "results": results}
-    files = {
-        "kv_eval.json": json_text(report),
-        "kv_eval.csv": results_csv("config", EVAL_COLUMNS, results),
-        "kv_eval.png": lambda tmp: eval_plot(results, _title(args), tmp),
-    }
-    with staged_folder(args.out) as folder:
-        write_files(folder, files)
+    write_results(args.out, "kv_eval", report, "config", EVAL_COLUMNS, eval_plot, _title(args))
     return report
 
 
@@ -121,8 +116,7 @@ def tune_command(args: argparse.Namespace) -> dict:
         "sensitivity.csv": sens_csv,
         "pareto.png": lambda tmp: tune_plot(report, _title(args), tmp),
     }
-    with staged_folder(args.out) as folder:
-        write_files(folder, files)
+    write_folder(args.out, files)
     return report
 
 
@@ -149,7 +143,7 @@ def predictor_command(args: argparse.Namespace) -> dict:
 
     with staged_folder(args.out) as folder:
         net.save_pretrained(folder)
-        write_files(folder, {"train.json": json_text(report)})
+        atomic_write(folder / "train.json", json_text(report))
     return report
 
 
@@ -176,13 +170,7 @@ def evict_command(args: argparse.Namespace) -> dict:
         calibration_step=args.calibration_step,
     )
     report = {"settings": _settings(args), "results": results}
-    files = {
-        "kv_evict.json": json_text(report),
-        "kv_evict.csv": results_csv("run", EVICT_COLUMNS, results),
-        "kv_evict.png": lambda tmp: evict_plot(results, _title(args), tmp),
-    }
-    with staged_folder(args.out) as folder:
-        write_files(folder, files)
+    write_results(args.out, "kv_evict", report, "run", EVICT_COLUMNS, evict_plot, _title(args))
     return report
 
 
@@ -198,12 +186,11 @@ def workload_command(args: argparse.Namespace) -> dict:
     kept = kept_table(args.prefill, args.decode, shape.layers, args.ratio)
     name = Path(args.model).name
     w = decode_workload(name, shape, kv, args.prefill, args.decode, kept, args.batch, args.wbits, args.act, args.group)
-    with staged_folder(args.out) as folder:
-        w.save(folder / WORKLOAD_FILE)
+    manifest = save_workload_folder(w, args.out)
     t = w.totals()
     return {
         "settings": _settings(args),
-        "workload": str(args.out / WORKLOAD_FILE),
+        "workload": str(manifest),
         "ops": len(w.ops),
         "gmac": t.macs / 1e9,
         "kv_mb_read": t.kv_bytes / 1e6,

@@ -10,9 +10,9 @@ from models.cli import check_models
 from models.kv.config import PRESETS, KVConfig
 from sim.cli import OneLineParser, add_output_arguments, check_output, float_in, int_in, positive_int
 from sim.model_shapes import MAX_DECODE_STEPS
+from sim.workload_format import WORKLOAD_FILE
 
 PROG = "python -m models.kv"
-WORKLOAD_FILE = "workload.json"
 # The file each command leaves in its -o folder: only a folder holding it (or a new one) is written into.
 OWN = {
     "eval": "kv_eval.json",
@@ -109,16 +109,13 @@ code 2 and one line; nothing is written.
 """
 
 
+MODEL_HELP = "zoo name (base, code, math, english) or a local checkpoint folder"
+
+
 def parser() -> OneLineParser:
     p = OneLineParser(prog=PROG, description=EVAL_DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    e = sub.add_parser(
-        "eval",
-        help="evaluate a KV precision config against KV16, KV8, KV4 and KIVI-2",
-        description=EVAL_DOC,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    e.add_argument("model", help="zoo name (base, code, math, english) or a local checkpoint folder")
+    e = _subparser(sub, "eval", "evaluate a KV precision config against KV16, KV8, KV4 and KIVI-2", EVAL_DOC)
     e.add_argument("--config", required=True, help="preset (KV16, KV8, KV4, KIVI-2) or JSON config file")
     _quality_arguments(e, seq_len=128, prefill=32, windows=8, out="kv_eval")
     add_tune_parser(sub)
@@ -128,11 +125,31 @@ def parser() -> OneLineParser:
     return p
 
 
+def _subparser(
+    sub: argparse._SubParsersAction, name: str, help: str, doc: str, model_help: str = MODEL_HELP
+) -> argparse.ArgumentParser:
+    """Subcommand `name` (its --help shows `doc` as written) with the MODEL argument."""
+    p = sub.add_parser(name, help=help, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help=model_help)
+    return p
+
+
+def _preset_option(p: argparse.ArgumentParser, data: str) -> None:
+    p.add_argument("--preset", default="default", help=f"zoo preset for zoo models and {data} (tiny, default)")
+
+
+def _run_options(p: argparse.ArgumentParser, out: str, json_help: str) -> None:
+    """-o (default ./out), --json and --threads: the options of every subcommand that runs a model."""
+    p.add_argument("-o", "--out", type=Path, default=Path(out), help=f"output folder (default ./{out})")
+    p.add_argument("--json", action="store_true", help=json_help)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+
+
 def _quality_arguments(
     p: argparse.ArgumentParser, seq_len: int, prefill: int, windows: int, out: str, query_tokens: int = 4
 ) -> None:
     """The evaluation-data and output options `eval` and `evict` share (their defaults differ)."""
-    p.add_argument("--preset", default="default", help="zoo preset for zoo models and evaluation data (tiny, default)")
+    _preset_option(p, "evaluation data")
     p.add_argument("--seq-len", type=int, default=seq_len, help=f"tokens per text window (default {seq_len})")
     p.add_argument("--prefill", type=int, default=prefill, help=f"tokens prefilled per window (default {prefill})")
     p.add_argument("--windows", type=int, default=windows, help=f"windows per text task (code, english; {windows})")
@@ -143,20 +160,12 @@ def _quality_arguments(
         default=query_tokens,
         help=f"recall prompt tokens decoded, not prefilled (default {query_tokens})",
     )
-    p.add_argument("-o", "--out", type=Path, default=Path(out), help=f"output folder (default ./{out})")
-    p.add_argument("--json", action="store_true", help="print the figures as JSON instead of a table")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    _run_options(p, out, "print the figures as JSON instead of a table")
 
 
 def add_tune_parser(sub: argparse._SubParsersAction) -> None:
-    t = sub.add_parser(
-        "tune",
-        help="search per-layer KV precision pairs (KVTuner) on calibration text",
-        description=TUNE_DOC,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    t.add_argument("model", help="zoo name (base, code, math, english) or a local checkpoint folder")
-    t.add_argument("--preset", default="default", help="zoo preset for zoo models and calibration data (tiny, default)")
+    t = _subparser(sub, "tune", "search per-layer KV precision pairs (KVTuner) on calibration text", TUNE_DOC)
+    _preset_option(t, "calibration data")
     t.add_argument("--trials", type=int, default=40, help="NSGA-II trials, each one calibration decode (default 40)")
     t.add_argument("--seed", type=int, default=0, help="seed of the search and the calibration text (default 0)")
     t.add_argument("--groups", type=int, default=2, help="layer groups sharing one pair (default 2)")
@@ -166,20 +175,13 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--windows", type=int, default=4, help="calibration windows, English and code (default 4)")
     t.add_argument("--group-size", type=int, default=32, help="tokens per key group, channels per value group")
     t.add_argument("--residual-length", type=int, default=0, help="most recent tokens kept exact (default 0)")
-    t.add_argument("-o", "--out", type=Path, default=Path("kv_tune"), help="output folder (default ./kv_tune)")
-    t.add_argument("--json", action="store_true", help="print pareto.json instead of a table")
-    t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    _run_options(t, "kv_tune", "print pareto.json instead of a table")
 
 
 def add_predictor_parser(sub: argparse._SubParsersAction) -> None:
-    t = sub.add_parser(
-        "train-predictor",
-        help="train the AttentionPredictor CNN on a model's attention histories",
-        description=TRAIN_DOC,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    t.add_argument("model", help="zoo name (base, code, math, english) or a local checkpoint folder")
-    t.add_argument("--preset", default="default", help="zoo preset for zoo models and training data (tiny, default)")
+    help = "train the AttentionPredictor CNN on a model's attention histories"
+    t = _subparser(sub, "train-predictor", help, TRAIN_DOC)
+    _preset_option(t, "training data")
     t.add_argument("--sequences", type=int, default=16, help="text windows, and as many recall sequences (16)")
     t.add_argument("--seq-len", type=int, default=256, help="tokens per sequence, at most the model's window (256)")
     t.add_argument("--steps", type=int, default=32, help="target decode steps per sequence (default 32)")
@@ -190,19 +192,12 @@ def add_predictor_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--local", type=int, default=4, help="most recent tokens always kept, never ranked (default 4)")
     t.add_argument("--k", type=int, default=2, help="blocks kept when measuring recovery (default 2)")
     t.add_argument("--seed", type=int, default=0, help="seed of data draws, split and training (default 0)")
-    t.add_argument("-o", "--out", type=Path, default=Path("kv_predictor"), help="output folder (./kv_predictor)")
-    t.add_argument("--json", action="store_true", help="print train.json instead of a summary")
-    t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    _run_options(t, "kv_predictor", "print train.json instead of a summary")
 
 
 def add_evict_parser(sub: argparse._SubParsersAction) -> None:
-    e = sub.add_parser(
-        "evict",
-        help="compare KV selection policies (StreamingLLM, H2O, SnapKV, Quest, AttentionPredictor)",
-        description=EVICT_DOC,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    e.add_argument("model", help="zoo name (base, code, math, english) or a local checkpoint folder")
+    help = "compare KV selection policies (StreamingLLM, H2O, SnapKV, Quest, AttentionPredictor)"
+    e = _subparser(sub, "evict", help, EVICT_DOC)
     e.add_argument("--predictor", type=Path, help="folder from train-predictor (needed by attnpred)")
     e.add_argument("--policies", default="streaming,h2o,snapkv,quest,attnpred", help="comma-separated policies")
     e.add_argument("--ratios", default="4,8,16", help="comma-separated compression ratios (>= 1; default 4,8,16)")
@@ -218,13 +213,9 @@ def add_evict_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def add_workload_parser(sub: argparse._SubParsersAction) -> None:
-    w = sub.add_parser(
-        "workload",
-        help="write the decode-phase workload (per-layer KV bits, kept tokens) for sim.replay",
-        description=WORKLOAD_DOC,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    w.add_argument("model", help="zoo name, local checkpoint folder, or built-in shape (e.g. llama-2-7b)")
+    help = "write the decode-phase workload (per-layer KV bits, kept tokens) for sim.replay"
+    model_help = "zoo name, local checkpoint folder, or built-in shape (e.g. llama-2-7b)"
+    w = _subparser(sub, "workload", help, WORKLOAD_DOC, model_help)
     w.add_argument("--config", required=True, help="KV preset (KV16, KV8, KV4, KIVI-2) or JSON config file")
     w.add_argument("--ratio", type=float_in(1), default=1.0, help="KV compression ratio R >= 1 (default 1: keep all)")
     w.add_argument("--prefill", type=int_in(0), default=512, help="prompt tokens S (default 512)")

@@ -13,18 +13,39 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from sim.files import atomic_write
+from sim.files import atomic_write, staged_folder
 
 EVAL_COLUMNS = ("avg_bits", "ppl", "ppl_change_pct", "kl", "top1_agree", "recall", "stored_kbit_per_window")
 EVICT_COLUMNS = ("policy", "ratio", "ppl", "kl", "top1_agree", "text_recovery", "recall", "answer_nll")
 EVICT_COLUMNS += ("recall_recovery", "mean_kept", "mean_resident", "mean_context")
 
 
-def write_files(folder: Path, files: dict[str, str | Callable[[str], None]]) -> None:
-    """Each of `files` ({name: text, or a function that writes the file at the path it is given}) into
-    `folder`, atomically."""
-    for name, content in files.items():
-        atomic_write(folder / name, content)
+def write_folder(out: Path, files: dict[str, str | Callable[[str], None]]) -> None:
+    """The folder `out` holding `files` ({name: text, or a function that writes the file at the path it is
+    given}), built beside it and renamed into place (sim.files.staged_folder)."""
+    with staged_folder(out) as folder:
+        for name, content in files.items():
+            atomic_write(folder / name, content)
+
+
+def write_results(
+    out: Path,
+    stem: str,
+    report: dict,
+    key: str,
+    columns: Sequence[str],
+    plot: Callable[[dict, str, str], None],
+    title: str,
+) -> None:
+    """The folder `out` with stem.json (the report), stem.csv (results_csv of report["results"]) and stem.png
+    (plot(results, title, path) draws it)."""
+    results = report["results"]
+    files = {
+        f"{stem}.json": json_text(report),
+        f"{stem}.csv": results_csv(key, columns, results),
+        f"{stem}.png": lambda path: plot(results, title, path),
+    }
+    write_folder(out, files)
 
 
 def json_text(report: dict) -> str:
