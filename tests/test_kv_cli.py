@@ -10,6 +10,7 @@ import pytest
 
 from models.kv.__main__ import main
 from sim.workload import load_workload
+from tests.cli import one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,12 +56,7 @@ def test_bad_input_exits_2_with_one_line(tiny_zoo, tmp_path, capsys, args, words
     args = [a.format(**files) for a in args]
     out = tmp_path / "out"
     argv = ["eval", str(tiny_zoo["base"]), *SMALL, *args, "-o", str(out)]
-    try:
-        code = main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    err = capsys.readouterr().err
-    assert code == 2 and words in err and err.count("\n") == 1, err
+    assert words in one_line_error(main, argv, capsys)
     assert not out.exists()
 
 

@@ -47,6 +47,13 @@ def _settings(args: argparse.Namespace) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "json"}
 
 
+def _data_options(args: argparse.Namespace) -> dict:
+    """The evaluation-data options `eval` and `evict` share, as keyword arguments of evaluate and
+    evaluate_eviction."""
+    names = ("preset", "seq_len", "prefill", "windows", "recall_examples", "query_tokens")
+    return {name: getattr(args, name) for name in names} | {"progress": not args.json}
+
+
 def _title(args: argparse.Namespace) -> str:
     return f"{args.model} ({args.preset})"
 
@@ -64,18 +71,7 @@ def eval_command(args: argparse.Namespace) -> dict:
         given = given.with_name(Path(args.config).stem)
     if all(given != c for c in configs):
         configs.append(given)
-    results = evaluate(
-        model,
-        tokenizer,
-        configs,
-        args.preset,
-        args.seq_len,
-        args.prefill,
-        args.windows,
-        args.recall_examples,
-        args.query_tokens,
-        progress=not args.json,
-    )
+    results = evaluate(model, tokenizer, configs, **_data_options(args))
     ppl16 = results["KV16"]["ppl"]
     for r in results.values():
         r["ppl_change_pct"] = 100 * (r["ppl"] / ppl16 - 1)
@@ -153,21 +149,9 @@ def evict_command(args: argparse.Namespace) -> dict:
 
     predictor = AttentionCNN.from_pretrained(args.predictor) if args.predictor is not None else None
     model, tokenizer = _load(args)
+    selection = dict(seed=args.seed, calibration_step=args.calibration_step)
     results = evaluate_eviction(
-        model,
-        tokenizer,
-        policies(args.policies),
-        ratios(args.ratios),
-        predictor,
-        args.preset,
-        args.seq_len,
-        args.prefill,
-        args.windows,
-        args.recall_examples,
-        args.query_tokens,
-        args.seed,
-        progress=not args.json,
-        calibration_step=args.calibration_step,
+        model, tokenizer, policies(args.policies), ratios(args.ratios), predictor, **selection, **_data_options(args)
     )
     report = {"settings": _settings(args), "results": results}
     write_results(args.out, "kv_evict", report, "run", EVICT_COLUMNS, evict_plot, _title(args))
