@@ -19,13 +19,13 @@ Prints a table and writes bench/results/cmoe.json and bench/results/cmoe.png; on
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
 
 import torch
 
+from bench import save_results
 from models import zoo
 from models.moe import activated_parameters, carve, finetune, routed_workload, training_windows
 from models.moe.__main__ import TASKS, task_ppl
@@ -33,7 +33,6 @@ from sim.files import atomic_write
 from sim.perf_model import MemoryConfig
 from sim.replay import replay
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SEQ = 128
 # name -> (shared experts, active routed, total) in units of d_ff / 16 neurons.
 LAYOUTS = {"S2A2E16 (25%)": (2, 2, 16), "S4A4E16 (50%)": (4, 4, 16)}
@@ -193,10 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         "total_seconds": round(time.time() - t_all, 1),
         "machine": {"python": platform.python_version(), "torch": torch.__version__},
     }
-    RESULTS.mkdir(exist_ok=True)
-    atomic_write(RESULTS / "cmoe.json", json.dumps(result, indent=1) + "\n")
-    _plot(rows, ref, RESULTS / "cmoe.png")
-    print(f"total {result['total_seconds']} s; wrote {RESULTS / 'cmoe.json'} and cmoe.png")
+    path = save_results("cmoe", result, lambda png: _plot(rows, ref, png))
+    print(f"total {result['total_seconds']} s; wrote {path} and cmoe.png")
     return 0
 
 

@@ -19,24 +19,21 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import platform
 import time
-from pathlib import Path
 
 import torch
 
+from bench import save_results
 from models import zoo
 from models.export import shape_export
 from models.moe import training_windows
 from models.prune import remove_blocks
 from models.prune.compare import compare, plot, table
 from models.quant import QuantConfig
-from sim.files import atomic_write
 from sim.perf_model import MemoryConfig
 from sim.replay import replay
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SEQ = 128
 
 
@@ -90,10 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         "total_seconds": round(time.time() - t_all, 1),
         "machine": {"python": platform.python_version(), "torch": torch.__version__},
     }
-    RESULTS.mkdir(exist_ok=True)
-    atomic_write(RESULTS / "fusegpt.json", json.dumps(result, indent=1) + "\n")
-    plot(result, RESULTS / "fusegpt.png")
-    print(f"total {result['total_seconds']} s; wrote {RESULTS / 'fusegpt.json'} and fusegpt.png")
+    path = save_results("fusegpt", result, lambda png: plot(result, png))
+    print(f"total {result['total_seconds']} s; wrote {path} and fusegpt.png")
     return 0
 
 

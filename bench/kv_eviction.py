@@ -39,24 +39,23 @@ import json
 import platform
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench import save_results
 from hw.cache import cache_root
 from models import zoo
-from models.kv.__main__ import evict_plot, evict_table
 from models.kv.eviction_eval import evaluate_on, train_predictor_on
 from models.kv.predictor import AttentionCNN, PredictorConfig
 from models.kv.prefetch import hidden_cost, step_costs
+from models.kv.report import evict_plot, evict_table
 from models.stats import paired, summary
 from models.zoo import mqar
 from models.zoo.recall import build_recall, get_recipe
 from sim.files import atomic_write
 from sim.model_shapes import ModelShape
 
-RESULTS = Path(__file__).resolve().parent / "results"
 POLICIES = ["streaming", "h2o", "snapkv", "quest", "attnpred"]
 SIDE_ENGINES = (16, 8, 4)  # side-engine sizes (PEs per side) for the predictor
 LLAMA31_8B = ModelShape(hidden=4096, intermediate=14336, layers=32, heads=32, kv_heads=8, vocab=128256)
@@ -243,14 +242,12 @@ def main(argv: list[str] | None = None) -> int:
         "target_met": target,
         "paper_claim": "16x KV compression with comparable quality (LongBench, Llama-3.1-8B / LongChat-7B)",
     }
-    RESULTS.mkdir(exist_ok=True)
-    atomic_write(RESULTS / "kv_eviction.json", json.dumps(report, indent=1) + "\n")
     means = {
         name: {key: (r[key]["mean"] if isinstance(r[key], dict) else r[key]) for key in r if key != "recall_per_seed"}
         for name, r in runs.items()
     }
-    atomic_write(RESULTS / "kv_eviction.png", lambda tmp: evict_plot(means, f"recall model ({args.recipe})", tmp))
-    print(f"wrote {RESULTS / 'kv_eviction'}.json and .png")
+    path = save_results("kv_eviction", report, lambda png: evict_plot(means, f"recall model ({args.recipe})", png))
+    print(f"wrote {path} and kv_eviction.png")
     return 0
 
 

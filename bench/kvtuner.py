@@ -24,25 +24,22 @@ Prints a table and writes bench/results/kvtuner.json and bench/results/kvtuner.p
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench import save_results
 from models import zoo
 from models.kv import KLMeter, KVConfig, choose, tune
 from models.kv.evaluate import evaluate_configs
 from models.stats import paired, summary
 from models.zoo import mqar
 from models.zoo.recall import build_recall, get_recipe
-from sim.files import atomic_write
 
-RESULTS = Path(__file__).resolve().parent / "results"
 BUDGETS = (3.5, 4.0)
 UNIFORM = ("KV16", "KV8", "KV4", "KIVI-2")
 
@@ -182,9 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         "comparisons": compared,
         "target_met": target,
     }
-    RESULTS.mkdir(exist_ok=True)
-    atomic_write(RESULTS / "kvtuner.json", json.dumps(report, indent=1) + "\n")
-    atomic_write(RESULTS / "kvtuner.png", lambda tmp: _plot(runs, tmp))
+    save_results("kvtuner", report, lambda png: _plot(runs, png))
     return 0
 
 

@@ -19,21 +19,18 @@ Prints a table and writes bench/results/paser.json and bench/results/paser.png; 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
-from pathlib import Path
 
 import torch
 
+from bench import save_results
 from models.recover.__main__ import report
 from models.recover.cluster import capability_clusters
 from models.recover.embed import model_embeddings
 from models.recover.instructions import build_pool
 from models.recover.pipeline import TASKS, Scored, compare, load_model, parse_drop, plot, run, score
-from sim.files import atomic_write
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TRAIN = {"epochs": 2, "batch": 8, "lr": 1e-3, "r": 8, "alpha": 16.0}
 
 
@@ -79,10 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     result["total_seconds"] = round(time.time() - t0, 1)
     result["machine"] = {"python": platform.python_version(), "torch": torch.__version__}
     print(report({**result, "runs": result["runs"] + result["ablations"]}))
-    RESULTS.mkdir(exist_ok=True)
-    atomic_write(RESULTS / "paser.json", json.dumps(result, indent=1) + "\n")
-    plot(result, RESULTS / "paser.png")
-    print(f"total {result['total_seconds']} s; wrote {RESULTS / 'paser.json'} and paser.png")
+    path = save_results("paser", result, lambda png: plot(result, png))
+    print(f"total {result['total_seconds']} s; wrote {path} and paser.png")
     return 0
 
 

@@ -127,20 +127,13 @@ SMALLEST = "add8"
 # Layers to start routing on where fewer are known to leave nets unrouted (each failed attempt on a 2.4k-cell PE
 # costs 10-15 minutes): the MixPE and dequant PEs route completely only on all 6 osu018 layers (103 nets stay
 # unrouted on 4, 127 on 3 with the placement spread to density 0.6).
-ROUTE_LAYERS = {"pe_mixpe_w2": 6, "pe_dequant_w2": 6, "pe_mixpe_w4g128": 6}
+DESIGN_ROUTE_LAYERS = {"pe_mixpe_w2": 6, "pe_dequant_w2": 6, "pe_mixpe_w4g128": 6}
 
 
 def design_family(name: str) -> str:
     """The family a named design belongs to ('add', 'mul', 'mac', 'rot', 'fifo', 'gcd' or 'pe'): designs of one
     family differ only in size or pipelining, so a held-out design must not have its family in training."""
     return "pe" if name in PES else name[:3] if name.startswith(("mul", "mac", "add", "rot", "gcd")) else "fifo"
-
-
-def design_route_layers(name: str) -> int:
-    """Metal layers eda.flow starts routing the named design on."""
-    from eda.flow import ROUTE_LAYERS as DEFAULT
-
-    return ROUTE_LAYERS.get(name, DEFAULT)
 
 
 def design_verilog(name: str) -> tuple[str, str]:

@@ -37,15 +37,15 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.cache import cache_root, run_logged, staged_entry
+from eda.designs import DESIGN_ROUTE_LAYERS, DESIGNS, design_verilog
+from eda.sta import LIBERTY, OSU018_FIX, TECH, sta_command, sta_preamble
+from hw.cache import cache_root, find_tools, run_logged, staged_entry
 from sim.cli import OneLineParser, add_tool_arguments, check_tool_output, fail, int_in, progress_lines
 from sim.files import write_json
 
 PROG = "python -m eda.flow"
 RESULT_FILE = "flow.json"  # what -o DIR receives
 
-TECH = Path("/usr/share/qflow/tech/osu018")
-LIBERTY = TECH / "osu018_stdcells.lib"
 LEF = TECH / "osu018_stdcells.lef"
 # Three routing layers make routes detour more than a placement estimate expects (see DESIGN.md).
 ROUTE_LAYERS = 3
@@ -61,6 +61,7 @@ FULL_EFFORT_PLACE_CELLS = 10_000
 # Bump when the STA constraints, wire estimates or label format change, so cached labels are rebuilt.
 FLOW_VERSION = 4
 TOOLS = ("qflow", "sta")
+TOOL_FIX = "run 'make setup' or apt-get install qflow opensta"
 # The design set's SDC: every input arrives and every output is required this long after/before the clock edge (ns).
 IO_DELAY_NS = 0.2
 # OpenSTA marks unconstrained or unreached values with ±1e30.
@@ -107,24 +108,13 @@ class FlowResult:
 
 
 def require_tools() -> None:
-    for tool in TOOLS:
-        if shutil.which(tool) is None:
-            raise FlowError(f"{tool} not found on PATH: run 'make setup' or apt-get install qflow opensta")
-    if not LIBERTY.exists():
-        raise FlowError(f"{LIBERTY} not found: apt-get install qflow-tech-osu018")
+    """FlowError naming the fix unless qflow, sta and the osu018 liberty are installed."""
+    find_tools(TOOLS, TOOL_FIX, FlowError, [("liberty", LIBERTY, OSU018_FIX)])
 
 
 def sta_script(top: str, clock_ns: float, spef: str | None, sdf: str | None) -> str:
     """OpenSTA Tcl that times the design and writes pins.tsv (one row per pin) and the TNS/WNS lines."""
-    lines = [
-        f"read_liberty {LIBERTY}",
-        "read_verilog netlist.v",
-        f"link_design {top}",
-        f"create_clock -name clk -period {clock_ns} [get_ports clk]",
-        "set_propagated_clock [all_clocks]",
-        f"set_input_delay {IO_DELAY_NS} -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
-        f"set_output_delay {IO_DELAY_NS} -clock clk [all_outputs]",
-    ]
+    lines = sta_preamble(top, clock_ns, io_delay_ns=IO_DELAY_NS, propagated_clock=True)
     if spef:
         lines.append(f"read_spef {spef}")
     lines += [
@@ -218,7 +208,7 @@ def run_sta(work: Path, top: str, clock_ns: float, mode: str, spef: str | None, 
     """Time netlist.v in `work` with OpenSTA: (pin names, (n, 8) array as in _read_pins, WNS ns, TNS ns, seconds)."""
     (work / f"sta_{mode}.tcl").write_text(sta_script(top, clock_ns, spef, sdf))
     t0 = time.perf_counter()
-    log = run_logged(["sta", "-no_init", "-no_splash", f"sta_{mode}.tcl"], work / f"sta_{mode}.log", work, FlowError)
+    log = run_logged(sta_command(f"sta_{mode}.tcl"), work / f"sta_{mode}.log", work, FlowError)
     seconds = time.perf_counter() - t0
     wns, tns = _parse_tns_wns(log, work / f"sta_{mode}.log")
     names, arr = _read_pins(work / "pins.tsv")
@@ -395,16 +385,14 @@ def load_result(folder: Path) -> FlowResult:
 
 
 def run_design(name: str, clock_ns: float, route_layers: int | None = None) -> FlowResult:
-    """run_flow for a named design of eda.designs, starting at route_layers or the design's own layer count."""
-    from eda.designs import design_route_layers, design_verilog
-
+    """run_flow for a named design of eda.designs, starting at route_layers or the design's own layer count
+    (DESIGN_ROUTE_LAYERS, else ROUTE_LAYERS)."""
     text, top = design_verilog(name)
-    return run_flow(text, top, clock_ns, design=name, route_layers=route_layers or design_route_layers(name))
+    route_layers = route_layers or DESIGN_ROUTE_LAYERS.get(name, ROUTE_LAYERS)
+    return run_flow(text, top, clock_ns, design=name, route_layers=route_layers)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from eda.designs import DESIGNS
-
     p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("verilog", nargs="?", type=Path, help="Verilog file of the design (or use --design)")
     p.add_argument("--top", help="top module name (default: the file's stem)")

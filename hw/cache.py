@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -113,6 +113,23 @@ def run_logged(cmd: list[str], log: Path, cwd: Path, error: type[Exception], tim
     if proc.returncode != 0:
         raise error(f"{tool} failed (exit {proc.returncode}): see {log}")
     return log.read_text()
+
+
+def find_tools(
+    tools: Iterable[str], fix: str, error: type[Exception], files: Iterable[tuple[str, Path, str]] = ()
+) -> dict[str, str]:
+    """{tool: absolute path} of each tool on PATH, then a check that each (what, path, its fix) of `files` (data the
+    tools need, such as a cell library) exists; otherwise `error`, one line naming what is missing and the fix."""
+    paths = {}
+    for tool in tools:
+        path = shutil.which(tool)
+        if path is None:
+            raise error(f"{tool} not found on PATH: {fix}")
+        paths[tool] = path
+    for what, path, file_fix in files:
+        if not path.exists():
+            raise error(f"{what} {path} not found: {file_fix}")
+    return paths
 
 
 def entry_key(*parts: object) -> str:

@@ -40,6 +40,16 @@ def clog2(n: int) -> int:
     return max(1, (n - 1).bit_length())
 
 
+def check_precision(wbits: int, wformat: str, act: str, error: type[Exception]) -> None:
+    """`error` naming the choices unless act, wformat and wbits are ones the PEs (and so the workloads) support."""
+    if act not in ACT_KINDS:
+        raise error(f"unknown activation type '{act}': choose int8 or fp16")
+    if wformat not in WEIGHT_FORMATS:
+        raise error(f"unknown weight format '{wformat}': choose unsigned or signed")
+    if wbits not in WEIGHT_BITS:
+        raise error(f"weight bits {wbits} unsupported: choose 2, 3, 4 or 8")
+
+
 @dataclass(frozen=True)
 class PEConfig:
     """One processing element.
@@ -91,12 +101,7 @@ class PEConfig:
     def validate(self) -> None:
         if self.pe not in PE_KINDS:
             raise ConfigError(f"unknown PE '{self.pe}': choose one of {', '.join(PE_KINDS)}")
-        if self.act not in ACT_KINDS:
-            raise ConfigError(f"unknown activation type '{self.act}': choose int8 or fp16")
-        if self.wformat not in WEIGHT_FORMATS:
-            raise ConfigError(f"unknown weight format '{self.wformat}': choose unsigned or signed")
-        if self.wbits not in WEIGHT_BITS:
-            raise ConfigError(f"weight bits {self.wbits} unsupported: choose 2, 3, 4 or 8")
+        check_precision(self.wbits, self.wformat, self.act, ConfigError)
         if self.pe == "int8" and (self.act, self.wbits, self.wformat) != ("int8", 8, "signed"):
             raise ConfigError(
                 "the int8 PE is a plain INT8 x INT8 MAC: use --act int8 --wbits 8 --wformat signed,"

@@ -18,19 +18,28 @@ so a second call runs no tool and emits no Verilog.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import math
 import re
-import shutil
 import sys
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from eda.parse.liberty import read_liberty
+from eda.sta import LIBERTY, OSU018_FIX, sta_command, sta_preamble
 from hw.build import design_name, emit
-from hw.cache import cache_root, entry_key, package_version, run_logged, source_hash, staged_entry, tool_version
+from hw.cache import (
+    cache_root,
+    entry_key,
+    find_tools,
+    package_version,
+    run_logged,
+    source_hash,
+    staged_entry,
+    tool_version,
+)
 from hw.cli import add_pe_arguments, pe_config_from
 from hw.config import ArrayConfig, ConfigError, PEConfig
 from sim.cli import OneLineParser, add_tool_arguments, check_tool_output, fail, progress_lines
@@ -39,7 +48,6 @@ from sim.files import write_json
 PROG = "python -m hw.synth"
 RESULT_FILE = "synth.json"  # what -o DIR receives
 
-LIBERTY = Path("/usr/share/qflow/tech/osu018/osu018_stdcells.lib")
 # Toggles per clock cycle on every net (OpenSTA `set_power_activity -global`); the clock net toggles twice.
 ACTIVITY = 0.1
 # Bump when the yosys/OpenSTA scripts or the parsing change, so cached results are rebuilt.
@@ -89,16 +97,8 @@ class SynthResult:
 
 
 def _require_tools() -> dict[str, str]:
-    """Absolute paths of yosys and sta; one-line SynthError naming the fix if one is missing."""
-    paths = {}
-    for tool in ("yosys", "sta"):
-        path = shutil.which(tool)
-        if path is None:
-            raise SynthError(f"{tool} not found on PATH: {TOOL_FIX}")
-        paths[tool] = path
-    if not LIBERTY.exists():
-        raise SynthError(f"liberty file {LIBERTY} not found: run 'make setup' or apt-get install qflow-tech-osu018")
-    return paths
+    """Absolute paths of yosys and sta; one-line SynthError naming the fix if one or the liberty is missing."""
+    return find_tools(("yosys", "sta"), TOOL_FIX, SynthError, [("liberty file", LIBERTY, OSU018_FIX)])
 
 
 def _tool_versions() -> dict[str, str]:
@@ -111,32 +111,24 @@ def _tool_versions() -> dict[str, str]:
     }
 
 
-@functools.cache
 def _sequential_cells(liberty: Path) -> frozenset[str]:
     """Names of the library cells that hold state (they contain an ff or latch group)."""
-    text = liberty.read_text()
-    starts = [(m.start(), m.group(1)) for m in re.finditer(r"^\s*cell\s*\(\s*\"?(\w+)\"?\s*\)", text, re.M)]
-    ends = [s for s, _ in starts[1:]] + [len(text)]
-    return frozenset(
-        name
-        for (start, name), end in zip(starts, ends, strict=True)
-        if re.search(r"\b(ff|latch)\s*\(", text[start:end])
-    )
+    return frozenset(name for name, cell in read_liberty(liberty).cells.items() if cell.sequential)
 
 
-def _yosys_script(top: str) -> str:
-    lib = LIBERTY
+def yosys_map_script(top: str, *outputs: str) -> str:
+    """Yosys script that reads design.v, flattens `top` and maps it to osu018 cells, then runs `outputs`
+    (the report and write commands). hw.synth and models.anomaly map every design with this one script."""
     # -flatten so area and timing cover the whole PE or array (Amaranth emits submodules).
     return "\n".join(
         [
             "read_verilog design.v",
             f"synth -flatten -top {top}",
-            f"dfflibmap -liberty {lib}",
-            f"abc -liberty {lib}",
+            f"dfflibmap -liberty {LIBERTY}",
+            f"abc -liberty {LIBERTY}",
             # -purge drops dead internal wires whose concatenated assigns OpenSTA's Verilog reader rejects.
             "opt_clean -purge",
-            f"stat -liberty {lib}",
-            "write_verilog -noattr netlist.v",
+            *outputs,
             "",
         ]
     )
@@ -145,12 +137,7 @@ def _yosys_script(top: str) -> str:
 def _sta_script(top: str, clock_ns: float) -> str:
     return "\n".join(
         [
-            f"read_liberty {LIBERTY}",
-            "read_verilog netlist.v",
-            f"link_design {top}",
-            f"create_clock -name clk -period {clock_ns} [get_ports clk]",
-            "set_input_delay 0 -clock clk [delete_from_list [all_inputs] [get_ports clk]]",
-            "set_output_delay 0 -clock clk [all_outputs]",
+            *sta_preamble(top, clock_ns),
             "report_checks -path_delay max -digits 4",
             f"set_power_activity -global -activity {ACTIVITY}",
             "report_power -digits 6",
@@ -210,11 +197,11 @@ def _run_flow(cfg: PEConfig | ArrayConfig, clock_ns: float, tools: dict, work: P
     text, _ = emit(cfg)
     top = design_name(cfg)
     (work / "design.v").write_text(text)
-    (work / "synth.ys").write_text(_yosys_script(top))
+    (work / "synth.ys").write_text(yosys_map_script(top, f"stat -liberty {LIBERTY}", "write_verilog -noattr netlist.v"))
     ylog = run_logged([tools["yosys"], "-s", "synth.ys"], work / "yosys.log", work, SynthError)
     area, counts = _parse_stat(ylog, work / "yosys.log")
     (work / "sta.tcl").write_text(_sta_script(top, clock_ns))
-    stalog = run_logged([tools["sta"], "-no_init", "-no_splash", "sta.tcl"], work / "sta.log", work, SynthError)
+    stalog = run_logged(sta_command("sta.tcl", tools["sta"]), work / "sta.log", work, SynthError)
     slack, start, end, power = _parse_sta(stalog, work / "sta.log")
     seconds = time.perf_counter() - t0
     critical = clock_ns - slack

@@ -26,18 +26,22 @@ def run_command(
     commands: dict[str, Callable[[argparse.Namespace], dict]],
     report: Callable[[dict], str],
     check: Callable[[argparse.Namespace], None],
+    *,
+    needs_torch: Callable[[argparse.Namespace], bool] = lambda args: True,
 ) -> int:
     """Exit code of `args.command`: `check(args)` first (cheap: arguments, output path, input files), then torch
-    with `args.threads` threads, then the command; a ValueError or OSError is one line on stderr and exit 2."""
+    with `args.threads` threads (unless needs_torch(args) says the command runs without it), then the command;
+    a ValueError or OSError is one line on stderr and exit 2."""
     try:
         check(args)
     except (ValueError, OSError) as e:
         return fail(f"{prog} {args.command}", e)
-    import torch
-    from transformers.utils import logging as hf_logging
+    if needs_torch(args):
+        import torch
+        from transformers.utils import logging as hf_logging
 
-    torch.set_num_threads(args.threads)
-    hf_logging.disable_progress_bar()  # the tools' own bars show progress; transformers' would clutter stderr
+        torch.set_num_threads(args.threads)
+        hf_logging.disable_progress_bar()  # the tools' own bars show progress; transformers' would clutter stderr
     try:
         with sigterm_exits():  # a killed run removes its cache staging folders (zoo builds) as Ctrl-C does
             result = commands[args.command](args)

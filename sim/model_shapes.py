@@ -30,7 +30,17 @@ import argparse
 from dataclasses import asdict, dataclass
 
 from sim.cli import int_in
-from sim.workload import UNEVEN_POLICIES, AttnPV, AttnQK, Linear, MoeExpert, Op, Workload, WorkloadError, fit_group
+from sim.workload_format import (
+    UNEVEN_POLICIES,
+    AttnPV,
+    AttnQK,
+    Linear,
+    MoeExpert,
+    Op,
+    Workload,
+    WorkloadError,
+    fit_group,
+)
 
 # Decode steps a shape-only workload may hold: each step is its own attention ops (its KV length grows), so a
 # workload holds about 2 ops per step; 65,536 steps are ~130k ops, seconds to build (10^12 never finished).
@@ -193,7 +203,7 @@ def shape_workload(
     """builtin_workload for any ModelShape (e.g. ModelShape.from_hf_config of a local checkpoint).
 
     uneven: what an op whose k the group does not divide gets: "error" (WorkloadError) or "divisor"
-    (sim.workload.fit_group: the largest divisor of k not above group, as models.quant does).
+    (sim.workload_format.fit_group: the largest divisor of k not above group, as models.quant does).
     """
     if uneven not in UNEVEN_POLICIES:
         raise WorkloadError(f"builtin '{model}': uneven is {uneven!r}, expected one of {', '.join(UNEVEN_POLICIES)}")
@@ -216,10 +226,7 @@ def shape_workload(
         prefill=prefill,
         decode=decode,
         batch=batch,
-        wbits=wbits,
-        act=act,
-        group=group,
-        wformat=wformat,
+        **weights,
         kv_bits=kv_bits,
         uneven=uneven,
         config=asdict(cfg),

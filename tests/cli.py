@@ -11,3 +11,11 @@ def exit_code(main: Callable[[list[str]], int], argv: list[str]) -> int:
         return main(argv)
     except SystemExit as e:
         return e.code
+
+
+def one_line_error(main: Callable[[list[str]], int], argv: list[str], capsys) -> str:
+    """The error main(argv) prints, after checking the bad-input contract: exit code 2 and one line on stderr."""
+    code = exit_code(main, argv)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, (code, err)
+    return err

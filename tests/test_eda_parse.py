@@ -94,6 +94,18 @@ def test_osu018_liberty_known_values():
     assert dff.sequential and not nand.sequential and dff.pins["CLK"].is_clock
     assert {a.kind for a in dff.pins["D"].arcs} == {"setup_rising", "hold_rising"}
     assert [a.kind for a in dff.pins["Q"].arcs] == ["rising_edge"]
+    # The power and logic view hw.power and models.anomaly read.
+    assert lib.nom_voltage == 1.8 and nand.leakage_power == 0.0393659 and dff.leakage_power == 0.160725
+    assert dff.state.kind == "ff" and dff.state.variables == ("DS0000", "P0002") and dff.state.next_state == "D"
+    assert nand.state is None and nand.pins["Y"].function
+    energy = {a.related_pin: a for a in nand.pins["Y"].power}
+    assert set(energy) == {"A", "B"} and not dff.pins["D"].power[0].related_pin
+    rise = energy["A"].rise
+    assert rise.axes == ("total_output_net_capacitance", "input_transition_time")
+    # clamp=True holds the table's edge value beyond its last load instead of extrapolating.
+    edge = rise.lookup(total_output_net_capacitance=0.15, input_transition_time=0.06)
+    assert rise.lookup(clamp=True, total_output_net_capacitance=9.0, input_transition_time=0.01) == edge
+    assert rise.lookup(total_output_net_capacitance=9.0, input_transition_time=0.06) != edge
 
 
 def test_small_liberty_interpolates_and_extrapolates():

@@ -128,4 +128,4 @@ def test_train_predictor_cli_writes_a_loadable_predictor(tiny_zoo, tmp_path, cap
     assert AttentionCNN.from_pretrained(out).config == CONFIG
     assert json.loads((out / "train.json").read_text())["pairs"] == 2 * 4 * 2 * 2
     assert main([*argv[:-2], "--history", "0", "-o", str(tmp_path / "bad")]) == 2
-    assert "--history must be at least 1" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert "--history 0 must be at least 1" in capsys.readouterr().err and not (tmp_path / "bad").exists()

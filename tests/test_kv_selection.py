@@ -24,6 +24,7 @@ from models.kv.selection import (
     make_policy,
 )
 from models.kv.workload import kept_table
+from tests.cli import one_line_error
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 PREFILL = 16
@@ -146,7 +147,7 @@ def test_evict_cli_writes_table_json_csv_and_plot(tiny_zoo, tmp_path, capsys):
         (["--policies", "attnpred"], "needs --predictor"),
         (["--policies", "lru"], "--policies 'lru'"),
         (["--ratios", "0.5,8"], "--ratios '0.5,8'"),
-        (["--predictor", "{missing}"], "no config.json"),
+        (["--predictor", "{missing}"], "none is not a folder"),
         (["--prefill", "48"], "--prefill 48"),
         (["--calibration-step", "-1"], "--calibration-step -1"),
     ],
@@ -156,7 +157,5 @@ def test_evict_bad_input_exits_2_with_one_line(tiny_zoo, tmp_path, capsys, args,
     args = [a.format(missing=tmp_path / "none") for a in args]
     argv = ["evict", str(tiny_zoo["base"]), "--preset", "tiny", "--seq-len", "48", "--prefill", "24", *args]
     argv += ["-o", str(out)]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert words in err and err.count("\n") == 1, err
+    assert words in one_line_error(main, argv, capsys)
     assert not out.exists()

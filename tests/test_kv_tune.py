@@ -20,6 +20,7 @@ from models.kv import (
     tune,
 )
 from models.kv.__main__ import main
+from tests.cli import one_line_error
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 PAIRS = ((8, 8), (8, 4), (4, 4), (4, 2), (2, 2), (2, 4))
@@ -112,11 +113,5 @@ def test_cli_tune_writes_files_that_eval_loads(tiny_zoo, tmp_path, capsys):
 def test_cli_tune_bad_input_exits_2_with_one_line(tiny_zoo, tmp_path, capsys, args, words):
     out = tmp_path / "never"
     argv = ["tune", str(tiny_zoo["base"]), "--preset", "tiny", "--seq-len", "48", "--prefill", "16", *args]
-    try:
-        code = main([*argv, "-o", str(out)])
-    except SystemExit as exit:  # argparse's own errors
-        code = exit.code
-    assert code == 2
-    err = capsys.readouterr().err
-    assert words in err and err.count("\n") == 1
+    assert words in one_line_error(main, [*argv, "-o", str(out)], capsys)
     assert not out.exists()

@@ -99,10 +99,11 @@ def test_bad_requests_name_the_problem(kwargs, message):
 
 
 def test_workload_cli_writes_a_replayable_file(tiny_zoo, tmp_path, capsys):
-    out = tmp_path / "w.json"
+    out = tmp_path / "w"
     assert main(["workload", str(tiny_zoo["base"]), "--config", "KIVI-2", "--ratio", "4", "--prefill", "64",
                  "--decode", "3", "--group", "32", "--preset", "tiny", "-o", str(out)]) == 0  # fmt: skip
-    w = load_workload(out)
+    assert [f.name for f in out.iterdir()] == ["workload.json"]
+    w = load_workload(out / "workload.json")
     assert w.meta["kept_tokens"] == kept_table(64, 3, 2, 4) and w.meta["kv_config"]["name"] == "KIVI-2"
     assert "python -m sim.replay" in capsys.readouterr().out
     assert replay(w, "mixpe", 4, 4, MemoryConfig(), pe_cost=COST).totals["cycles"] > 0

@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 
 import hw.power as power
+from hw.cell_energy import clock_gate_energy_pj, energy_per_cycle
 from hw.config import PEConfig
-from hw.power import _count_toggles, _energy, clock_gate_energy_pj, main, measure_power, operand_stream
+from hw.power import main, measure_power
+from hw.power_stimulus import operand_stream, scale_draw
+from hw.toggles import count_toggles
 from tests.cli import exit_code
 
 INT8 = PEConfig("int8", 8, "signed", "int8")
@@ -78,8 +81,8 @@ def test_unknown_stream_mode_is_rejected():
 def test_cache_key_names_the_fp32_scale_draw(results, cache):
     # the FP32 PEs' scale draw lives in sim/float_model.py, outside the hw/ sources the key hashes
     fp32 = PEConfig("mixpe", 4, "unsigned", "fp16", 8, accumulate="fp32")
-    draw = power._scale_draw(fp32)
-    assert draw.startswith("random_fp16_scales ") and power._scale_draw(MIXPE) != draw
+    draw = scale_draw(fp32)
+    assert draw.startswith("random_fp16_scales ") and scale_draw(MIXPE) != draw
     dirs = {Path(r.work_dir) for pair in results.values() for r in pair}
     assert len(dirs) == 2 * len(CONFIGS)  # active and idle of one PE are separate entries
 
@@ -96,8 +99,8 @@ def test_energy_model_is_linear_in_activity(results):
     netlist = (Path(results["int8"][0].work_dir) / "netlist.v").read_text()
     nets = json.loads((Path(results["int8"][0].work_dir) / "activity.json").read_text())
     rates = {n: v["toggles"] / CYCLES for n, v in nets.items()}
-    one, two = _energy(netlist, rates), _energy(netlist, {n: 2 * r for n, r in rates.items()})
-    still = _energy(netlist, {})
+    one, two = energy_per_cycle(netlist, rates), energy_per_cycle(netlist, {n: 2 * r for n, r in rates.items()})
+    still = energy_per_cycle(netlist, {})
     for kind in ("internal", "switching"):
         assert one[kind] > 0 and two[kind] == pytest.approx(2 * one[kind]) and still[kind] == 0
     assert one["leakage_nw"] == still["leakage_nw"] > 0
@@ -121,7 +124,7 @@ def test_toggle_counting():
         "$upscope $end\n$enddefinitions $end\n#0\n$dumpvars\n0!\nb0 #\n$end\n"
         "#20\n1!\nb101 #\n#30\n0!\nb1 #\n#40\n1!\n#60\n0!\nb111 #\n"
     )
-    got = _count_toggles(vcd.splitlines(keepends=True), 10.0, 50.0)
+    got = count_toggles(vcd.splitlines(keepends=True), 10.0, 50.0)
     assert got["b"] == (3, pytest.approx(0.5))
     assert got["v[2]"] == (2, pytest.approx(0.25))
     assert got["v[1]"] == (0, 0.0)

@@ -1,7 +1,9 @@
 """Liberty (.lib) reader: cells, pins, capacitances, timing arcs and NLDM tables with interpolation.
 
-Units are the library's own (osu018: ns for time and slew, pF for capacitance, µm² for area).
-`read_liberty(path)` parses the generic group/attribute syntax, then `Library` gives the timing view.
+Units are the library's own (osu018: ns for time and slew, pF for capacitance, µm² for area, pJ for
+internal energy, nW for leakage, V for nom_voltage). `read_liberty(path)` parses the generic group/attribute
+syntax, then `Library` gives the timing, power and logic view. This is the project's only Liberty reader:
+hw.power (energy), hw.synth (sequential cells) and models.anomaly (cell functions) all read through it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eda.parse.errors import ParseError
+from eda.parse.errors import ParseError, scan
 
 _TOKEN = re.compile(
     r'(?P<ws>[ \t\r]+|\\\n)|(?P<nl>\n)|(?P<comment>/\*.*?\*/|//[^\n]*)|(?P<string>"(?:[^"\\\n]|\\.)*")'
@@ -39,18 +41,12 @@ class Group:
 
 def _tokens(text: str, path: str) -> list[tuple[str, str, int]]:
     """(kind, text, line) tokens; strings lose their quotes."""
-    out, line, pos = [], 1, 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            raise ParseError(path, line, "a Liberty token", text[pos : pos + 10])
-        kind, value = m.lastgroup, m.group()
+    out = []
+    for kind, value, line in scan(_TOKEN, text, path, "a Liberty token"):
         if kind == "string":
             out.append(("string", value[1:-1].replace("\\\n", ""), line))
         elif kind in ("punct", "word"):
             out.append((kind if kind == "word" else value, value, line))
-        line += value.count("\n")
-        pos = m.end()
     return out
 
 
@@ -147,11 +143,14 @@ class Table:
     index: tuple[np.ndarray, ...]
     values: np.ndarray
 
-    def lookup(self, **point: float) -> float:
-        """Bilinear interpolation (linear extrapolation outside the table) at named axis values."""
+    def lookup(self, *, clamp: bool = False, **point: float) -> float:
+        """Bilinear interpolation at named axis values (extra names are ignored); outside the table it
+        extrapolates linearly, or with clamp=True holds the edge value (as np.interp does)."""
         coords = []
         for axis, idx in zip(self.axes, self.index, strict=True):
             x = point[axis]
+            if clamp:
+                x = min(max(x, float(idx[0])), float(idx[-1]))
             if len(idx) == 1:
                 coords.append((0, 0, 0.0))
                 continue
@@ -167,6 +166,7 @@ class Table:
         )
 
 
+POWER_KINDS = ("rise_power", "fall_power")
 TABLE_KINDS = ("cell_rise", "cell_fall", "rise_transition", "fall_transition", "rise_constraint", "fall_constraint")
 
 
@@ -181,8 +181,29 @@ class TimingArc:
 
 
 @dataclass(frozen=True)
+class PowerArc:
+    """One internal_power group of a pin: energy per rise and per fall of the pin (pJ for osu018), charged
+    when related_pin ("" if the group names none) causes the transition."""
+
+    related_pin: str
+    rise: Table
+    fall: Table
+
+
+@dataclass(frozen=True)
+class StateElement:
+    """A cell's ff or latch group: its state variables (e.g. ("IQ", "IQN")) and the next_state (ff) or
+    data_in (latch) function in Liberty syntax ("" if absent)."""
+
+    kind: str
+    variables: tuple[str, ...]
+    next_state: str
+
+
+@dataclass(frozen=True)
 class Pin:
-    """A cell pin; capacitances in the library unit (pF for osu018)."""
+    """A cell pin; capacitances in the library unit (pF for osu018); power holds its internal_power groups
+    that have both a rise and a fall table."""
 
     name: str
     direction: str
@@ -192,14 +213,22 @@ class Pin:
     is_clock: bool
     function: str
     arcs: tuple[TimingArc, ...]
+    power: tuple[PowerArc, ...] = ()
 
 
 @dataclass(frozen=True)
 class Cell:
+    """A library cell: area (µm²), pins in file order, leakage (nW), and its ff/latch group if it holds state."""
+
     name: str
     area: float
     pins: dict[str, Pin]
-    sequential: bool
+    leakage_power: float = 0.0
+    state: StateElement | None = None
+
+    @property
+    def sequential(self) -> bool:
+        return self.state is not None
 
     def outputs(self) -> list[str]:
         return [p.name for p in self.pins.values() if p.direction == "output"]
@@ -207,9 +236,12 @@ class Cell:
 
 @dataclass(frozen=True)
 class Library:
+    """name, time_unit (e.g. "1ns"), nom_voltage (V; 0.0 if the library states none) and cells by name."""
+
     name: str
     time_unit: str
     cells: dict[str, Cell]
+    nom_voltage: float = 0.0
 
 
 def _table(group: Group, templates: dict[str, Group], path: str) -> Table:
@@ -272,6 +304,11 @@ def library_from_groups(top: Group, path: str = "<string>") -> Library:
                         tables=tables,
                     )
                 )
+            power = []
+            for ig in pg.subgroups("internal_power"):
+                energy = {g.kind: _table(g, templates, path) for g in ig.groups if g.kind in POWER_KINDS}
+                if len(energy) == 2:
+                    power.append(PowerArc(ig.attrs.get("related_pin", ""), energy["rise_power"], energy["fall_power"]))
             cap = _number(pg, "capacitance", path)
             for name in pg.args:
                 pins[name] = Pin(
@@ -283,10 +320,20 @@ def library_from_groups(top: Group, path: str = "<string>") -> Library:
                     is_clock=pg.attrs.get("clock", "false") == "true",
                     function=pg.attrs.get("function", ""),
                     arcs=tuple(arcs),
+                    power=tuple(power),
                 )
-        sequential = any(g.kind in ("ff", "latch") for g in cg.groups)
-        cells[cg.args[0]] = Cell(cg.args[0], _number(cg, "area", path), pins, sequential)
-    return Library(top.args[0] if top.args else "", top.attrs.get("time_unit", ""), cells)
+        state = next(
+            (
+                StateElement(g.kind, tuple(g.args), g.attrs.get("next_state", g.attrs.get("data_in", "")))
+                for g in cg.groups
+                if g.kind in ("ff", "latch")
+            ),
+            None,
+        )
+        leakage = _number(cg, "cell_leakage_power", path)
+        cells[cg.args[0]] = Cell(cg.args[0], _number(cg, "area", path), pins, leakage, state)
+    name, time_unit = top.args[0] if top.args else "", top.attrs.get("time_unit", "")
+    return Library(name, time_unit, cells, _number(top, "nom_voltage", path))
 
 
 def parse_liberty(text: str, path: str = "<string>") -> Library:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eda.parse.errors import ParseError
+from eda.parse.errors import ParseError, scan
 
 _TOKEN = re.compile(
     r'(?P<ws>[ \t\r]+)|(?P<nl>\n)|(?P<comment>//[^\n]*)|(?P<string>"[^"\n]*")|(?P<p>[()])|(?P<w>[^\s()"]+)'
@@ -48,17 +48,12 @@ class Sdf:
 
 
 def _tokens(text: str, path: str) -> list[tuple[str, str, int]]:
-    out, line, pos = [], 1, 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            raise ParseError(path, line, "an SDF token", text[pos : pos + 10])
-        kind, value = m.lastgroup, m.group()
-        if kind in ("p", "w", "string"):
-            out.append((value if kind == "p" else kind, value.strip('"') if kind == "string" else value, line))
-        line += value.count("\n")
-        pos = m.end()
-    return out
+    """(kind, text, line) tokens: a parenthesis is its own kind; strings lose their quotes."""
+    return [
+        (value if kind == "p" else kind, value.strip('"') if kind == "string" else value, line)
+        for kind, value, line in scan(_TOKEN, text, path, "an SDF token")
+        if kind in ("p", "w", "string")
+    ]
 
 
 def _parse_tree(text: str, path: str) -> Node:

@@ -33,9 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
+from eda.parse.liberty import read_liberty
+from eda.sta import OSU018_FIX
 from hw.cache import cache_root, run_logged, staged_entry
 from hw.config import ArrayConfig, PEConfig
-from hw.synth import LIBERTY
+from hw.synth import LIBERTY, yosys_map_script
 
 # Bump when the yosys script or the JSON parsing changes, so cached netlists are rebuilt.
 SCRIPT_VERSION = 1
@@ -91,34 +93,19 @@ def _to_python(expr: str) -> str:
 def library(path: Path = LIBERTY) -> dict[str, CellType]:
     """Every cell of a Liberty file, by name."""
     if not path.exists():
-        raise NetlistError(f"liberty file {path} not found: run 'make setup' or apt-get install qflow-tech-osu018")
-    text = path.read_text()
-    starts = [(m.start(), m.group(1)) for m in re.finditer(r"^\s*cell\s*\(\s*\"?(\w+)\"?\s*\)", text, re.M)]
-    ends = [s for s, _ in starts[1:]] + [len(text)]
+        raise NetlistError(f"liberty file {path} not found: {OSU018_FIX}")
     cells = {}
-    for (start, name), end in zip(starts, ends, strict=True):
-        body = text[start:end]
-        pins = list(re.finditer(r"\bpin\s*\(\s*\"?(\w+)\"?\s*\)", body))
-        inputs, outputs = [], {}
-        state_vars: dict[str, str] = {}
-        seq = re.search(r"\b(ff|latch)\s*\(\s*\"?(\w+)\"?\s*,\s*\"?(\w+)\"?\s*\)", body)
-        next_state = None
-        if seq:
-            state_vars = {seq.group(2): "STATE", seq.group(3): "~STATE"}
-            ns = re.search(r"\b(?:next_state|data_in)\s*:\s*\"([^\"]+)\"", body[seq.end() :])
-            next_state = _to_python(ns.group(1)) if ns else None
-        for i, pin in enumerate(pins):
-            seg = body[pin.end() : pins[i + 1].start() if i + 1 < len(pins) else len(body)]
-            direction = re.search(r"direction\s*:\s*(\w+)", seg)
-            function = re.search(r"\bfunction\s*:\s*\"([^\"]+)\"", seg)
-            if direction is None:
-                continue
-            if direction.group(1) == "input":
-                inputs.append(pin.group(1))
-            elif function is not None:
-                fn = function.group(1).strip()
-                outputs[pin.group(1)] = state_vars.get(fn, _to_python(fn))
-        cells[name] = CellType(name, tuple(inputs), outputs, next_state)
+    for name, cell in read_liberty(path).cells.items():
+        # An ff/latch output's function names a state variable: IQ is the state, IQN its complement.
+        state_vars = dict(zip(cell.state.variables, ("STATE", "~STATE"), strict=False)) if cell.state else {}
+        next_state = _to_python(cell.state.next_state) if cell.state and cell.state.next_state else None
+        inputs = tuple(p.name for p in cell.pins.values() if p.direction == "input")
+        outputs = {
+            p.name: state_vars.get(p.function.strip(), _to_python(p.function.strip()))
+            for p in cell.pins.values()
+            if p.direction and p.direction != "input" and p.function
+        }
+        cells[name] = CellType(name, inputs, outputs, next_state)
     return cells
 
 
@@ -166,21 +153,6 @@ class Netlist:
         )
 
 
-def _yosys_script(top: str) -> str:
-    # The same mapping as hw/synth.py (flatten, dfflibmap, abc to osu018), ending in write_json.
-    return "\n".join(
-        [
-            "read_verilog design.v",
-            f"synth -flatten -top {top}",
-            f"dfflibmap -liberty {LIBERTY}",
-            f"abc -liberty {LIBERTY}",
-            "opt_clean -purge",
-            "write_json netlist.json",
-            "",
-        ]
-    )
-
-
 def synthesize_netlist(cfg: PEConfig | ArrayConfig) -> Path:
     """The cached yosys JSON netlist (osu018 cells) of a design; synthesizes it on first use."""
     from hw.build import design_name, emit
@@ -198,7 +170,7 @@ def synthesize_netlist(cfg: PEConfig | ArrayConfig) -> Path:
     with staged_entry(final) as work:
         t0 = time.perf_counter()
         (work / "design.v").write_text(text)
-        (work / "netlist.ys").write_text(_yosys_script(top))
+        (work / "netlist.ys").write_text(yosys_map_script(top, "write_json netlist.json"))
         run_logged([yosys, "-q", "-s", "netlist.ys"], work / "yosys.log", work, NetlistError)
         summary = {"top": top, "config": cfg.as_dict(), "seconds": round(time.perf_counter() - t0, 3)}
         (work / "result.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from transformers import PreTrainedConfig
-
+from models.files import InputFileError, read_json
 from models.kv.errors import KVConfigError
 from sim.files import atomic_write
+
+if TYPE_CHECKING:  # only a type here: the CLI reads configs before torch and transformers are imported
+    from transformers import PreTrainedConfig
 
 BITS = (16, 8, 4, 2)
 # name -> (key bits, value bits, residual_length)
@@ -130,9 +133,9 @@ class KVConfig:
         if not path.is_file():
             raise KVConfigError(f"no KV config file at {path}: pass a preset ({', '.join(PRESETS)}) or a JSON file")
         try:
-            data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise KVConfigError(f"{path} is not valid JSON ({err}): fix the file") from None
+            data = read_json(path, "fix the file")
+        except InputFileError as err:
+            raise KVConfigError(str(err)) from None
         return cls.from_dict(data, str(path))
 
 

@@ -97,18 +97,8 @@ def decode_workload(
     kept = kept_table(prefill, decode, shape.layers) if kept is None else kept
     if len(kept) != decode or any(len(row) != shape.layers for row in kept):
         raise WorkloadError(f"kept tokens must be a ({decode} steps, {shape.layers} layers) table")
-    linear = shape_workload(
-        name,
-        shape,
-        prefill=0,
-        decode=decode,
-        batch=batch,
-        wbits=wbits,
-        act=act,
-        group=group,
-        wformat=wformat,
-        uneven="divisor",
-    )
+    weights = dict(batch=batch, wbits=wbits, act=act, group=group, wformat=wformat)
+    linear = shape_workload(name, shape, prefill=0, decode=decode, uneven="divisor", **weights)
     ops: list[Op] = [op for op in linear.ops if isinstance(op, Linear)]
     for t, row in enumerate(kept, start=1):
         context = prefill + t
@@ -119,11 +109,7 @@ def decode_workload(
         source="models.kv.workload",
         prefill=prefill,
         decode=decode,
-        batch=batch,
-        wbits=wbits,
-        act=act,
-        group=group,
-        wformat=wformat,
+        **weights,
         kv_config=kv.to_dict(),
         kv_avg_bits=kv.avg_bits,
         kept_tokens=[list(map(int, row)) for row in kept],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from hw.config import ACT_KINDS, MAX_GROUP, WEIGHT_BITS, WEIGHT_FORMATS
+from hw.config import MAX_GROUP, check_precision
 from sim.workload import UNEVEN_POLICIES, fit_group
 
 METHODS = ("rtn", "gptq")
@@ -42,14 +42,9 @@ class QuantConfig:
     uneven: str = "error"
 
     def __post_init__(self) -> None:
-        if self.wbits not in WEIGHT_BITS:
-            raise QuantError(f"weight bits {self.wbits} unsupported: choose 2, 3, 4 or 8")
+        check_precision(self.wbits, self.wformat, self.act, QuantError)
         if not isinstance(self.group, int) or not 1 <= self.group <= MAX_GROUP:
             raise QuantError(f"group size {self.group} out of range: choose 1..{MAX_GROUP}")
-        if self.wformat not in WEIGHT_FORMATS:
-            raise QuantError(f"unknown weight format '{self.wformat}': choose unsigned or signed")
-        if self.act not in ACT_KINDS:
-            raise QuantError(f"unknown activation type '{self.act}': choose int8 or fp16")
         if self.method not in METHODS:
             raise QuantError(f"unknown method '{self.method}': choose rtn or gptq")
         if not isinstance(self.calib_samples, int) or self.calib_samples < 1:
