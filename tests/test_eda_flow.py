@@ -130,5 +130,5 @@ def test_placement_effort_is_full_below_the_threshold_and_bounded_above():
     fast = [placement_speedup(n) for n in sizes]
     assert fast == sorted(fast) and fast[0] > 1
     # moves per temperature, cells * cells^(1/3) / fast, stay within 2x of the full-effort size's
-    for n, f in zip(sizes, fast):
+    for n, f in zip(sizes, fast, strict=True):
         assert 0.5 < (n ** (4 / 3) / f) / FULL_EFFORT_PLACE_CELLS ** (4 / 3) < 2
