@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from eda.dataset import run_flows
+from eda.dataset import FLOW_CLOCK_NS, run_flows
 from eda.designs import DESIGNS, design_family
 from eda.flow import FLOW_VERSION, LEF, LIBERTY, ROUTE_VERSION, FlowError
 from eda.graph import graph_from_flow
@@ -44,7 +44,6 @@ from eda.slack import default_model_dir, predict, predict_placed, train
 from sim.files import atomic_write
 
 RESULTS = Path(__file__).resolve().parent / "results"
-FLOW_CLOCK_NS = 5.0
 CLOCK_FACTOR = 0.9
 BASELINES = {"rmst": "rmst", "hpwl_star": "hpwl_star", "per_sink_star": "per_sink_star", "no_wire": "none"}
 BASES = ("rmst", "none")
@@ -256,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     print("(hpwl* = HPWL star, sink* = per-sink star; Δ = |model error| − |RMST error| per endpoint, ps)")
     print("targets: " + json.dumps(targets))
 
-    models[best, "first split"].save_pretrained(default_model_dir())
+    saved = models[best, "first split"]
+    saved.config["trained_on"] = [n for n in names if family[n] not in splits[0]]
+    saved.save_pretrained(default_model_dir())
     report = {
         "settings": {
             "epochs": args.epochs, "seed": args.seed, "holdout": splits, "base": best, "bases_tried": list(bases),
