@@ -6,7 +6,7 @@ installed packages (CRC processors of the Amaranth standard library, iverilog's 
 The designs written here have inputs and outputs registered on `clk` (synchronous reset `rst`), so all paths
 are register-to-register or port-to-register and the slack labels are well defined; the public ones are taken
 as they are (DES has no reset, and its key feeds every round combinationally). Sizes after mapping to osu018
-range from ~100 cells (`add8`) to ~9k (the 2x2 array); place-and-route time grows about N^1.9.
+range from ~100 cells (`add8`) to ~13k (DES); place-and-route time grows about N^1.9.
 """
 
 from __future__ import annotations
