@@ -14,6 +14,8 @@ import time
 
 from eda.flow import FlowError, FlowResult
 
+# The clock period (ns) the dataset's flows are timed at: bench.e2eslack and the demo's quick model share them.
+FLOW_CLOCK_NS = 5.0
 _ADDRESS = re.compile(r"^(tcp|tls|ucx|inproc)://[A-Za-z0-9_.\-\[\]:]+:\d{1,5}$")
 
 

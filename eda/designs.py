@@ -1,14 +1,20 @@
-"""Named designs for the flow: this project's PEs (hw.build), small registered arithmetic circuits, barrel
-rotators, register-file FIFOs and a GCD state machine, in families (design_family).
+"""Named designs for the flow: this project's PEs and a 2x2 array of them (hw.build), small registered
+arithmetic circuits, barrel rotators, register-file FIFOs, a GCD state machine, and public designs shipped by
+installed packages (CRC processors of the Amaranth standard library, iverilog's DES example), in families
+(design_family).
 
-Every design has inputs and outputs registered on `clk` (synchronous reset `rst`), so all paths are
-register-to-register or port-to-register and the slack labels are well defined. Sizes after mapping
-to osu018 range from ~100 cells (`add8`) to ~7k (the PEs); place-and-route time grows about N^1.9.
+The designs written here have inputs and outputs registered on `clk` (synchronous reset `rst`), so all paths
+are register-to-register or port-to-register and the slack labels are well defined; the public ones are taken
+as they are (DES has no reset, and its key feeds every round combinationally). Sizes after mapping to osu018
+range from ~100 cells (`add8`) to ~13k (DES); place-and-route time grows about N^1.9.
 """
 
 from __future__ import annotations
 
-from hw.config import PEConfig
+import re
+from pathlib import Path
+
+from hw.config import ArrayConfig, PEConfig
 
 
 def _adder(width: int) -> str:
@@ -119,21 +125,66 @@ PES = {
     "pe_int8": lambda: _pe(PEConfig(pe="int8", wbits=8, wformat="signed", act="int8")),
     "pe_mixpe_w2": lambda: _pe(PEConfig(pe="mixpe", wbits=2, act="int8", group=4)),
     "pe_dequant_w2": lambda: _pe(PEConfig(pe="dequant", wbits=2, act="int8", group=4)),
-    # The demo's PE (make demo builds it): ~7k cells, the one design here past the 5k cells of the speed target.
+    # The demo's PE (make demo builds it): 2,166 cells, routed on 3 layers (as sim.routed_cost routes it).
     "pe_mixpe_w4g128": lambda: _pe(PEConfig(pe="mixpe", wbits=4, act="int8", group=128)),
 }
-DESIGNS = {**ARITHMETIC, **OTHER, **PES}
+# Output-stationary arrays of this project's PEs (hw.build): the W4A8 group-128 MixPE PE is the smallest that
+# routes on 3 layers without a failed attempt (2,166 cells, 33 s of routing), so its 2x2 array is the family's.
+ARRAYS = {"array2x2_mixpe": lambda: _pe(ArrayConfig(PEConfig(pe="mixpe", wbits=4, act="int8", group=128), 2, 2))}
+
+# Public Verilog that an installed Debian package ships, read where the package put it (never copied here) and
+# listed only when present. iverilog's examples/des.v: a 16-round DES encryptor with registered S-box ROMs
+# (Chris Eilbeck 1998, Verilog by "ajb" 1999; its header grants free civil use, including commercial, and
+# forbids military, diplomatic or governmental use: not an OSI license). Its testbench module `top` is dropped.
+IVERILOG_EXAMPLES = Path("/usr/share/doc/iverilog/examples")
+
+
+def _public(path: Path, top: str, drop: str) -> tuple[str, str]:
+    """(Verilog text of `path` without module `drop`, top module name)."""
+    text = re.sub(rf"^module {drop}\b.*?^endmodule\n", "", path.read_text(), flags=re.S | re.M)
+    return text, top
+
+
+def _amaranth_crc(algorithm: str, data_width: int, name: str) -> tuple[str, str]:
+    """A CRC processor of the Amaranth standard library (amaranth.lib.crc, PyPI package amaranth,
+    BSD-2-Clause): `data_width` bits per cycle into the catalog's `algorithm`, registered CRC and match flag."""
+    from amaranth.back import verilog
+    from amaranth.lib.crc import catalog
+
+    crc = getattr(catalog, algorithm)(data_width=data_width).create()
+    return verilog.convert(crc, name=name, ports=[crc.start, crc.data, crc.valid, crc.crc, crc.match_detected]), name
+
+
+PUBLIC = {
+    **{
+        name: (lambda path=path, top=top, drop=drop: _public(path, top, drop))
+        for name, path, top, drop in (("des", IVERILOG_EXAMPLES / "des.v", "des", "top"),)
+        if path.is_file()
+    },
+    "crc16x8": lambda: _amaranth_crc("CRC16_CCITT", 8, "crc16x8"),
+    "crc32x32": lambda: _amaranth_crc("CRC32_ETHERNET", 32, "crc32x32"),
+}
+DESIGNS = {**ARITHMETIC, **OTHER, **PES, **ARRAYS, **PUBLIC}
 SMALLEST = "add8"
 # Layers to start routing on where fewer are known to leave nets unrouted (each failed attempt on a 2.4k-cell PE
 # costs 10-15 minutes): the MixPE and dequant PEs route completely only on all 6 osu018 layers (103 nets stay
 # unrouted on 4, 127 on 3 with the placement spread to density 0.6).
-DESIGN_ROUTE_LAYERS = {"pe_mixpe_w2": 6, "pe_dequant_w2": 6, "pe_mixpe_w4g128": 6}
+DESIGN_ROUTE_LAYERS = {"pe_mixpe_w2": 6, "pe_dequant_w2": 6, "array2x2_mixpe": 4, "des": 4}
 
 
 def design_family(name: str) -> str:
-    """The family a named design belongs to ('add', 'mul', 'mac', 'rot', 'fifo', 'gcd' or 'pe'): designs of one
-    family differ only in size or pipelining, so a held-out design must not have its family in training."""
-    return "pe" if name in PES else name[:3] if name.startswith(("mul", "mac", "add", "rot", "gcd")) else "fifo"
+    """The family a named design belongs to ('add', 'mul', 'mac', 'rot', 'fifo', 'gcd', 'crc', 'des', 'pe' or
+    'array'): designs of one family differ only in size or pipelining, so a held-out design must not have its
+    family in training."""
+    if name in ARRAYS:
+        return "array"
+    return (
+        "pe"
+        if name in PES
+        else name[:3]
+        if name.startswith(("mul", "mac", "add", "rot", "gcd", "crc", "des"))
+        else "fifo"
+    )
 
 
 def design_verilog(name: str) -> tuple[str, str]:

@@ -278,6 +278,11 @@ def route_design(text: str, top: str, route_layers: int) -> Path:
     return final
 
 
+def is_routed(text: str, top: str, route_layers: int) -> bool:
+    """Whether route_design(text, top, route_layers) is cached, i.e. would return without routing."""
+    return (_route_dir(top, text, route_layers) / "result.json").exists()
+
+
 def estimate_spef(kind: str, work: Path) -> tuple[str, int]:
     """(SPEF text, nets skipped) of wire estimate `kind` (eda.wire_estimate) for placed.def + netlist.v in work."""
     from eda.parse.def_file import read_def

@@ -306,16 +306,35 @@ def predict_placed(def_path: Path, netlist_path: Path, clock_ns: float, model: S
     return result, data, names, time.perf_counter() - t0
 
 
+def placed_folder(path: Path) -> Path:
+    """`path` itself for a placed design folder (placed.def and netlist.v); for a Verilog file, such as
+    `python -m hw.build` writes, the folder eda.flow.run_placement synthesizes and places it into (cached), with
+    the top module the hw.build manifest beside it (<stem>.json) names, or else the file's stem."""
+    from eda.flow import FlowError, run_placement
+
+    if path.suffix.lower() not in (".v", ".sv"):
+        return path
+    if not path.is_file():
+        raise FlowError(f"{path} not found: pass a placed eda.flow folder or a Verilog file (hw.build output)")
+    manifest = path.with_suffix(".json")
+    top = json.loads(manifest.read_text()).get("top", path.stem) if manifest.is_file() else path.stem
+    return run_placement(path.read_text(), top)
+
+
 def predicted_clock_mhz(folder: Path, model_dir: Path | None = None) -> float:
     """The clock (MHz) E2ESlack predicts before routing for a placed design folder (placed.def and netlist.v:
-    an eda.flow entry or eda.flow.run_placement's): 1000 / (period − worst endpoint slack), which does not
-    depend on the period timed at, since endpoint slacks shift exactly with it. FlowError if a file is missing."""
+    an eda.flow entry or eda.flow.run_placement's) or a Verilog file (placed first: placed_folder): 1000 /
+    (period − worst endpoint slack), which does not depend on the period timed at, since endpoint slacks shift
+    exactly with it. FlowError if a file is missing."""
     from eda.flow import FlowError
 
     model_dir = model_dir or default_model_dir()
-    for need in (folder / "placed.def", folder / "netlist.v", model_dir / "model.pt"):
+    if not (model_dir / "model.pt").is_file():
+        raise FlowError(f"{model_dir / 'model.pt'} not found: train one with python -m bench.e2eslack")
+    folder = placed_folder(folder)
+    for need in (folder / "placed.def", folder / "netlist.v"):
         if not need.is_file():
-            raise FlowError(f"{need} not found: pass a placed eda.flow folder and train with python -m bench.e2eslack")
+            raise FlowError(f"{need} not found: pass a placed eda.flow folder or a Verilog file (hw.build output)")
     period = 10.0
     result = predict_placed(
         folder / "placed.def", folder / "netlist.v", period, SlackPredictor.from_pretrained(model_dir)

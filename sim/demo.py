@@ -11,10 +11,14 @@ For each PE type (MixPE and the two baselines) at W4A8 and W4A16 (the INT8 PE at
      W4A16) on a 32x32 array of each compared PE (sim/compare.py), with area, clock and energy from
      synthesis (sim/replay.py), then print the comparison bench.replay_speed prints: MixPE's speedup,
      energy ratio and iso-area throughput over every baseline on Llama-2-7B and Mixtral-8x7B, batch-1
-     decode against the DRAM bound, and the targets met or not.
+     decode against the DRAM bound, and the targets met or not,
+  5. E2ESlack before routing (eda.preroute_clock): the W4A8 MixPE PE is synthesized and placed (qflow,
+     cached), E2ESlack predicts its clock (training a quick model first on a machine without one), and
+     Llama-2-7B W4A8 is replayed on the 32x32 MixPE array at that clock, beside the synthesized clock, the RMST
+     estimate + STA and, when its route is cached, the post-route clock (the demo never routes).
 Prints the tables and writes out/demo/summary.json and out/demo/replay_w4a8|w4a16/.
 
-    python -m sim.demo [--out out/demo] [--seed 0] [--no-rtl]
+    python -m sim.demo [--out out/demo] [--seed 0] [--no-rtl] [--no-preroute]
 """
 
 from __future__ import annotations
@@ -22,15 +26,18 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from eda.preroute_clock import PreRouteClock
 from hw.build import write_design
 from hw.config import ArrayConfig, PEConfig
 from sim.cli import OneLineParser
 from sim.compare import COMPARED, MEMORY, MIXPE, compare_all, format_comparisons, pe_cost, pe_for, targets
+from sim.energy import PECost
 from sim.files import atomic_write
 from sim.gemm import gemm_cycles, random_operands, run_gemm
 from sim.model_shapes import builtin_workload
@@ -78,6 +85,46 @@ def run_case(pe: PEConfig, out: Path, seed: int, rtl: bool) -> dict:
     return row
 
 
+def preroute_step() -> dict:
+    """Step 5: the W4A8 MixPE PE's clock before routing (eda.preroute_clock), then replay_at_clocks."""
+    from eda.preroute_clock import ensure_model, pe_preroute_clock
+
+    pe = pe_for(MIXPE, "int8")  # the demo's W4A8 MixPE PE (DEMO_PES[0]), as the replay prices it
+    model = ensure_model()
+    clock = pe_preroute_clock(pe, Path(model["model_dir"]))
+    trained = "a quick model trained here" if model["trained_here"] else "the cached model"
+    print(f"\n== E2ESlack: {clock.design} ({clock.cells:,} cells) placed, its clock predicted before routing ==")
+    print(f"model: {trained}, trained on {', '.join(model['trained_on'] or ['bench.e2eslack designs'])}")
+    return replay_at_clocks(pe, pe_cost(pe), clock) | {"model": model}
+
+
+def replay_at_clocks(pe: PEConfig, cost: PECost, clock: PreRouteClock) -> dict:
+    """Llama-2-7B W4A8 (prefill 2048 + decode 128) on a 32x32 array of `pe` at each clock source: `cost`'s
+    (synthesized) and `clock`'s (RMST estimate, E2ESlack and, when cached, post-route); prints them side by side.
+    Only this PE is re-clocked: the cross-PE comparison keeps every PE on the same (synthesized) source."""
+    sources = {
+        "synthesized (yosys + OpenSTA, no wires)": cost.fmax_mhz,
+        "RMST estimate + OpenSTA, placed": clock.rmst_mhz,
+        "E2ESlack, placed, before routing": clock.predicted_mhz,
+    }
+    if clock.routed_mhz is not None:
+        sources["post-route OpenSTA (cached route)"] = clock.routed_mhz
+    workload = builtin_workload("llama-2-7b", prefill=2048, decode=128, wbits=4, act=pe.act, group=pe.group)
+    seconds = {k: replay(workload, pe, 32, 32, MEMORY, replace(cost, fmax_mhz=v)).totals["seconds"]
+               for k, v in sources.items()}  # fmt: skip
+    print(f"{'clock source':42s} {'MHz':>7s} {'Llama-2-7B s':>13s}  (32x32 array, prefill 2048 + decode 128)")
+    for k, v in sources.items():
+        print(f"{k:42s} {v:7.1f} {seconds[k]:13.3f}")
+    if clock.routed_mhz is None:
+        print("post-route clock: not routed yet (python -m bench.replay_speed --costs routed routes it, cached)")
+    else:
+        print(f"E2ESlack vs post-route: {clock.predicted_mhz / clock.routed_mhz - 1:+.1%}; "
+              f"RMST estimate vs post-route: {clock.rmst_mhz / clock.routed_mhz - 1:+.1%}")  # fmt: skip
+    print(f"synthesis + placement {clock.place_seconds:.0f} s (cached after the first run), "
+          f"prediction {clock.predict_seconds:.1f} s")  # fmt: skip
+    return {"clock": asdict(clock), "clock_mhz": sources, "replay_seconds": seconds}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(
         prog="python -m sim.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -85,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
     p.add_argument("--seed", type=int, default=0, help="seed for the random operands")
     p.add_argument("--no-rtl", action="store_true", help="skip the cocotb + Icarus runs")
+    p.add_argument("--no-preroute", action="store_true", help="skip step 5 (placement and E2ESlack's clock)")
     args = p.parse_args(argv)
 
     rows = [run_case(pe, args.out, args.seed, not args.no_rtl) for pe in tqdm(DEMO_PES, desc="PE configurations")]
@@ -124,6 +172,16 @@ def main(argv: list[str] | None = None) -> int:
     print("\n== MixPE against every baseline (as python -m bench.replay_speed prints it) ==")
     print(format_comparisons(comparisons, goals))
 
+    preroute, preroute_ok = None, True
+    if not args.no_preroute:
+        from eda.flow import FlowError
+
+        try:
+            preroute = preroute_step()
+        except FlowError as e:  # a flow tool is missing or failed: the rest of the demo still stands
+            print(f"\nE2ESlack step failed: {e}")
+            preroute_ok = False
+
     payload = {
         "seed": args.seed,
         "scale_frac_bits": SCALE_FRAC_BITS,
@@ -131,12 +189,13 @@ def main(argv: list[str] | None = None) -> int:
         "replays": replays,
         "comparisons": {label: c["speedups"] for label, c in comparisons.items()},
         "targets": goals,
+        "preroute_clock": preroute,
     }
     atomic_write(args.out / "summary.json", json.dumps(payload, indent=2) + "\n")
     ok = all(
         r["exact_vs_numpy"] and r["cycles"] == r["cycles_formula"] and r.get("rtl_matches_model", True) for r in rows
     )
-    return 0 if ok else 1
+    return 0 if ok and preroute_ok else 1
 
 
 if __name__ == "__main__":

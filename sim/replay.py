@@ -489,7 +489,8 @@ def clock_overrides(specs: list[str]) -> dict[str, float]:
 
 
 def predicted_clocks(specs: list[str]) -> dict[str, float]:
-    """{PE type: MHz} predicted by eda.slack for --clock-from PE=PLACED_DIR options; ReplayError on a bad one."""
+    """{PE type: MHz} predicted by eda.slack for --clock-from PE=PLACED_DIR|VERILOG options (a Verilog file, e.g.
+    hw.build's, is synthesized and placed first, cached); ReplayError on a bad one."""
     if not specs:
         return {}  # eda.slack imports torch and torch-geometric: seconds the warm replay does not pay
     from eda.flow import FlowError
@@ -499,7 +500,9 @@ def predicted_clocks(specs: list[str]) -> dict[str, float]:
     for spec in specs:
         pe, _, folder = spec.partition("=")
         if pe not in PE_TYPES or not folder:
-            raise ReplayError(f"--clock-from {spec!r}: expected PE=PLACED_DIR with PE one of {', '.join(PE_TYPES)}")
+            raise ReplayError(
+                f"--clock-from {spec!r}: expected PE=PLACED_DIR or PE=VERILOG with PE one of {', '.join(PE_TYPES)}"
+            )
         try:
             clocks[pe] = predicted_clock_mhz(Path(folder))
         except FlowError as e:
@@ -543,9 +546,10 @@ def parser() -> argparse.ArgumentParser:
         "--clock-from",
         action="append",
         default=[],
-        metavar="PE=PLACED_DIR",
+        metavar="PE=PLACED_DIR|VERILOG",
         help="run PE type PE at the clock E2ESlack predicts before routing for a placed design folder (an"
-        " `eda.flow` entry; `python -m eda.slack` documents the model) (repeatable)",
+        " `eda.flow` entry) or a Verilog file such as `python -m hw.build --pe-only` writes (synthesized and placed"
+        " first, cached; `python -m eda.slack` documents the model) (repeatable)",
     )
     b = p.add_argument_group("built-in workloads")
     add_builtin_arguments(b, prefill=2048)
