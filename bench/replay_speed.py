@@ -9,7 +9,7 @@
    as met / not met.
 
 PE area and clock come from the routed flow by default (sim/routed_cost.py: each PE buffered, placed,
-routed and timed with a propagated clock; the first run routes seven PEs and a 4x4 array, hours on one
+routed and timed with a propagated clock; the first run routes seven PEs and places a 4x4 array, hours on one
 core, then eda.flow's cache answers); `--costs synthesized` takes them from hw.synth alone. Either way
 the JSON also holds the pre-layout comparison (`comparisons_synthesized`).
 
@@ -186,19 +186,30 @@ def at_clocks(clocks: dict[str, float], source: str) -> dict[str, dict]:
 
 
 def array_check(size: int) -> dict:
-    """The size x size MixPE W4A8 array through the routed flow: its clock and cell area against the routed
-    PE's, and its area against the replay's array model fed the routed PE area (per-PE area x count +
-    modeled registers and gating)."""
+    """The size x size MixPE W4A8 array through the physical flow as far as the session affords: placed
+    (eda.flow.run_placement, cached), its clock from the RMST wire estimate + OpenSTA and from E2ESlack, and
+    the routed clock when eda.flow has routed it (never routed here: a 40k-cell array takes hours). Compared
+    with the same PE's RMST clock on its own placement, and its placed cell area with the replay's array model
+    fed the routed PE area (per-PE area x count + modeled registers and gating)."""
+    from eda.preroute_clock import ensure_model, pe_preroute_clock, preroute_clock
+    from eda.slack import default_model_dir
+    from hw.build import design_name, emit
+    from sim.routed_cost import ARRAY_START_LAYERS, def_cells_area_um2
+
     pe = pe_for(MIXPE, "int8")
     cfg = ArrayConfig(pe, size, size)
-    array, alone = routed_timing(cfg), routed_timing(pe)
+    model_dir = default_model_dir()
+    ensure_model(model_dir)
+    array = preroute_clock(emit(cfg)[0], design_name(cfg), ARRAY_START_LAYERS, model_dir)
+    alone = pe_preroute_clock(pe, model_dir)
+    cells, area = def_cells_area_um2(str(Path(array.placed_dir) / "placed.def"))
     model = sum(array_area_um2(cfg, pe_cost(pe, "routed")).values())
     return {
-        "array": array,
-        "pe": alone,
-        "clock_array_over_pe": array["clock_mhz"] / alone["clock_mhz"],
+        "array": asdict(array) | {"area_um2": area},
+        "pe": asdict(alone) | {"routed_timing": routed_timing(pe)},
+        "rmst_clock_array_over_pe": array.rmst_mhz / alone.rmst_mhz,
         "area_model_um2": model,
-        "area_model_over_routed": model / array["area_um2"],
+        "area_model_over_placed": model / area,
     }
 
 
@@ -238,8 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=4,
         metavar="N",
-        help="also route an N x N MixPE array and compare its clock and area with the PE's (default 4; 0: skip;"
-        " with --costs routed)",
+        help="also place an N x N MixPE array and compare its pre-route clock and area with the PE's (default 4;"
+        " 0: skip; with --costs routed)",
     )
     args = p.parse_args(argv)
     if args.array < 0:
@@ -300,11 +311,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {scheme}: " + ", ".join(f"vs {b} {r:.2f}x" for b, r in ratios.items()))
     if whole_array:
         a, pe = whole_array["array"], whole_array["pe"]
+        routed = f"{a['routed_mhz']:.1f} MHz routed" if a["routed_mhz"] else "not routed"
         print(
-            f"routed {args.array}x{args.array} MixPE W4A8 array: {a['cells']:,} cells, {a['area_um2']:,.0f} um2,"
-            f" {a['clock_mhz']:.1f} MHz ({whole_array['clock_array_over_pe']:.2f}x the routed PE's"
-            f" {pe['clock_mhz']:.1f} MHz); area model {whole_array['area_model_um2']:,.0f} um2"
-            f" ({whole_array['area_model_over_routed']:.2f}x the routed array)"
+            f"{args.array}x{args.array} MixPE W4A8 array, placed: {a['cells']:,} cells, {a['area_um2']:,.0f} um2;"
+            f" RMST + STA {a['rmst_mhz']:.1f} MHz ({whole_array['rmst_clock_array_over_pe']:.2f}x the PE's"
+            f" {pe['rmst_mhz']:.1f}), E2ESlack {a['predicted_mhz']:.1f} MHz, {routed}; area model"
+            f" {whole_array['area_model_um2']:,.0f} um2 ({whole_array['area_model_over_placed']:.2f}x the placed cells)"
         )
     if source == "routed":
         print("pre-layout (hw.synth area and clock) for comparison:")

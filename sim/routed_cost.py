@@ -42,8 +42,8 @@ def liberty_area_um2() -> dict[str, float]:
     return {name: cell.area for name, cell in read_liberty(LIBERTY).cells.items()}
 
 
-def routed_cells_area_um2(def_path: str) -> tuple[int, float]:
-    """(cells, µm²) of the standard cells a routed DEF places, fill cells excluded."""
+def def_cells_area_um2(def_path: str) -> tuple[int, float]:
+    """(cells, µm²) of the standard cells a placed or routed DEF holds, fill cells excluded."""
     from eda.parse.def_file import read_def
 
     areas = liberty_area_um2()
@@ -65,7 +65,7 @@ def route_and_time(text: str, top: str, route_layers: int) -> dict:
     while result.wns_ns["routed"] >= 0:  # met: time again at a shorter period to find the critical path
         clock_ns *= 0.75
         result = run_flow(text, top, clock_ns, route_layers=route_layers)
-    cells, area = routed_cells_area_um2(str(result.path("routed.def")))
+    cells, area = def_cells_area_um2(str(result.path("routed.def")))
     return {
         "design": top,
         "clock_mhz": result.clock_mhz("routed"),

@@ -43,4 +43,4 @@ def test_unknown_cell_names_the_def(tmp_path):
         "COMPONENTS 1 ;\n- u1 NOT_A_CELL + PLACED ( 0 0 ) N ;\nEND COMPONENTS\nEND DESIGN\n"
     )
     with pytest.raises(ValueError, match="bad.def: cells NOT_A_CELL"):
-        rc.routed_cells_area_um2(str(bad))
+        rc.def_cells_area_um2(str(bad))
