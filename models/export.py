@@ -1,8 +1,8 @@
 """python -m models.export: the accelerator workload of serving a model (a zoo name or a local checkpoint).
 
-    python -m models.export base --wbits 4 --group 128 --act int8 --prefill 256 --decode 16 -o out/w.json
-    python -m models.export base --preset tiny --group 32 --prefill 64 --decode 4 --tensors -o out/w.json
-    python -m sim.replay out/w.json --compare [--exact]
+    python -m models.export base --wbits 4 --group 128 --act int8 --prefill 256 --decode 16 -o out/w
+    python -m models.export base --preset tiny --group 32 --prefill 64 --decode 4 --tensors -o out/wt
+    python -m sim.replay out/wt --compare [--exact]
 
 Shape-only (default): every GEMM of prefilling S prompt tokens and decoding T tokens for B sequences,
 counted from the model's config by sim.model_shapes (its docstring states the rules); no weights are
@@ -18,8 +18,9 @@ about (1 + T) x the quantized model size. Attention GEMMs are shape-only in both
 
 lm_head runs on the accelerator, quantized like every linear; --fp-lm-head keeps it in FP32 on the
 host, out of the workload. With --uneven divisor (the default) a layer whose in_features the group
-does not divide gets the largest divisor below it (e.g. 86 for 688 at group 128). Bad input exits
-with code 2 and one line; nothing is written.
+does not divide gets the largest divisor below it (e.g. 86 for 688 at group 128). -o DIR receives
+workload.json (and workload.safetensors with --tensors), built in a staging folder and renamed into place.
+Bad input exits with code 2 and one line; nothing is written.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING
 from models.cli import check_models
 from sim.cli import OneLineParser, add_output_arguments, check_output, fail
 from sim.model_shapes import ModelShape, add_builtin_arguments, shape_workload
-from sim.workload import UNEVEN_POLICIES, Attention, Linear, Workload
+from sim.workload import UNEVEN_POLICIES, WORKLOAD_FILE, Attention, Linear, Workload, save_workload_folder
 
 if TYPE_CHECKING:  # torch, transformers and models.quant load in the functions, after the CLI checked its input
     import torch
@@ -206,7 +207,7 @@ def export(
 def main(argv: Sequence[str] | None = None) -> int:
     p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="base, code, math, english (the zoo), or a local Hugging Face checkpoint folder")
-    add_output_arguments(p, "workload manifest to write (.json; a new file unless --force)", required=False)
+    add_output_arguments(p, "workload folder to write (workload.json; new, or an earlier export's)", required=False)
     p.add_argument("--output", dest="out", type=Path, help=argparse.SUPPRESS)  # the old spelling
     add_builtin_arguments(p, prefill=512)
     p.add_argument("--method", default="rtn", help="weight quantization for --tensors: rtn or gptq (default rtn)")
@@ -222,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out is None:
         p.error("the following arguments are required: -o/--out")
     try:
-        check_output(args.out, folder=False, force=args.force)
+        check_output(args.out, own=WORKLOAD_FILE, force=args.force)
         check_models(args.model)
         from models.quant import QuantConfig
 
@@ -238,17 +239,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         workload = export(
             args.model, args.prefill, args.decode, args.batch, qcfg, args.kv_bits, args.tensors, args.preset, args.text
         )
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        workload.save(args.out)
+        manifest = save_workload_folder(workload, args.out)
     except (ValueError, OSError) as e:  # ExportError, QuantError, WorkloadError, ZooError, OutputError ...
         return fail(PROG, e)
     totals = workload.totals()
     if args.json:
-        print(json.dumps({"output": str(args.out), "ops": len(workload.ops), **asdict(totals)}))
+        print(json.dumps({"output": str(manifest), "ops": len(workload.ops), **asdict(totals)}))
     else:
         linear = sum(isinstance(op, Linear) for op in workload.ops)
         print(
-            f"{args.out}: {len(workload.ops)} ops ({linear} linear, {len(workload.tensors)} with tensors),"
+            f"{manifest}: {len(workload.ops)} ops ({linear} linear, {len(workload.tensors)} with tensors),"
             f" {totals.gemms:,} GEMMs, {totals.macs:.3e} MACs, {totals.weight_bytes / 1e6:.2f} MB of weights"
         )
     return 0

@@ -42,7 +42,7 @@ from sim.energy import CLOCK_GATING, PECost, array_area_um2, gemm_energy
 from sim.files import atomic_write
 from sim.perf_model import MemoryConfig, best_cost, dram_bound_cycles, gemm_cost
 from sim.schedule import SCHEDULES
-from sim.workload import Attention, Linear, Op, Workload, WorkloadError, load_workload
+from sim.workload import WORKLOAD_FILE, Attention, Linear, Op, Workload, WorkloadError, load_workload
 
 PE_TYPES = ("mixpe", "dequant", "int8", "mixpe_fp32", "dequant_fp32")  # *_fp32: PEConfig accumulate="fp32"
 
@@ -463,14 +463,14 @@ def format_report(reports: dict[str, Report], ratios: dict[str, dict], top: int 
 
 
 def load(spec: str, args: argparse.Namespace) -> Workload:
-    """A workload file, or a built-in model's shapes with the command line's settings."""
+    """A workload file or folder, or a built-in model's shapes with the command line's settings."""
     from sim.model_shapes import MODELS, builtin_from_args
 
-    if Path(spec).is_file():
+    if Path(spec).is_file() or (Path(spec) / WORKLOAD_FILE).is_file():
         return load_workload(spec)
     if spec in MODELS:
         return builtin_from_args(spec, args)
-    raise ReplayError(f"'{spec}' is neither a workload file nor a built-in model ({', '.join(MODELS)})")
+    raise ReplayError(f"'{spec}' is neither a workload file or folder nor a built-in model ({', '.join(MODELS)})")
 
 
 def clock_overrides(specs: list[str]) -> dict[str, float]:
@@ -513,7 +513,7 @@ def parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="python -m sim.replay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("workload", help="workload file (.json) or built-in model name (e.g. llama-2-7b)")
+    p.add_argument("workload", help="workload folder or file (.json), or built-in model name (e.g. llama-2-7b)")
     p.add_argument("--pe", choices=PE_TYPES, default="mixpe", help="PE type of the array (default mixpe)")
     p.add_argument("--compare", action="store_true", help="replay on every PE type that supports the workload")
     p.add_argument("--rows", type=int, default=32, help="array rows R (default 32)")

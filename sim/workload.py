@@ -21,6 +21,9 @@ operands of some linear / MoE ops for bit-exact replay; for an op named X:
 
 An op with repeat > 1 replays the same operands for every repetition. Any error in a file raises
 WorkloadError with one line naming the file, the op (index and name) and the field.
+
+The workload writers (`sim.workload builtin`, `models.export`) write a folder, `-o DIR`: DIR/workload.json and,
+with operands, DIR/workload.safetensors; every reader takes the folder or the manifest itself.
 """
 
 from __future__ import annotations
@@ -37,12 +40,14 @@ import numpy as np
 
 from hw.config import ACT_KINDS, WEIGHT_BITS, WEIGHT_FORMATS
 from sim.cli import OneLineParser, OutputError, add_output_arguments, check_output
-from sim.files import atomic_write
+from sim.files import atomic_write, staged_folder
 
 if TYPE_CHECKING:
     from sim.gemm import GemmOperands
 
 FORMAT_VERSION = 1
+# The manifest's name in a workload folder (`-o DIR` of the workload writers).
+WORKLOAD_FILE = "workload.json"
 KV_BITS = (2, 4, 8, 16)
 TENSOR_PARTS = ("act", "q", "scale", "zero")
 ACT_DTYPES = ("int64", "int16", "uint16")
@@ -440,8 +445,11 @@ def _parse_op(source: str, index: int, raw: Any) -> Op:
 
 
 def load_workload(path: str | os.PathLike) -> Workload:
-    """Read and validate a workload manifest (and its tensors, if it names any)."""
+    """Read and validate a workload manifest, or the workload.json of a workload folder (and its tensors, if it
+    names any)."""
     path = Path(path)
+    if path.is_dir():
+        path = path / WORKLOAD_FILE
     source = str(path)
     try:
         raw = json.loads(path.read_text())
@@ -554,19 +562,27 @@ def _format_table(workload: Workload) -> str:
     return "\n".join(lines)
 
 
+def save_workload_folder(workload: Workload, out: Path) -> Path:
+    """Write `workload` as the folder `out` (workload.json, plus workload.safetensors with operands), built in a
+    staging folder and renamed into place; the manifest's path. The caller checked `out` (check_output)."""
+    with staged_folder(out) as work:
+        workload.save(work / WORKLOAD_FILE)
+    return out / WORKLOAD_FILE
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`show FILE [--json]` prints a workload; `builtin MODEL ... -o FILE` writes a built-in one."""
+    """`show FILE|DIR [--json]` prints a workload; `builtin MODEL ... -o DIR` writes a built-in one."""
     from sim.model_shapes import MODELS, add_builtin_arguments, builtin_from_args
 
     parser = OneLineParser(prog="python -m sim.workload", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     show = sub.add_parser("show", help="print a workload's ops and totals")
-    show.add_argument("file")
+    show.add_argument("file", help="a workload manifest, or a folder holding workload.json")
     show.add_argument("--json", action="store_true", help="print the manifest plus totals as JSON")
     builtin = sub.add_parser("builtin", help="write a shape-only workload of a known model")
     builtin.add_argument("model", help="one of " + ", ".join(MODELS))
     add_builtin_arguments(builtin)
-    add_output_arguments(builtin, "manifest to write (.json; a new file unless --force)", required=False)
+    add_output_arguments(builtin, "workload folder to write (new, or an earlier workload's)", required=False)
     builtin.add_argument("--output", dest="out", type=Path, help=argparse.SUPPRESS)  # the old spelling
     args = parser.parse_args(argv)
     if args.command == "builtin" and args.out is None:
@@ -579,11 +595,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(_format_table(workload))
         else:
-            check_output(args.out, folder=False, force=args.force)
+            check_output(args.out, own=WORKLOAD_FILE, force=args.force)
             workload = builtin_from_args(args.model, args)
-            workload.save(args.out)
+            manifest = save_workload_folder(workload, args.out)
             t = workload.totals()
-            print(f"{args.out}: {workload.model}, {len(workload.ops)} ops, {t.macs:.4e} MACs")
+            print(f"{manifest}: {workload.model}, {len(workload.ops)} ops, {t.macs:.4e} MACs")
     except (WorkloadError, OutputError) as e:
         parser.error(str(e))
     except OSError as e:

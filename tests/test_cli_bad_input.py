@@ -37,7 +37,7 @@ CASES = [
     ("models.prune", ["remove", "base", "--remove", "1", "-o", "USER"], "USER already exists"),
     ("models.prune", ["compare", "base", "--max-remove", "1", "-o", "FILE"], "FILE is a file"),
     ("models.recover", ["train", "base", "--selection", "BADJSON", "-o", "USER"], "USER already exists"),
-    ("models.recover", ["select", "base", "--pruned", "base", "--budget", "0.1", "-o", "FILE"], "FILE already exists"),
+    ("models.recover", ["select", "base", "--pruned", "base", "--budget", "0.1", "-o", "FILE"], "FILE is a file"),
     ("models.robust", ["attack", "--out", "USER"], "--out USER already exists"),
     ("models.robust", ["attack", "--out", "FILE"], "--out FILE is a file"),
     # broken checkpoints and JSON inputs name the file
@@ -99,8 +99,8 @@ CASES = [
     ("hw.build", ["--cols", "1e12"], "argument --cols: invalid int value: '1e12'"),
     ("hw.cache", ["clean", "--older-than", "-1"], "argument --older-than: -1 is out of range"),
     # the other models tools and the workload writers
-    ("models.export", ["base", "-o", "FILE"], "-o FILE already exists: choose a new path or pass --force"),
-    ("models.export", ["base", "-o", "USER"], "-o USER is a folder: name a file"),
+    ("models.export", ["base", "-o", "FILE"], "-o FILE is a file: name a new folder"),
+    ("models.export", ["base", "-o", "USER"], "-o USER already exists: choose a new path or pass --force"),
     ("models.export", ["base", "-o", "UNDERFILE"], "lies under the file"),
     ("models.export", ["base", "-o", "UNWRITABLE"], "is not writable"),
     ("models.export", ["TRUNCATED", "-o", "NEW"], "TRUNCATED/model.safetensors is truncated"),
@@ -120,8 +120,8 @@ CASES = [
     ("models.anomaly", ["train", "--dataset", "BADJSON", "--lr", "inf"], "argument --lr: inf is not a finite"),
     ("models.demo", ["--eval-windows", "0"], "argument --eval-windows: 0 is out of range"),
     ("sim.demo", ["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
-    ("sim.workload", ["builtin", "llama-2-7b", "-o", "FILE"], "-o FILE already exists"),
-    ("sim.workload", ["builtin", "llama-2-7b", "-o", "USER"], "-o USER is a folder: name a file"),
+    ("sim.workload", ["builtin", "llama-2-7b", "-o", "FILE"], "-o FILE is a file: name a new folder"),
+    ("sim.workload", ["builtin", "llama-2-7b", "-o", "USER"], "-o USER already exists"),
     # 10^12 dimensions: a decode of 10^12 steps never finished, a 10^12 prefill wrote a 10^29-MAC workload
     ("sim.workload", ["builtin", "llama-2-7b", "--decode", "1000000000000", "-o", "NEW"], "--decode: 1000000000000"),
     ("sim.workload", ["builtin", "llama-2-7b", "--prefill", "1000000000000", "-o", "NEW"], "--prefill: 10000000"),
@@ -215,13 +215,17 @@ def test_a_bad_flag_is_rejected_before_torch_is_imported():
 
 
 def test_force_replaces_an_existing_output_and_old_spellings_still_work(world, capsys):
-    """--force is the one way to replace a user's path; -o/--out is the flag, --output a hidden old alias."""
-    from sim.workload import load_workload, main
+    """--force is the one way to replace a user's folder; an earlier run's folder is replaced without it; -o/--out
+    is the flag, --output a hidden old alias; no staging folder stays beside the output."""
+    from sim.workload import WORKLOAD_FILE, load_workload, main
 
-    assert main(["builtin", "llama-2-7b", "--prefill", "8", "--decode", "1", "-o", world["FILE"], "--force"]) == 0
-    assert load_workload(world["FILE"]).model == "llama-2-7b"
-    assert main(["builtin", "llama-2-7b", "--prefill", "8", "--decode", "1", "--output", world["NEW"]]) == 0
-    assert load_workload(world["NEW"]).model == "llama-2-7b"
+    small = ["builtin", "llama-2-7b", "--prefill", "8", "--decode", "1"]
+    assert main([*small, "-o", world["USER"], "--force"]) == 0
+    assert load_workload(world["USER"]).model == "llama-2-7b"
+    assert sorted(p.name for p in Path(world["USER"]).iterdir()) == [WORKLOAD_FILE]
+    assert main([*small, "--batch", "2", "--output", world["USER"]]) == 0  # an earlier workload folder: replaced
+    assert load_workload(world["USER"]).meta["batch"] == 2
+    assert not any(p.name.startswith(".") for p in Path(world["USER"]).parent.iterdir())
     assert "--output" not in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["builtin", "--help"])
