@@ -37,7 +37,7 @@ from torch import nn
 from torch_geometric.nn import MessagePassing
 
 from eda.graph import FEATURES, GATE_TAU_NS
-from sim.cli import OneLineParser, add_clock_argument, fail, nonnegative_int
+from sim.cli import OneLineParser, add_clock_argument, check_output, fail, nonnegative_int
 
 PROG = "python -m eda.slack"
 
@@ -368,20 +368,22 @@ def main(argv: list[str] | None = None) -> int:
 
     model_dir = args.model or default_model_dir()
     try:
-        if not (model_dir / "model.pt").exists():
-            raise FlowError(f"no trained model in {model_dir}: run 'python -m bench.e2eslack' or pass --model")
+        if args.plot is not None:
+            check_output(args.plot, "--plot", folder=False)
         if not args.design.is_file():
             raise FlowError(f"{args.design} not found: pass a placed DEF or a Verilog file")
-        if args.design.suffix.lower() == ".def":
+        placed = args.design if args.design.suffix.lower() == ".def" else None
+        if placed is not None:
             netlist = args.netlist or args.design.parent / "netlist.v"
             if not netlist.is_file():
                 raise FlowError(f"netlist {netlist} not found: pass the post-placement netlist with --netlist")
-            placed = args.design
             if args.plot and not (placed.parent / "labels.npz").is_file():
                 raise FlowError(f"--plot needs post-route labels: {placed.parent} is not an eda.flow folder")
-        else:
-            if args.plot:
-                raise FlowError("--plot needs a placed DEF inside an eda.flow folder, not a Verilog file")
+        elif args.plot:
+            raise FlowError("--plot needs a placed DEF inside an eda.flow folder, not a Verilog file")
+        if not (model_dir / "model.pt").exists():
+            raise FlowError(f"no trained model in {model_dir}: run 'python -m bench.e2eslack' or pass --model")
+        if placed is None:  # a Verilog file: place it first (cached)
             folder = run_placement(args.design.read_text(), args.top or args.design.stem)
             placed, netlist = folder / "placed.def", folder / "netlist.v"
         model = SlackPredictor.from_pretrained(model_dir)

@@ -34,9 +34,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models.cli import check_models
+from models.zoo.presets import PRESETS
 from sim.cli import OneLineParser, add_output_arguments, check_output, fail
 from sim.model_shapes import ModelShape, add_builtin_arguments, shape_workload
-from sim.workload import UNEVEN_POLICIES, WORKLOAD_FILE, Attention, Linear, Workload, save_workload_folder
+from sim.workload import KV_BITS, UNEVEN_POLICIES, WORKLOAD_FILE, Attention, Linear, Workload, save_workload_folder
 
 if TYPE_CHECKING:  # torch, transformers and models.quant load in the functions, after the CLI checked its input
     import torch
@@ -217,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--fp-lm-head", action="store_true", help="keep lm_head in FP32 on the host, out of the workload")
     p.add_argument("--tensors", action="store_true", help="quantize, run the model and store every op's operands")
     p.add_argument("--text", type=Path, help="prompt text file for --tensors (default: the zoo's held-out English)")
-    p.add_argument("--preset", default="default", help="zoo preset for zoo names and texts (default: default)")
+    p.add_argument("--preset", choices=list(PRESETS), default="default", help="zoo preset for zoo names and texts")
     p.add_argument("--json", action="store_true", help="print the workload's totals as JSON")
     args = p.parse_args(argv)
     if args.out is None:
@@ -225,6 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_output(args.out, own=WORKLOAD_FILE, force=args.force)
         check_models(args.model)
+        if args.kv_bits not in KV_BITS:
+            raise ExportError(f"--kv-bits {args.kv_bits} unsupported: choose one of {', '.join(map(str, KV_BITS))}")
+        if args.text is not None and not args.text.is_file():
+            raise ExportError(f"--text {args.text} not found: pass a text file or omit --text")
         from models.quant import QuantConfig
 
         qcfg = QuantConfig(

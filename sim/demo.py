@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from hw.build import write_design
 from hw.config import ArrayConfig, PEConfig
-from sim.cli import OneLineParser
+from sim.cli import OneLineParser, add_output_arguments, check_output, fail, seed_int
 from sim.compare import COMPARED, MEMORY, MIXPE, compare_all, format_comparisons, pe_cost, pe_for, targets
 from sim.files import atomic_write
 from sim.gemm import gemm_cycles, random_operands, run_gemm
@@ -37,6 +37,7 @@ from sim.model_shapes import builtin_workload
 from sim.reference import real_gemm, reference_gemm, result_lsb
 from sim.replay import format_report, replay, speedups, write_outputs
 
+PROG = "python -m sim.demo"
 DEMO_PES = [
     PEConfig("mixpe", 4, "unsigned", "int8", 128),
     PEConfig("dequant", 4, "unsigned", "int8", 128),
@@ -79,13 +80,16 @@ def run_case(pe: PEConfig, out: Path, seed: int, rtl: bool) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = OneLineParser(
-        prog="python -m sim.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
-    p.add_argument("--seed", type=int, default=0, help="seed for the random operands")
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_output_arguments(p, "output folder (default out/demo; new, or an earlier demo's)", required=False)
+    p.set_defaults(out=Path("out/demo"))
+    p.add_argument("--seed", type=seed_int, default=0, help="seed for the random operands")
     p.add_argument("--no-rtl", action="store_true", help="skip the cocotb + Icarus runs")
     args = p.parse_args(argv)
+    try:
+        check_output(args.out, own="summary.json", force=args.force)
+    except ValueError as e:
+        return fail(PROG, e)
 
     rows = [run_case(pe, args.out, args.seed, not args.no_rtl) for pe in tqdm(DEMO_PES, desc="PE configurations")]
     print(f"\n8x8 output-stationary array, GEMM 64x64x512, group 128, real scale = S * 2^-{SCALE_FRAC_BITS}")

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.config import ArrayConfig, ConfigError, PEConfig
-from sim.cli import OneLineParser, check_output
+from sim.cli import OneLineParser, check_output, fail, int_in
 from sim.energy import CLOCK_GATING, PECost, array_area_um2, gemm_energy
 from sim.files import atomic_write
 from sim.perf_model import MemoryConfig, best_cost, dram_bound_cycles, gemm_cost
@@ -45,6 +45,8 @@ from sim.schedule import SCHEDULES
 from sim.workload import WORKLOAD_FILE, Attention, Linear, Op, Workload, WorkloadError, load_workload
 
 PE_TYPES = ("mixpe", "dequant", "int8", "mixpe_fp32", "dequant_fp32")  # *_fp32: PEConfig accumulate="fp32"
+
+PROG = "python -m sim.replay"
 
 
 class ReplayError(ValueError):
@@ -510,17 +512,15 @@ def predicted_clocks(specs: list[str]) -> dict[str, float]:
 def parser() -> argparse.ArgumentParser:
     from sim.model_shapes import add_builtin_arguments
 
-    p = OneLineParser(
-        prog="python -m sim.replay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("workload", help="workload folder or file (.json), or built-in model name (e.g. llama-2-7b)")
     p.add_argument("--pe", choices=PE_TYPES, default="mixpe", help="PE type of the array (default mixpe)")
     p.add_argument("--compare", action="store_true", help="replay on every PE type that supports the workload")
-    p.add_argument("--rows", type=int, default=32, help="array rows R (default 32)")
-    p.add_argument("--cols", type=int, default=32, help="array columns C (default 32)")
+    p.add_argument("--rows", type=int_in(1), default=32, help="array rows R (default 32)")
+    p.add_argument("--cols", type=int_in(1), default=32, help="array columns C (default 32)")
     p.add_argument("--exact", action="store_true", help="also run the workload's tensors through the cycle model")
-    p.add_argument("--act-buffer-kib", type=int, default=256, help="activation SRAM (KiB)")
-    p.add_argument("--weight-buffer-kib", type=int, default=512, help="weight SRAM (KiB)")
+    p.add_argument("--act-buffer-kib", type=int_in(1), default=256, help="activation SRAM (KiB)")
+    p.add_argument("--weight-buffer-kib", type=int_in(1), default=512, help="weight SRAM (KiB)")
     p.add_argument("--dram-bytes-per-cycle", type=float, default=32.0, help="DRAM bandwidth (bytes per array cycle)")
     p.add_argument("--no-double-buffer", action="store_true", help="fetch and compute do not overlap")
     p.add_argument(
@@ -588,10 +588,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.exact:
             extra["exact"] = exact_check(workload, args.pe, args.rows, args.cols, mem)
     except (WorkloadError, ReplayError, ConfigError, ValueError) as e:
-        print(f"sim.replay: error: {e}", file=sys.stderr)
-        return 2
+        return fail(PROG, e)
     except (SynthError, PowerError) as e:  # a synthesis or simulation tool is missing or failed
-        print(f"sim.replay: error: {e}", file=sys.stderr)
+        fail(PROG, e)
         return 1
     files = write_outputs(reports, extra, args.out, args.plots)
     if args.json:

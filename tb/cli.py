@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hw.build import design_name, emit, parse_config
-from hw.cli import add_pe_arguments
+from hw.cli import add_pe_arguments, array_dim
 from hw.config import ArrayConfig, ConfigError, PEConfig
-from sim.cli import OneLineParser
+from sim.cli import OneLineParser, fail, int_in, seed_int
 from tb import runner
 from tb.runner import WAVE_FORMATS
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # tb.checks loads the Numba models: imported only once the fl
 SIMULATORS = ("icarus", "verilator", "amaranth")
 WAVES_BY_SIM = {"icarus": ("vcd", "fst"), "verilator": ("vcd", "fst"), "amaranth": ("vcd",)}
 MAX_CYCLES = 10_000_000
+PROG = "python -m tb"
 
 
 class UsageError(ValueError):
@@ -46,16 +47,16 @@ class UsageError(ValueError):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="python -m tb", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_pe_arguments(p)
-    p.add_argument("--rows", type=int, default=4, help="array rows R")
-    p.add_argument("--cols", type=int, default=4, help="array columns C")
+    p.add_argument("--rows", type=array_dim, default=4, help="array rows R")
+    p.add_argument("--cols", type=array_dim, default=4, help="array columns C")
     p.add_argument("--pe-only", action="store_true", help="test a single PE instead of an array")
     p.add_argument("--sim", choices=SIMULATORS, default="icarus", help="simulator (default icarus)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random stimulus (default 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the random stimulus (default 0)")
     p.add_argument(
         "--cycles",
-        type=int,
+        type=int_in(1, MAX_CYCLES),
         default=1000,
         help="stimulus length in clock cycles, at least (whole dot products/tiles; default 1000)",
     )
@@ -213,13 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         cfg = parse_config(args)
-        if not 1 <= args.cycles <= MAX_CYCLES:
-            raise UsageError(f"--cycles {args.cycles} out of range: choose 1..{MAX_CYCLES}")
         check_waves(args.waves, args.sim)
         model_cfg = model_config(cfg, args.model_override)
     except (ConfigError, UsageError, ValueError, TypeError) as e:
-        print(f"python -m tb: error: {e}", file=sys.stderr)
-        return 2
+        return fail(PROG, e)
     from tb.checks import compare, make_case
 
     case = make_case(model_cfg, args.seed, args.cycles)
@@ -230,8 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a missing or failing simulator: one line, not a traceback
         if not isinstance(e, (RuntimeError, OSError)):
             raise
-        print(f"python -m tb: error: {e}", file=sys.stderr)
-        return 2
+        return fail(PROG, e)
     checks = compare(cfg, case, got_valid, got_y)
     report(checks, cfg, args.sim, args.seed, case.cycles, args.json)
     return 0 if all(c.passed for c in checks) else 1
