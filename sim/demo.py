@@ -24,18 +24,9 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-from tqdm import tqdm
-
-from hw.build import write_design
 from hw.config import ArrayConfig, PEConfig
 from sim.cli import OneLineParser, add_output_arguments, check_output, fail, seed_int
-from sim.compare import COMPARED, MEMORY, MIXPE, compare_all, format_comparisons, pe_cost, pe_for, targets
 from sim.files import atomic_write
-from sim.gemm import gemm_cycles, random_operands, run_gemm
-from sim.model_shapes import builtin_workload
-from sim.reference import real_gemm, reference_gemm, result_lsb
-from sim.replay import format_report, replay, speedups, write_outputs
 
 PROG = "python -m sim.demo"
 DEMO_PES = [
@@ -49,6 +40,12 @@ SCALE_FRAC_BITS = 12  # real scale = S * 2**-12
 
 
 def run_case(pe: PEConfig, out: Path, seed: int, rtl: bool) -> dict:
+    import numpy as np
+
+    from hw.build import write_design
+    from sim.gemm import gemm_cycles, random_operands, run_gemm
+    from sim.reference import real_gemm, reference_gemm, result_lsb
+
     cfg = ArrayConfig(pe, 8, 8)
     verilog, _ = write_design(cfg, out / "verilog")
     rng = np.random.default_rng(seed)
@@ -90,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         check_output(args.out, own="summary.json", force=args.force)
     except ValueError as e:
         return fail(PROG, e)
+    from tqdm import tqdm  # the model, Numba and the replay load after the arguments are checked
+
+    from sim.compare import COMPARED, MEMORY, MIXPE, compare_all, format_comparisons, pe_cost, pe_for, targets
+    from sim.model_shapes import builtin_workload
+    from sim.replay import format_report, replay, speedups, write_outputs
 
     rows = [run_case(pe, args.out, args.seed, not args.no_rtl) for pe in tqdm(DEMO_PES, desc="PE configurations")]
     print(f"\n8x8 output-stationary array, GEMM 64x64x512, group 128, real scale = S * 2^-{SCALE_FRAC_BITS}")

@@ -15,7 +15,6 @@ import json
 import sys
 
 from models.zoo.errors import ZooError
-from models.zoo.evaluate import table
 from models.zoo.presets import PRESETS
 from sim.cli import OneLineParser, fail, positive_int, seed_int
 
@@ -45,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch  # heavy imports only after the arguments are known to be good
 
     from models.zoo import zoo
-    from models.zoo.evaluate import evaluate
+    from models.zoo.evaluate import evaluate, table
     from models.zoo.presets import get_preset
 
     if args.threads is not None:
