@@ -9,7 +9,6 @@ JSON file, MERGE_* merge configs naming those folders.
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import os
@@ -23,6 +22,7 @@ import pytest
 import yaml
 from safetensors.numpy import save_file
 
+from mixkit_cli import tool_main
 from sim.workload import Linear
 from tests.cli import exit_code
 
@@ -478,15 +478,9 @@ def _tree(root: Path) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
 
 
-# The module holding a tool's main() where `python -m TOOL` runs a __main__ that exits at import.
-MAIN_MODULE = {"tb": "tb.cli"}
-
-
 def run_main(module: str, argv: list[str], capsys) -> tuple[int, str]:
     """(exit code, stderr) of `module`'s main(argv), argparse's SystemExit included; stdout must stay empty."""
-    found = importlib.import_module(MAIN_MODULE.get(module, module))
-    main = found.main if hasattr(found, "main") else importlib.import_module(f"{module}.__main__").main
-    code = exit_code(main, argv)
+    code = exit_code(tool_main(module), argv)
     out, err = capsys.readouterr()
     assert out == "", out
     return code, err
@@ -523,12 +517,11 @@ def test_a_bad_flag_is_rejected_before_any_heavy_import():
     """Each CLI checks its arguments before importing torch, transformers, torch-geometric, Dask or scikit-learn
     (`import torch` alone takes seconds); bench.cli_reject times the rejections."""
     code = (
-        "import importlib, sys\n"
+        "import sys\n"
+        "from mixkit_cli import tool_main\n"
         f"for tool in {LIGHT_REJECT_TOOLS!r}:\n"
-        f"    module = importlib.import_module({MAIN_MODULE!r}.get(tool, tool))\n"
-        "    main = getattr(module, 'main', None) or importlib.import_module(tool + '.__main__').main\n"
         "    try:\n"
-        "        main(['--no-such-flag'])\n"
+        "        tool_main(tool)(['--no-such-flag'])\n"
         "    except SystemExit as e:\n"
         "        assert e.code == 2, tool\n"
         f"    heavy = [m for m in {HEAVY_MODULES!r} if m in sys.modules]\n"
