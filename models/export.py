@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 from models.cli import check_models
 from models.zoo.presets import PRESETS
-from sim.cli import OneLineParser, add_output_arguments, check_output, fail
+from sim.cli import OneLineParser, add_output_arguments, add_quiet_argument, check_output, fail, positive_int
 from sim.model_shapes import ModelShape, add_builtin_arguments, shape_workload
 from sim.workload import KV_BITS, UNEVEN_POLICIES, WORKLOAD_FILE, Attention, Linear, Workload, save_workload_folder
 
@@ -52,12 +52,12 @@ class ExportError(ValueError):
     """An export that cannot run as asked; the message is one line naming the fix."""
 
 
-def checkpoint(model: str, preset: str = "default") -> Path:
+def checkpoint(model: str, preset: str = "default", progress: bool = True) -> Path:
     """The checkpoint folder of a zoo name (built if needed) or a local path, checked for a supported config."""
     from models import zoo
     from models.zoo.zoo import checkpoint_type
 
-    path = zoo.build(preset, progress=True)[model] if model in zoo.NAMES else Path(model)
+    path = zoo.build(preset, progress=progress)[model] if model in zoo.NAMES else Path(model)
     checkpoint_type(path)
     return path
 
@@ -183,6 +183,7 @@ def export(
     tensors: bool = False,
     preset: str = "default",
     text: Path | None = None,
+    progress: bool = True,
 ) -> Workload:
     """The workload of `model` (a zoo name or checkpoint folder); see the module docstring.
 
@@ -195,7 +196,7 @@ def export(
     from models.zoo import NAMES
 
     qcfg = qcfg or QuantConfig(uneven="divisor", quantize_lm_head=True)
-    path = checkpoint(model, preset)
+    path = checkpoint(model, preset, progress)
     name = model if model in NAMES else path.name
     config = AutoConfig.from_pretrained(path, local_files_only=True)
     if not tensors:
@@ -219,7 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--tensors", action="store_true", help="quantize, run the model and store every op's operands")
     p.add_argument("--text", type=Path, help="prompt text file for --tensors (default: the zoo's held-out English)")
     p.add_argument("--preset", choices=list(PRESETS), default="default", help="zoo preset for zoo names and texts")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", action="store_true", help="print the workload's totals as JSON")
+    add_quiet_argument(p)
     args = p.parse_args(argv)
     if args.out is None:
         p.error("the following arguments are required: -o/--out")
@@ -232,6 +235,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ExportError(f"--text {args.text} not found: pass a text file or omit --text")
         from models.quant import QuantConfig
 
+        if args.threads is not None:
+            import torch
+
+            torch.set_num_threads(args.threads)
+
         qcfg = QuantConfig(
             wbits=args.wbits,
             group=args.group,
@@ -242,7 +250,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             quantize_lm_head=not args.fp_lm_head,
         )
         workload = export(
-            args.model, args.prefill, args.decode, args.batch, qcfg, args.kv_bits, args.tensors, args.preset, args.text
+            args.model,
+            args.prefill,
+            args.decode,
+            args.batch,
+            qcfg,
+            args.kv_bits,
+            args.tensors,
+            args.preset,
+            args.text,
+            progress=not args.quiet,
         )
         manifest = save_workload_folder(workload, args.out)
     except (ValueError, OSError) as e:  # ExportError, QuantError, WorkloadError, ZooError, OutputError ...

@@ -475,18 +475,22 @@ def load(spec: str, args: argparse.Namespace) -> Workload:
     raise ReplayError(f"'{spec}' is neither a workload file or folder nor a built-in model ({', '.join(MODELS)})")
 
 
-def clock_overrides(specs: list[str]) -> dict[str, float]:
-    """{PE type: MHz} from --clock PE=MHZ options; ReplayError naming a malformed one."""
+def clock_overrides(periods_ns: list[str], mhz: list[str] = ()) -> dict[str, float]:
+    """{PE type: MHz} from --clock-ns PE=NS options (the period, as every mixkit clock flag takes it) and the older
+    --clock PE=MHZ; ReplayError naming a malformed one."""
     clocks = {}
-    for spec in specs:
-        pe, _, mhz = spec.partition("=")
-        try:
-            value = float(mhz)
-        except ValueError:
-            value = float("nan")
-        if pe not in PE_TYPES or not 0 < value < math.inf:
-            raise ReplayError(f"--clock {spec!r}: expected PE=MHZ with PE one of {', '.join(PE_TYPES)} and MHZ > 0")
-        clocks[pe] = value
+    for flag, specs, unit in (("--clock-ns", periods_ns, "NS"), ("--clock", mhz, "MHZ")):
+        for spec in specs:
+            pe, _, text = spec.partition("=")
+            try:
+                value = float(text)
+            except ValueError:
+                value = math.nan
+            if pe not in PE_TYPES or not 0 < value < math.inf:
+                raise ReplayError(
+                    f"{flag} {spec!r}: expected PE={unit} with PE one of {', '.join(PE_TYPES)} and {unit} > 0"
+                )
+            clocks[pe] = 1000.0 / value if flag == "--clock-ns" else value
     return clocks
 
 
@@ -532,13 +536,14 @@ def parser() -> argparse.ArgumentParser:
         " each, for comparing with SCALE-Sim); --exact always checks the hardware's schedule",
     )
     p.add_argument(
-        "--clock",
+        "--clock-ns",
         action="append",
         default=[],
-        metavar="PE=MHZ",
-        help="run PE type PE at MHZ instead of its synthesized clock, e.g. the post-route clock that"
-        " `python -m eda.flow` reports (repeatable)",
+        metavar="PE=NS",
+        help="run PE type PE at a clock period of NS ns (1000 / MHz) instead of its synthesized clock, e.g. the"
+        " post-route period `python -m eda.flow` reports achieving (repeatable)",
     )
+    p.add_argument("--clock", action="append", default=[], metavar="PE=MHZ", help=argparse.SUPPRESS)  # older form
     p.add_argument(
         "--clock-from",
         action="append",
@@ -575,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         kinds = [args.pe]
         if args.compare:
             kinds = pe_types_for(precision.act)
-        clocks = clock_overrides(args.clock) | predicted_clocks(args.clock_from)
+        clocks = clock_overrides(args.clock_ns, args.clock) | predicted_clocks(args.clock_from)
         # Every configuration is checked before the first (possibly minutes-long) synthesis.
         configs = {kind: ArrayConfig(pe_config(kind, precision), args.rows, args.cols) for kind in kinds}
         reports = {}

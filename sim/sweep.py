@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from hw.config import ArrayConfig, ConfigError, PEConfig
-from sim.cli import MAX_DIM, OneLineParser, check_output, fail, int_in
+from sim.cli import MAX_DIM, OneLineParser, add_quiet_argument, check_output, fail, int_in
 from sim.files import atomic_write
 from sim.perf_model import MemoryConfig
 from sim.replay import PE_TYPES, ReplayError, pe_config, replay, synthesized_cost
@@ -255,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("-o", "--out", type=Path, default=Path("out/sweep"), help="output folder")
     p.add_argument("--force", action="store_true", help="overwrite an earlier sweep's files in the -o folder")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    add_quiet_argument(p)
     args = p.parse_args(argv)
     try:
         if args.scheduler is None and not 1 <= args.workers <= MAX_LOCAL_WORKERS:
@@ -274,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ReplayError, WorkloadError, ValueError) as e:
         return fail(PROG, e)
     try:
-        rows = run_sweep(points, MemoryConfig(), args.scheduler, args.workers)
+        rows = run_sweep(points, MemoryConfig(), args.scheduler, args.workers, progress=not args.quiet)
     except (OSError, TimeoutError) as e:
         return fail(PROG, f"Dask scheduler {args.scheduler}: {e}")
     except (SynthError, PowerError) as e:  # a synthesis or simulation tool is missing or failed
@@ -291,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write(args.out / "sweep.csv", buf.getvalue())
     atomic_write(args.out / "sweep.json", json.dumps(rows, indent=1) + "\n")
     atomic_write(args.out / "pareto.png", _plot(rows, front))
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
     print(f"{'point':46s} {'GOPS/mm2':>9s} {'energy J':>9s} {'time s':>8s}  Pareto")
     for r in rows:
         name = f"{r['workload']} {r['pe']} {r['rows']}x{r['cols']} w{r['wbits']} g{r['group']} {r['act']}"

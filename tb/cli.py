@@ -28,7 +28,7 @@ import numpy as np
 from hw.build import design_name, emit, parse_config
 from hw.cli import add_pe_arguments, array_dim
 from hw.config import ArrayConfig, ConfigError, PEConfig
-from sim.cli import OneLineParser, fail, int_in, seed_int
+from sim.cli import OneLineParser, add_quiet_argument, fail, int_in, seed_int
 from tb import runner
 from tb.runner import WAVE_FORMATS
 
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--waves", type=Path, help="write signal traces to this new .vcd or .fst file")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_quiet_argument(p)
     # Test hook: the model runs a configuration with these fields changed (KEY=VALUE, e.g. acc_bits=16),
     # so a test can show the comparison fails against real simulator output. Not for users.
     p.add_argument("--model-override", action="append", default=[], help=argparse.SUPPRESS)
@@ -106,19 +107,19 @@ def lane_bits(cfg: PEConfig | ArrayConfig) -> dict[str, int]:
     return {p["name"]: p["lane_bits"] for p in manifest["ports"] if "lanes" in p and p["dir"] == "input"}
 
 
-def _progress_bar(total: int, sim: str):
+def _progress_bar(total: int, sim: str, quiet: bool = False):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=f"{sim}", unit="cycle", disable=None, leave=False)
+    return tqdm(total=total, desc=f"{sim}", unit="cycle", disable=True if quiet else None, leave=False)
 
 
-def run_cocotb(cfg: PEConfig | ArrayConfig, case: Case, sim: str, seed: int, waves: Path | None):
+def run_cocotb(cfg: PEConfig | ArrayConfig, case: Case, sim: str, seed: int, waves: Path | None, quiet: bool = False):
     """(out_valid, out_y) recorded by tb/tb_record.py on Icarus or Verilator."""
     lanes = case.want_valid.shape[1]
     with tempfile.TemporaryDirectory(prefix="mixkit-tb-") as tmp:
         files = {name: Path(tmp) / f"{name}" for name in ("case.npz", "record.npz", "progress")}
         np.savez(files["case.npz"], **case.inputs)
-        bar, done = _progress_bar(case.cycles, sim), threading.Event()
+        bar, done = _progress_bar(case.cycles, sim, quiet), threading.Event()
 
         def poll() -> None:  # the simulator runs in a child process; follow its progress file
             while not done.wait(0.5):
@@ -155,17 +156,17 @@ def run_cocotb(cfg: PEConfig | ArrayConfig, case: Case, sim: str, seed: int, wav
             return record["valid"], record["y"]
 
 
-def run_amaranth(cfg: PEConfig | ArrayConfig, case: Case, waves: Path | None):
+def run_amaranth(cfg: PEConfig | ArrayConfig, case: Case, waves: Path | None, quiet: bool = False):
     from tb.amaranth_sim import trace_amaranth
 
-    bar = _progress_bar(case.cycles, "amaranth")
+    bar = _progress_bar(case.cycles, "amaranth", quiet)
     try:
         return trace_amaranth(cfg, case.inputs, case.cycles, waves, progress=lambda t: bar.update(1))
     finally:
         bar.close()
 
 
-def simulate(cfg: PEConfig | ArrayConfig, case: Case, sim: str, seed: int, waves: Path | None):
+def simulate(cfg: PEConfig | ArrayConfig, case: Case, sim: str, seed: int, waves: Path | None, quiet: bool = False):
     """Run the case on a simulator, writing waves (if asked) only once the run has finished."""
     staged = None
     if waves is not None:
@@ -173,9 +174,9 @@ def simulate(cfg: PEConfig | ArrayConfig, case: Case, sim: str, seed: int, waves
         staged.unlink(missing_ok=True)
     try:
         if sim == "amaranth":
-            got = run_amaranth(cfg, case, staged)
+            got = run_amaranth(cfg, case, staged, quiet)
         else:
-            got = run_cocotb(cfg, case, sim, seed, staged)
+            got = run_cocotb(cfg, case, sim, seed, staged, quiet)
         if staged is not None:
             staged.rename(waves)
         return got
@@ -223,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.json:
         print(f"{design_name(cfg)} on {args.sim}: {case.cycles} cycles, seed {args.seed}")
     try:
-        got_valid, got_y = simulate(cfg, case, args.sim, args.seed, args.waves)
+        got_valid, got_y = simulate(cfg, case, args.sim, args.seed, args.waves, args.quiet)
     except Exception as e:  # a missing or failing simulator: one line, not a traceback
         if not isinstance(e, (RuntimeError, OSError)):
             raise

@@ -82,9 +82,10 @@ def test_cli_compare_on_a_builtin_model(tmp_path):
     assert len(rows) == 1 + 3 * len(data["reports"]["mixpe"]["ops"])
 
 
-def test_cli_clock_override_sets_the_time(tmp_path):
+@pytest.mark.parametrize("clock", [["--clock-ns", "mixpe=20"], ["--clock", "mixpe=50"]])  # the period; older MHz
+def test_cli_clock_override_sets_the_time(tmp_path, clock):
     out = tmp_path / "rp"
-    assert main(["llama-2-7b", *SMALL, "--compare", "--clock", "mixpe=50", "-o", str(out)]) == 0
+    assert main(["llama-2-7b", *SMALL, "--compare", *clock, "-o", str(out)]) == 0
     data = json.loads((out / "replay.json").read_text())
     mixpe = data["reports"]["mixpe"]
     assert mixpe["pe_cost"]["fmax_mhz"] == 50 and data["clock_overrides_mhz"] == {"mixpe": 50}
