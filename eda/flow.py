@@ -413,6 +413,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.design is None and args.verilog is None:
         p.error("no design given: pass a Verilog file or --design NAME")
+    if args.design is not None and args.verilog is not None:
+        p.error(f"{args.verilog} and --design {args.design}: pass a Verilog file or --design NAME, not both")
+    if args.design is None and args.verilog.is_dir():
+        p.error(f"{args.verilog} is a folder: pass a Verilog file")
     if args.design is None and not args.verilog.is_file():
         p.error(f"{args.verilog} not found: pass an existing Verilog file")
     try:

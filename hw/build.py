@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hw.cli import add_pe_arguments, pe_config_from
+from hw.cli import add_pe_arguments, array_dim, pe_config_from
 from hw.config import ArrayConfig, PEConfig
 from sim.cli import OneLineParser, check_output, fail
 from sim.schedule import cycle_formula
@@ -108,8 +108,8 @@ def parse_config(args: argparse.Namespace) -> PEConfig | ArrayConfig:
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_pe_arguments(p)
-    p.add_argument("--rows", type=int, default=4, help="array rows R")
-    p.add_argument("--cols", type=int, default=4, help="array columns C")
+    p.add_argument("--rows", type=array_dim, default=4, help="array rows R")
+    p.add_argument("--cols", type=array_dim, default=4, help="array columns C")
     p.add_argument("--pe-only", action="store_true", help="emit a single PE instead of an array")
     p.add_argument("-o", "--out", type=Path, default=Path("build"), help="output folder (default build/)")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")

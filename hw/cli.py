@@ -8,25 +8,34 @@ from hw.config import (
     ACCUMULATE_KINDS,
     ACT_KINDS,
     GROUP_DEQUANT,
+    MAX_ARRAY_DIM,
     PE_KINDS,
     SERIAL_BITS,
     WEIGHT_BITS,
     WEIGHT_FORMATS,
     PEConfig,
 )
+from sim.cli import int_in
+
+# An array's rows or columns, checked while argparse parses.
+array_dim = int_in(1, MAX_ARRAY_DIM)
 
 
 def add_pe_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pe", choices=PE_KINDS, default="mixpe", help="PE type (default mixpe)")
-    p.add_argument("--wbits", type=int, default=None, help=f"weight bits, one of {WEIGHT_BITS} (default 4; int8 PE: 8)")
+    p.add_argument(
+        "--wbits", type=int_in(1, 64), default=None, help=f"weight bits, one of {WEIGHT_BITS} (default 4; int8 PE: 8)"
+    )
     p.add_argument(
         "--wformat", choices=WEIGHT_FORMATS, default=None, help="unsigned with zero point (default) or signed"
     )
     p.add_argument("--act", choices=ACT_KINDS, default="int8", help="activation type")
-    p.add_argument("--group", type=int, default=128, help="quantization group size G (weights per scale/zero point)")
+    p.add_argument(
+        "--group", type=int_in(1), default=128, help="quantization group size G (weights per scale/zero point)"
+    )
     p.add_argument(
         "--acc-bits",
-        type=int,
+        type=int_in(0, 256),
         default=0,
         help="accumulator width in bits (default: 32 int8 PE, 48 INT8 act, 64 FP16 act, 32 FP32 accumulation)",
     )
@@ -45,7 +54,7 @@ def add_pe_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--serial-bits",
-        type=int,
+        type=int_in(0, 16),
         default=0,
         help=f"bits of S the serial group multiplier takes per cycle, one of {SERIAL_BITS}; it needs"
         " 16/bits cycles, so the group must be at least that long (default: 1, widened for short groups)",

@@ -40,7 +40,7 @@ from hw.cache import (
     staged_entry,
     tool_version,
 )
-from hw.cli import add_pe_arguments, pe_config_from
+from hw.cli import add_pe_arguments, array_dim, pe_config_from
 from hw.config import ArrayConfig, ConfigError, PEConfig
 from sim.cli import OneLineParser, add_tool_arguments, check_tool_output, fail, progress_lines
 from sim.files import write_json
@@ -294,8 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_pe_arguments(p)
     add_tool_arguments(p, 10.0, RESULT_FILE)
-    p.add_argument("--rows", type=int, help="synthesize an array of this many rows (with --cols); default: one PE")
-    p.add_argument("--cols", type=int, help="array columns C (with --rows)")
+    p.add_argument(
+        "--rows", type=array_dim, help="synthesize an array of this many rows (with --cols); default: one PE"
+    )
+    p.add_argument("--cols", type=array_dim, help="array columns C (with --rows)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     args = p.parse_args(argv)
     try:

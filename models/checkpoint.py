@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from sim.files import staged_folder
 
 
 def save_checkpoint(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, out: Path, results: dict) -> None:
     """`save_pretrained` of model and tokenizer plus one JSON file per `results` item ({file name: data}),
     written to a staging folder beside `out` and then swapped in for it."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with staged_folder(out) as stage:
         model.save_pretrained(stage)
         tokenizer.save_pretrained(stage)
         for name, data in results.items():
             (stage / name).write_text(json.dumps(data, indent=1) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        stage.rename(out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise

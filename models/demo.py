@@ -10,7 +10,9 @@
 5. print perplexity and cycles side by side; write out/demo/model/ (summary.json, the workloads,
    replay tables and plots).
 
-  python -m models.demo [--out out/demo/model] [--preset default] [--eval-windows 16]
+  python -m models.demo [-o out/demo/model] [--preset default] [--eval-windows 16] [--threads N]
+
+-o names a new folder or one an earlier demo wrote (it holds summary.json); --force replaces any other.
 """
 
 from __future__ import annotations
@@ -18,19 +20,16 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from tqdm import tqdm
-
-from hw.config import ArrayConfig
-from models import zoo
-from models.export import export
-from models.quant import QuantConfig, evaluate, quantize_model, set_engine
-from sim.cli import OneLineParser, positive_int
+from models.zoo.presets import PRESETS
+from sim.cli import OneLineParser, add_output_arguments, check_output, fail, positive_int
 from sim.files import atomic_write
-from sim.gemm import run_gemm
-from sim.perf_model import MemoryConfig
-from sim.replay import pe_types_for, replay, speedups, write_outputs
+
+if TYPE_CHECKING:  # torch, the zoo and the quantizer load in main(), after the arguments are checked
+    import torch
+
+PROG = "python -m models.demo"
 
 TASKS = ("code", "english", "math", "recall")
 SEQ = 256
@@ -40,6 +39,10 @@ ARRAY = 8  # rows = cols: a 4.6 M-parameter model keeps an 8x8 array busy in pre
 
 def quality(model: torch.nn.Module, windows: dict[str, list[torch.Tensor]]) -> dict[str, dict[str, float]]:
     """Perplexity and top-1 next-token accuracy per task on held-out windows."""
+    from tqdm import tqdm
+
+    from models.quant import evaluate
+
     return {task: evaluate(model, seqs) for task, seqs in tqdm(windows.items(), desc="evaluate", leave=False)}
 
 
@@ -48,10 +51,14 @@ def increase_pct(scores: dict[str, dict[str, float]], reference: dict[str, dict[
     return 100 * sum(scores[t]["ppl"] / reference[t]["ppl"] - 1 for t in TASKS) / len(TASKS)
 
 
-@torch.no_grad()
 def on_the_array(model: torch.nn.Module, ids: torch.Tensor) -> dict:
     """Logits of `ids` (1, T) with every QuantLinear on the cycle-exact 8x8 MixPE array, against torch's."""
-    expected = model(input_ids=ids).logits
+    import torch
+
+    from hw.config import ArrayConfig
+    from models.quant import set_engine
+    from sim.gemm import run_gemm
+
     gemms = []
 
     def engine(ops, pe):
@@ -59,11 +66,13 @@ def on_the_array(model: torch.nn.Module, ids: torch.Tensor) -> dict:
         gemms.append(cycles)
         return y
 
-    set_engine(model, engine)
-    try:
-        got = model(input_ids=ids).logits
-    finally:
-        set_engine(model, None)
+    with torch.no_grad():
+        expected = model(input_ids=ids).logits
+        set_engine(model, engine)
+        try:
+            got = model(input_ids=ids).logits
+        finally:
+            set_engine(model, None)
     return {
         "tokens": ids.shape[1],
         "gemms": len(gemms),
@@ -73,13 +82,30 @@ def on_the_array(model: torch.nn.Module, ids: torch.Tensor) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = OneLineParser(
-        prog="python -m models.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_output_arguments(p, "output folder (default out/demo/model; new, or an earlier demo's)", required=False)
+    p.set_defaults(out=Path("out/demo/model"))
+    p.add_argument(
+        "--preset", choices=list(PRESETS), default="default", help="zoo preset (tiny: seconds, a quick look)"
     )
-    p.add_argument("--out", type=Path, default=Path("out/demo/model"), help="output folder")
-    p.add_argument("--preset", default="default", help="zoo preset (tiny: seconds, for a quick look)")
     p.add_argument("--eval-windows", type=positive_int, default=16, help=f"held-out windows of {SEQ} tokens per task")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
     args = p.parse_args(argv)
+    try:
+        check_output(args.out, own="summary.json", force=args.force)
+    except ValueError as e:
+        return fail(PROG, e)
+    import torch
+    from tqdm import tqdm
+
+    from models import zoo
+    from models.export import export
+    from models.quant import QuantConfig, quantize_model
+    from sim.perf_model import MemoryConfig
+    from sim.replay import pe_types_for, replay, speedups, write_outputs
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
     fp32, tokenizer = zoo.load("base", args.preset)

@@ -1,8 +1,8 @@
 """python -m models.export: the accelerator workload of serving a model (a zoo name or a local checkpoint).
 
-    python -m models.export base --wbits 4 --group 128 --act int8 --prefill 256 --decode 16 -o out/w.json
-    python -m models.export base --preset tiny --group 32 --prefill 64 --decode 4 --tensors -o out/w.json
-    python -m sim.replay out/w.json --compare [--exact]
+    python -m models.export base --wbits 4 --group 128 --act int8 --prefill 256 --decode 16 -o out/w
+    python -m models.export base --preset tiny --group 32 --prefill 64 --decode 4 --tensors -o out/wt
+    python -m sim.replay out/wt --compare [--exact]
 
 Shape-only (default): every GEMM of prefilling S prompt tokens and decoding T tokens for B sequences,
 counted from the model's config by sim.model_shapes (its docstring states the rules); no weights are
@@ -18,8 +18,9 @@ about (1 + T) x the quantized model size. Attention GEMMs are shape-only in both
 
 lm_head runs on the accelerator, quantized like every linear; --fp-lm-head keeps it in FP32 on the
 host, out of the workload. With --uneven divisor (the default) a layer whose in_features the group
-does not divide gets the largest divisor below it (e.g. 86 for 688 at group 128). Bad input exits
-with code 2 and one line; nothing is written.
+does not divide gets the largest divisor below it (e.g. 86 for 688 at group 128). -o DIR receives
+workload.json (and workload.safetensors with --tensors), built in a staging folder and renamed into place.
+Bad input exits with code 2 and one line; nothing is written.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models.cli import check_models
-from sim.cli import OneLineParser, add_output_arguments, check_output, fail
+from models.zoo.presets import PRESETS
+from sim.cli import OneLineParser, add_output_arguments, add_quiet_argument, check_output, fail, positive_int
 from sim.model_shapes import ModelShape, add_builtin_arguments, shape_workload
-from sim.workload import UNEVEN_POLICIES, Attention, Linear, Workload
+from sim.workload import KV_BITS, UNEVEN_POLICIES, WORKLOAD_FILE, Attention, Linear, Workload, save_workload_folder
 
 if TYPE_CHECKING:  # torch, transformers and models.quant load in the functions, after the CLI checked its input
     import torch
@@ -50,12 +52,12 @@ class ExportError(ValueError):
     """An export that cannot run as asked; the message is one line naming the fix."""
 
 
-def checkpoint(model: str, preset: str = "default") -> Path:
+def checkpoint(model: str, preset: str = "default", progress: bool = True) -> Path:
     """The checkpoint folder of a zoo name (built if needed) or a local path, checked for a supported config."""
     from models import zoo
     from models.zoo.zoo import checkpoint_type
 
-    path = zoo.build(preset, progress=True)[model] if model in zoo.NAMES else Path(model)
+    path = zoo.build(preset, progress=progress)[model] if model in zoo.NAMES else Path(model)
     checkpoint_type(path)
     return path
 
@@ -181,6 +183,7 @@ def export(
     tensors: bool = False,
     preset: str = "default",
     text: Path | None = None,
+    progress: bool = True,
 ) -> Workload:
     """The workload of `model` (a zoo name or checkpoint folder); see the module docstring.
 
@@ -193,7 +196,7 @@ def export(
     from models.zoo import NAMES
 
     qcfg = qcfg or QuantConfig(uneven="divisor", quantize_lm_head=True)
-    path = checkpoint(model, preset)
+    path = checkpoint(model, preset, progress)
     name = model if model in NAMES else path.name
     config = AutoConfig.from_pretrained(path, local_files_only=True)
     if not tensors:
@@ -206,7 +209,7 @@ def export(
 def main(argv: Sequence[str] | None = None) -> int:
     p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="base, code, math, english (the zoo), or a local Hugging Face checkpoint folder")
-    add_output_arguments(p, "workload manifest to write (.json; a new file unless --force)", required=False)
+    add_output_arguments(p, "workload folder to write (workload.json; new, or an earlier export's)", required=False)
     p.add_argument("--output", dest="out", type=Path, help=argparse.SUPPRESS)  # the old spelling
     add_builtin_arguments(p, prefill=512)
     p.add_argument("--method", default="rtn", help="weight quantization for --tensors: rtn or gptq (default rtn)")
@@ -216,15 +219,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--fp-lm-head", action="store_true", help="keep lm_head in FP32 on the host, out of the workload")
     p.add_argument("--tensors", action="store_true", help="quantize, run the model and store every op's operands")
     p.add_argument("--text", type=Path, help="prompt text file for --tensors (default: the zoo's held-out English)")
-    p.add_argument("--preset", default="default", help="zoo preset for zoo names and texts (default: default)")
+    p.add_argument("--preset", choices=list(PRESETS), default="default", help="zoo preset for zoo names and texts")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", action="store_true", help="print the workload's totals as JSON")
+    add_quiet_argument(p)
     args = p.parse_args(argv)
     if args.out is None:
         p.error("the following arguments are required: -o/--out")
     try:
-        check_output(args.out, folder=False, force=args.force)
+        check_output(args.out, own=WORKLOAD_FILE, force=args.force)
         check_models(args.model)
+        if args.kv_bits not in KV_BITS:
+            raise ExportError(f"--kv-bits {args.kv_bits} unsupported: choose one of {', '.join(map(str, KV_BITS))}")
+        if args.text is not None and not args.text.is_file():
+            raise ExportError(f"--text {args.text} not found: pass a text file or omit --text")
         from models.quant import QuantConfig
+
+        if args.threads is not None:
+            import torch
+
+            torch.set_num_threads(args.threads)
 
         qcfg = QuantConfig(
             wbits=args.wbits,
@@ -236,19 +250,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             quantize_lm_head=not args.fp_lm_head,
         )
         workload = export(
-            args.model, args.prefill, args.decode, args.batch, qcfg, args.kv_bits, args.tensors, args.preset, args.text
+            args.model,
+            args.prefill,
+            args.decode,
+            args.batch,
+            qcfg,
+            args.kv_bits,
+            args.tensors,
+            args.preset,
+            args.text,
+            progress=not args.quiet,
         )
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        workload.save(args.out)
+        manifest = save_workload_folder(workload, args.out)
     except (ValueError, OSError) as e:  # ExportError, QuantError, WorkloadError, ZooError, OutputError ...
         return fail(PROG, e)
     totals = workload.totals()
     if args.json:
-        print(json.dumps({"output": str(args.out), "ops": len(workload.ops), **asdict(totals)}))
+        print(json.dumps({"output": str(manifest), "ops": len(workload.ops), **asdict(totals)}))
     else:
         linear = sum(isinstance(op, Linear) for op in workload.ops)
         print(
-            f"{args.out}: {len(workload.ops)} ops ({linear} linear, {len(workload.tensors)} with tensors),"
+            f"{manifest}: {len(workload.ops)} ops ({linear} linear, {len(workload.tensors)} with tensors),"
             f" {totals.gemms:,} GEMMs, {totals.macs:.3e} MACs, {totals.weight_bytes / 1e6:.2f} MB of weights"
         )
     return 0

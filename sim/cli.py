@@ -85,6 +85,7 @@ nonnegative_float = float_in(0.0)
 fraction = float_in(0.0, 1.0, low_open=True)  # a share of something, in (0, 1]
 positive_int = int_in(1)
 nonnegative_int = int_in(0)
+seed_int = int_in(0, 2**32 - 1)  # numpy's and torch's seed range
 
 
 # A clock period in ns: finite, positive, at most 1 ms (OpenSTA spins on an infinite period).

@@ -28,22 +28,17 @@ import json
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-from tqdm import tqdm
-
-from eda.preroute_clock import PreRouteClock
-from hw.build import write_design
 from hw.config import ArrayConfig, PEConfig
-from sim.cli import OneLineParser
-from sim.compare import COMPARED, MEMORY, MIXPE, compare_all, format_comparisons, pe_cost, pe_for, targets
-from sim.energy import PECost
+from sim.cli import OneLineParser, add_output_arguments, check_output, fail, seed_int
 from sim.files import atomic_write
-from sim.gemm import gemm_cycles, random_operands, run_gemm
-from sim.model_shapes import builtin_workload
-from sim.reference import real_gemm, reference_gemm, result_lsb
-from sim.replay import format_report, replay, speedups, write_outputs
 
+if TYPE_CHECKING:
+    from eda.preroute_clock import PreRouteClock
+    from sim.energy import PECost
+
+PROG = "python -m sim.demo"
 DEMO_PES = [
     PEConfig("mixpe", 4, "unsigned", "int8", 128),
     PEConfig("dequant", 4, "unsigned", "int8", 128),
@@ -55,6 +50,12 @@ SCALE_FRAC_BITS = 12  # real scale = S * 2**-12
 
 
 def run_case(pe: PEConfig, out: Path, seed: int, rtl: bool) -> dict:
+    import numpy as np
+
+    from hw.build import write_design
+    from sim.gemm import gemm_cycles, random_operands, run_gemm
+    from sim.reference import real_gemm, reference_gemm, result_lsb
+
     cfg = ArrayConfig(pe, 8, 8)
     verilog, _ = write_design(cfg, out / "verilog")
     rng = np.random.default_rng(seed)
@@ -88,6 +89,7 @@ def run_case(pe: PEConfig, out: Path, seed: int, rtl: bool) -> dict:
 def preroute_step() -> dict:
     """Step 5: the W4A8 MixPE PE's clock before routing (eda.preroute_clock), then replay_at_clocks."""
     from eda.preroute_clock import ensure_model, pe_preroute_clock
+    from sim.compare import MIXPE, pe_cost, pe_for
 
     pe = pe_for(MIXPE, "int8")  # the demo's W4A8 MixPE PE (DEMO_PES[0]), as the replay prices it
     model = ensure_model()
@@ -102,6 +104,10 @@ def replay_at_clocks(pe: PEConfig, cost: PECost, clock: PreRouteClock) -> dict:
     """Llama-2-7B W4A8 (prefill 2048 + decode 128) on a 32x32 array of `pe` at each clock source: `cost`'s
     (synthesized) and `clock`'s (RMST estimate, E2ESlack and, when cached, post-route); prints them side by side.
     Only this PE is re-clocked: the cross-PE comparison keeps every PE on the same (synthesized) source."""
+    from sim.compare import MEMORY
+    from sim.model_shapes import builtin_workload
+    from sim.replay import replay
+
     sources = {
         "synthesized (yosys + OpenSTA, no wires)": cost.fmax_mhz,
         "RMST estimate + OpenSTA, placed": clock.rmst_mhz,
@@ -126,14 +132,22 @@ def replay_at_clocks(pe: PEConfig, cost: PECost, clock: PreRouteClock) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = OneLineParser(
-        prog="python -m sim.demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
-    p.add_argument("--seed", type=int, default=0, help="seed for the random operands")
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_output_arguments(p, "output folder (default out/demo; new, or an earlier demo's)", required=False)
+    p.set_defaults(out=Path("out/demo"))
+    p.add_argument("--seed", type=seed_int, default=0, help="seed for the random operands")
     p.add_argument("--no-rtl", action="store_true", help="skip the cocotb + Icarus runs")
     p.add_argument("--no-preroute", action="store_true", help="skip step 5 (placement and E2ESlack's clock)")
     args = p.parse_args(argv)
+    try:
+        check_output(args.out, own="summary.json", force=args.force)
+    except ValueError as e:
+        return fail(PROG, e)
+    from tqdm import tqdm  # the model, Numba and the replay load after the arguments are checked
+
+    from sim.compare import COMPARED, MEMORY, MIXPE, compare_all, format_comparisons, pe_cost, pe_for, targets
+    from sim.model_shapes import builtin_workload
+    from sim.replay import format_report, replay, speedups, write_outputs
 
     rows = [run_case(pe, args.out, args.seed, not args.no_rtl) for pe in tqdm(DEMO_PES, desc="PE configurations")]
     print(f"\n8x8 output-stationary array, GEMM 64x64x512, group 128, real scale = S * 2^-{SCALE_FRAC_BITS}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -31,28 +32,41 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[str], ob
 @contextmanager
 def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
     """A private staging folder `.NAME-XXXX` beside `out` for the block to fill; when the block ends normally it
-    takes `out`'s place in one rename (an existing `out`, which the caller's check_output allowed, is removed only
-    after that). On an error, Ctrl-C or SIGTERM (sim.cli.sigterm_exits) the staging folder is removed and `out` is
-    untouched."""
+    takes `out`'s place by rename (an existing `out`, which the caller's check_output allowed, is moved aside first
+    and removed only after that). Two runs finishing at once both succeed, the later one's folder staying. On an
+    error, Ctrl-C or SIGTERM (sim.cli.sigterm_exits) the staging folder is removed and `out` is untouched."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
-    old = None
+    olds: list[Path] = []
     try:
         work.chmod(0o777 & ~_umask())  # mkdtemp makes it private; outputs get the usual permissions
         yield work
-        if out.exists() or out.is_symlink():
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-old-"))
-            os.replace(out, old / "previous")
-        os.replace(work, out)
+        for attempt in range(_SWAP_TRIES):
+            if out.exists() or out.is_symlink():
+                olds.append(Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-old-")))
+                try:
+                    os.replace(out, olds[-1] / "previous")
+                except FileNotFoundError:
+                    pass  # another run moved it aside first
+            try:
+                os.replace(work, out)
+                break
+            except OSError as e:  # another run put its folder in place between the two renames: try again
+                if e.errno not in (errno.ENOTEMPTY, errno.EEXIST) or attempt == _SWAP_TRIES - 1:
+                    raise
     except BaseException:
-        if old is not None and (old / "previous").exists() and not out.exists():
-            os.replace(old / "previous", out)  # the swap failed half-way: the user's folder comes back
+        if olds and (olds[-1] / "previous").exists() and not out.exists():
+            os.replace(olds[-1] / "previous", out)  # the swap failed half-way: the earlier folder comes back
         shutil.rmtree(work, ignore_errors=True)
         raise
     finally:
-        if old is not None:
+        for old in olds:
             shutil.rmtree(old, ignore_errors=True)
+
+
+# Renames staged_folder tries when concurrent runs of the same output keep replacing each other.
+_SWAP_TRIES = 5
 
 
 def _umask() -> int:

@@ -37,14 +37,16 @@ from pathlib import Path
 import numpy as np
 
 from hw.config import ArrayConfig, ConfigError, PEConfig
-from sim.cli import OneLineParser, check_output
+from sim.cli import OneLineParser, check_output, fail, int_in
 from sim.energy import CLOCK_GATING, PECost, array_area_um2, gemm_energy
 from sim.files import atomic_write
 from sim.perf_model import MemoryConfig, best_cost, dram_bound_cycles, gemm_cost
 from sim.schedule import SCHEDULES
-from sim.workload import Attention, Linear, Op, Workload, WorkloadError, load_workload
+from sim.workload import WORKLOAD_FILE, Attention, Linear, Op, Workload, WorkloadError, load_workload
 
 PE_TYPES = ("mixpe", "dequant", "int8", "mixpe_fp32", "dequant_fp32")  # *_fp32: PEConfig accumulate="fp32"
+
+PROG = "python -m sim.replay"
 
 
 class ReplayError(ValueError):
@@ -463,28 +465,32 @@ def format_report(reports: dict[str, Report], ratios: dict[str, dict], top: int 
 
 
 def load(spec: str, args: argparse.Namespace) -> Workload:
-    """A workload file, or a built-in model's shapes with the command line's settings."""
+    """A workload file or folder, or a built-in model's shapes with the command line's settings."""
     from sim.model_shapes import MODELS, builtin_from_args
 
-    if Path(spec).is_file():
+    if Path(spec).is_file() or (Path(spec) / WORKLOAD_FILE).is_file():
         return load_workload(spec)
     if spec in MODELS:
         return builtin_from_args(spec, args)
-    raise ReplayError(f"'{spec}' is neither a workload file nor a built-in model ({', '.join(MODELS)})")
+    raise ReplayError(f"'{spec}' is neither a workload file or folder nor a built-in model ({', '.join(MODELS)})")
 
 
-def clock_overrides(specs: list[str]) -> dict[str, float]:
-    """{PE type: MHz} from --clock PE=MHZ options; ReplayError naming a malformed one."""
+def clock_overrides(periods_ns: list[str], mhz: list[str] = ()) -> dict[str, float]:
+    """{PE type: MHz} from --clock-ns PE=NS options (the period, as every mixkit clock flag takes it) and the older
+    --clock PE=MHZ; ReplayError naming a malformed one."""
     clocks = {}
-    for spec in specs:
-        pe, _, mhz = spec.partition("=")
-        try:
-            value = float(mhz)
-        except ValueError:
-            value = float("nan")
-        if pe not in PE_TYPES or not 0 < value < math.inf:
-            raise ReplayError(f"--clock {spec!r}: expected PE=MHZ with PE one of {', '.join(PE_TYPES)} and MHZ > 0")
-        clocks[pe] = value
+    for flag, specs, unit in (("--clock-ns", periods_ns, "NS"), ("--clock", mhz, "MHZ")):
+        for spec in specs:
+            pe, _, text = spec.partition("=")
+            try:
+                value = float(text)
+            except ValueError:
+                value = math.nan
+            if pe not in PE_TYPES or not 0 < value < math.inf:
+                raise ReplayError(
+                    f"{flag} {spec!r}: expected PE={unit} with PE one of {', '.join(PE_TYPES)} and {unit} > 0"
+                )
+            clocks[pe] = 1000.0 / value if flag == "--clock-ns" else value
     return clocks
 
 
@@ -513,17 +519,15 @@ def predicted_clocks(specs: list[str]) -> dict[str, float]:
 def parser() -> argparse.ArgumentParser:
     from sim.model_shapes import add_builtin_arguments
 
-    p = OneLineParser(
-        prog="python -m sim.replay", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("workload", help="workload file (.json) or built-in model name (e.g. llama-2-7b)")
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("workload", help="workload folder or file (.json), or built-in model name (e.g. llama-2-7b)")
     p.add_argument("--pe", choices=PE_TYPES, default="mixpe", help="PE type of the array (default mixpe)")
     p.add_argument("--compare", action="store_true", help="replay on every PE type that supports the workload")
-    p.add_argument("--rows", type=int, default=32, help="array rows R (default 32)")
-    p.add_argument("--cols", type=int, default=32, help="array columns C (default 32)")
+    p.add_argument("--rows", type=int_in(1), default=32, help="array rows R (default 32)")
+    p.add_argument("--cols", type=int_in(1), default=32, help="array columns C (default 32)")
     p.add_argument("--exact", action="store_true", help="also run the workload's tensors through the cycle model")
-    p.add_argument("--act-buffer-kib", type=int, default=256, help="activation SRAM (KiB)")
-    p.add_argument("--weight-buffer-kib", type=int, default=512, help="weight SRAM (KiB)")
+    p.add_argument("--act-buffer-kib", type=int_in(1), default=256, help="activation SRAM (KiB)")
+    p.add_argument("--weight-buffer-kib", type=int_in(1), default=512, help="weight SRAM (KiB)")
     p.add_argument("--dram-bytes-per-cycle", type=float, default=32.0, help="DRAM bandwidth (bytes per array cycle)")
     p.add_argument("--no-double-buffer", action="store_true", help="fetch and compute do not overlap")
     p.add_argument(
@@ -535,13 +539,14 @@ def parser() -> argparse.ArgumentParser:
         " each, for comparing with SCALE-Sim); --exact always checks the hardware's schedule",
     )
     p.add_argument(
-        "--clock",
+        "--clock-ns",
         action="append",
         default=[],
-        metavar="PE=MHZ",
-        help="run PE type PE at MHZ instead of its synthesized clock, e.g. the post-route clock that"
-        " `python -m eda.flow` reports (repeatable)",
+        metavar="PE=NS",
+        help="run PE type PE at a clock period of NS ns (1000 / MHz) instead of its synthesized clock, e.g. the"
+        " post-route period `python -m eda.flow` reports achieving (repeatable)",
     )
+    p.add_argument("--clock", action="append", default=[], metavar="PE=MHZ", help=argparse.SUPPRESS)  # older form
     p.add_argument(
         "--clock-from",
         action="append",
@@ -579,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
         kinds = [args.pe]
         if args.compare:
             kinds = pe_types_for(precision.act)
-        clocks = clock_overrides(args.clock) | predicted_clocks(args.clock_from)
+        clocks = clock_overrides(args.clock_ns, args.clock) | predicted_clocks(args.clock_from)
         # Every configuration is checked before the first (possibly minutes-long) synthesis.
         configs = {kind: ArrayConfig(pe_config(kind, precision), args.rows, args.cols) for kind in kinds}
         reports = {}
@@ -592,10 +597,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.exact:
             extra["exact"] = exact_check(workload, args.pe, args.rows, args.cols, mem)
     except (WorkloadError, ReplayError, ConfigError, ValueError) as e:
-        print(f"sim.replay: error: {e}", file=sys.stderr)
-        return 2
+        return fail(PROG, e)
     except (SynthError, PowerError) as e:  # a synthesis or simulation tool is missing or failed
-        print(f"sim.replay: error: {e}", file=sys.stderr)
+        fail(PROG, e)
         return 1
     files = write_outputs(reports, extra, args.out, args.plots)
     if args.json:

@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from hw.config import ArrayConfig, ConfigError, PEConfig
-from sim.cli import OneLineParser, check_output
+from sim.cli import MAX_DIM, OneLineParser, add_quiet_argument, check_output, fail, int_in
 from sim.files import atomic_write
 from sim.perf_model import MemoryConfig
 from sim.replay import PE_TYPES, ReplayError, pe_config, replay, synthesized_cost
@@ -35,6 +35,8 @@ MAX_LOCAL_WORKERS = 256
 CHUNKS_PER_WORKER = 8
 # Seconds to wait for an external --scheduler to answer.
 CONNECT_TIMEOUT_S = 10
+
+PROG = "python -m sim.sweep"
 
 
 @dataclass(frozen=True)
@@ -192,11 +194,20 @@ def run_sweep(
     return [row for part in done for row in part]
 
 
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, not '{text}'") from None
+def _ints(low: int, high: int = MAX_DIM):
+    """A comma-separated list of integers, each in [low, high]."""
+    check = int_in(low, high)
+
+    def parse(text: str) -> list[int]:
+        try:
+            return [check(v) for v in text.split(",")]
+        except argparse.ArgumentTypeError as e:
+            if "not an integer" in str(e):
+                raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, not '{text}'") from None
+            raise
+
+    parse.__name__ = "integers"
+    return parse
 
 
 def _arrays(text: str) -> list[tuple[int, int]]:
@@ -225,25 +236,27 @@ def _names(choices: tuple[str, ...] | None = None):
 def main(argv: list[str] | None = None) -> int:
     from hw.power import PowerError
     from hw.synth import SynthError
-    from sim.model_shapes import MODELS
+    from sim.model_shapes import MAX_DECODE_STEPS, MODELS
 
-    p = OneLineParser(
-        prog="python -m sim.sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workloads", type=_names(tuple(MODELS)), default=["llama-2-7b"], help="built-in models")
     p.add_argument(
         "--arrays", type=_arrays, default=[(8, 8), (16, 16), (32, 32)], help="RxC list (default 8x8,16x16,32x32)"
     )
     p.add_argument("--pes", type=_names(PE_TYPES), default=["mixpe", "dequant", "int8"], help="PE types")
-    p.add_argument("--wbits", type=_ints, default=[4, 8], help="weight bits list (default 4,8)")
-    p.add_argument("--groups", type=_ints, default=[128], help="group sizes (default 128)")
+    p.add_argument("--wbits", type=_ints(1, 64), default=[4, 8], help="weight bits list (default 4,8)")
+    p.add_argument("--groups", type=_ints(1), default=[128], help="group sizes (default 128)")
     p.add_argument("--acts", type=_names(), default=["int8"], help="activation types (default int8)")
-    p.add_argument("--prefill", type=_ints, default=[512], help="prompt tokens, a list (default 512)")
-    p.add_argument("--decode", type=_ints, default=[32], help="decode steps, a list (default 32)")
+    p.add_argument("--prefill", type=_ints(0), default=[512], help="prompt tokens, a list (default 512)")
+    p.add_argument("--decode", type=_ints(0, MAX_DECODE_STEPS), default=[32], help="decode steps, a list (default 32)")
     p.add_argument("--scheduler", default=None, help="address of a Dask scheduler (default: a local cluster)")
-    p.add_argument("--workers", type=int, default=2, help="local cluster worker processes (default 2)")
+    p.add_argument(
+        "--workers", type=int_in(1, MAX_LOCAL_WORKERS), default=2, help="local cluster worker processes (default 2)"
+    )
     p.add_argument("-o", "--out", type=Path, default=Path("out/sweep"), help="output folder")
     p.add_argument("--force", action="store_true", help="overwrite an earlier sweep's files in the -o folder")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
+    add_quiet_argument(p)
     args = p.parse_args(argv)
     try:
         if args.scheduler is None and not 1 <= args.workers <= MAX_LOCAL_WORKERS:
@@ -261,15 +274,13 @@ def main(argv: list[str] | None = None) -> int:
             raise ReplayError("the sweep has no valid point: check --pes, --wbits and --acts")
         check_points(points)
     except (ConfigError, ReplayError, WorkloadError, ValueError) as e:
-        print(f"sim.sweep: error: {e}", file=sys.stderr)
-        return 2
+        return fail(PROG, e)
     try:
-        rows = run_sweep(points, MemoryConfig(), args.scheduler, args.workers)
+        rows = run_sweep(points, MemoryConfig(), args.scheduler, args.workers, progress=not args.quiet)
     except (OSError, TimeoutError) as e:
-        print(f"sim.sweep: error: Dask scheduler {args.scheduler}: {e}", file=sys.stderr)
-        return 2
+        return fail(PROG, f"Dask scheduler {args.scheduler}: {e}")
     except (SynthError, PowerError) as e:  # a synthesis or simulation tool is missing or failed
-        print(f"sim.sweep: error: {e}", file=sys.stderr)
+        fail(PROG, e)
         return 1
     front = pareto(rows)
     for r, f in zip(rows, front, strict=True):
@@ -282,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write(args.out / "sweep.csv", buf.getvalue())
     atomic_write(args.out / "sweep.json", json.dumps(rows, indent=1) + "\n")
     atomic_write(args.out / "pareto.png", _plot(rows, front))
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
     print(f"{'point':46s} {'GOPS/mm2':>9s} {'energy J':>9s} {'time s':>8s}  Pareto")
     for r in rows:
         name = f"{r['workload']} {r['pe']} {r['rows']}x{r['cols']} w{r['wbits']} g{r['group']} {r['act']}"

@@ -103,16 +103,16 @@ def _format_table(workload: Workload) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`show FILE [--json]` prints a workload; `builtin MODEL ... -o FILE` writes a built-in one."""
+    """`show FILE|DIR [--json]` prints a workload; `builtin MODEL ... -o DIR` writes a built-in one."""
     parser = OneLineParser(prog="python -m sim.workload", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     show = sub.add_parser("show", help="print a workload's ops and totals")
-    show.add_argument("file")
+    show.add_argument("file", help="a workload manifest, or a folder holding workload.json")
     show.add_argument("--json", action="store_true", help="print the manifest plus totals as JSON")
     builtin = sub.add_parser("builtin", help="write a shape-only workload of a known model")
     builtin.add_argument("model", help="one of " + ", ".join(MODELS))
     add_builtin_arguments(builtin)
-    add_output_arguments(builtin, "manifest to write (.json; a new file unless --force)", required=False)
+    add_output_arguments(builtin, "workload folder to write (new, or an earlier workload's)", required=False)
     builtin.add_argument("--output", dest="out", type=Path, help=argparse.SUPPRESS)  # the old spelling
     args = parser.parse_args(argv)
     if args.command == "builtin" and args.out is None:
@@ -125,11 +125,11 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(_format_table(workload))
         else:
-            check_output(args.out, folder=False, force=args.force)
+            check_output(args.out, own=WORKLOAD_FILE, force=args.force)
             workload = builtin_from_args(args.model, args)
-            workload.save(args.out)
+            manifest = save_workload_folder(workload, args.out)
             t = workload.totals()
-            print(f"{args.out}: {workload.model}, {len(workload.ops)} ops, {t.macs:.4e} MACs")
+            print(f"{manifest}: {workload.model}, {len(workload.ops)} ops, {t.macs:.4e} MACs")
     except (WorkloadError, OutputError) as e:
         parser.error(str(e))
     except OSError as e:

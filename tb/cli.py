@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -27,9 +26,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hw.build import design_name, emit, parse_config
-from hw.cli import add_pe_arguments
+from hw.cli import add_pe_arguments, array_dim
 from hw.config import ArrayConfig, ConfigError, PEConfig
-from sim.cli import OneLineParser
+from sim.cli import OneLineParser, add_quiet_argument, fail, int_in, seed_int
 from tb import runner
 from tb.runner import WAVE_FORMATS
 
@@ -39,6 +38,7 @@ if TYPE_CHECKING:  # tb.checks loads the Numba models: imported only once the fl
 SIMULATORS = ("icarus", "verilator", "amaranth")
 WAVES_BY_SIM = {"icarus": ("vcd", "fst"), "verilator": ("vcd", "fst"), "amaranth": ("vcd",)}
 MAX_CYCLES = 10_000_000
+PROG = "python -m tb"
 
 
 class UsageError(ValueError):
@@ -46,21 +46,22 @@ class UsageError(ValueError):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(prog="python -m tb", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_pe_arguments(p)
-    p.add_argument("--rows", type=int, default=4, help="array rows R")
-    p.add_argument("--cols", type=int, default=4, help="array columns C")
+    p.add_argument("--rows", type=array_dim, default=4, help="array rows R")
+    p.add_argument("--cols", type=array_dim, default=4, help="array columns C")
     p.add_argument("--pe-only", action="store_true", help="test a single PE instead of an array")
     p.add_argument("--sim", choices=SIMULATORS, default="icarus", help="simulator (default icarus)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random stimulus (default 0)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the random stimulus (default 0)")
     p.add_argument(
         "--cycles",
-        type=int,
+        type=int_in(1, MAX_CYCLES),
         default=1000,
         help="stimulus length in clock cycles, at least (whole dot products/tiles; default 1000)",
     )
     p.add_argument("--waves", type=Path, help="write signal traces to this new .vcd or .fst file")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_quiet_argument(p)
     # Test hook: the model runs a configuration with these fields changed (KEY=VALUE, e.g. acc_bits=16),
     # so a test can show the comparison fails against real simulator output. Not for users.
     p.add_argument("--model-override", action="append", default=[], help=argparse.SUPPRESS)
@@ -106,19 +107,19 @@ def lane_bits(cfg: PEConfig | ArrayConfig) -> dict[str, int]:
     return {p["name"]: p["lane_bits"] for p in manifest["ports"] if "lanes" in p and p["dir"] == "input"}
 
 
-def _progress_bar(total: int, sim: str):
+def _progress_bar(total: int, sim: str, quiet: bool = False):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=f"{sim}", unit="cycle", disable=None, leave=False)
+    return tqdm(total=total, desc=f"{sim}", unit="cycle", disable=True if quiet else None, leave=False)
 
 
-def run_cocotb(cfg: PEConfig | ArrayConfig, case: Case, sim: str, seed: int, waves: Path | None):
+def run_cocotb(cfg: PEConfig | ArrayConfig, case: Case, sim: str, seed: int, waves: Path | None, quiet: bool = False):
     """(out_valid, out_y) recorded by tb/tb_record.py on Icarus or Verilator."""
     lanes = case.want_valid.shape[1]
     with tempfile.TemporaryDirectory(prefix="mixkit-tb-") as tmp:
         files = {name: Path(tmp) / f"{name}" for name in ("case.npz", "record.npz", "progress")}
         np.savez(files["case.npz"], **case.inputs)
-        bar, done = _progress_bar(case.cycles, sim), threading.Event()
+        bar, done = _progress_bar(case.cycles, sim, quiet), threading.Event()
 
         def poll() -> None:  # the simulator runs in a child process; follow its progress file
             while not done.wait(0.5):
@@ -155,17 +156,17 @@ def run_cocotb(cfg: PEConfig | ArrayConfig, case: Case, sim: str, seed: int, wav
             return record["valid"], record["y"]
 
 
-def run_amaranth(cfg: PEConfig | ArrayConfig, case: Case, waves: Path | None):
+def run_amaranth(cfg: PEConfig | ArrayConfig, case: Case, waves: Path | None, quiet: bool = False):
     from tb.amaranth_sim import trace_amaranth
 
-    bar = _progress_bar(case.cycles, "amaranth")
+    bar = _progress_bar(case.cycles, "amaranth", quiet)
     try:
         return trace_amaranth(cfg, case.inputs, case.cycles, waves, progress=lambda t: bar.update(1))
     finally:
         bar.close()
 
 
-def simulate(cfg: PEConfig | ArrayConfig, case: Case, sim: str, seed: int, waves: Path | None):
+def simulate(cfg: PEConfig | ArrayConfig, case: Case, sim: str, seed: int, waves: Path | None, quiet: bool = False):
     """Run the case on a simulator, writing waves (if asked) only once the run has finished."""
     staged = None
     if waves is not None:
@@ -173,9 +174,9 @@ def simulate(cfg: PEConfig | ArrayConfig, case: Case, sim: str, seed: int, waves
         staged.unlink(missing_ok=True)
     try:
         if sim == "amaranth":
-            got = run_amaranth(cfg, case, staged)
+            got = run_amaranth(cfg, case, staged, quiet)
         else:
-            got = run_cocotb(cfg, case, sim, seed, staged)
+            got = run_cocotb(cfg, case, sim, seed, staged, quiet)
         if staged is not None:
             staged.rename(waves)
         return got
@@ -213,25 +214,21 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         cfg = parse_config(args)
-        if not 1 <= args.cycles <= MAX_CYCLES:
-            raise UsageError(f"--cycles {args.cycles} out of range: choose 1..{MAX_CYCLES}")
         check_waves(args.waves, args.sim)
         model_cfg = model_config(cfg, args.model_override)
     except (ConfigError, UsageError, ValueError, TypeError) as e:
-        print(f"python -m tb: error: {e}", file=sys.stderr)
-        return 2
+        return fail(PROG, e)
     from tb.checks import compare, make_case
 
     case = make_case(model_cfg, args.seed, args.cycles)
     if not args.json:
         print(f"{design_name(cfg)} on {args.sim}: {case.cycles} cycles, seed {args.seed}")
     try:
-        got_valid, got_y = simulate(cfg, case, args.sim, args.seed, args.waves)
+        got_valid, got_y = simulate(cfg, case, args.sim, args.seed, args.waves, args.quiet)
     except Exception as e:  # a missing or failing simulator: one line, not a traceback
         if not isinstance(e, (RuntimeError, OSError)):
             raise
-        print(f"python -m tb: error: {e}", file=sys.stderr)
-        return 2
+        return fail(PROG, e)
     checks = compare(cfg, case, got_valid, got_y)
     report(checks, cfg, args.sim, args.seed, case.cycles, args.json)
     return 0 if all(c.passed for c in checks) else 1

@@ -84,16 +84,17 @@ def test_tensor_export_replays_exactly(tiny_zoo, tmp_path) -> None:
 
 
 def test_cli_shape_export_and_uneven_groups(tiny_zoo, tmp_path, capsys) -> None:
-    out = tmp_path / "shape.json"
+    out = tmp_path / "shape"
     args = [str(tiny_zoo["base"]), "--preset", "tiny", "--group", "48", "--prefill", "16", "--decode", "2"]
     assert main([*args, "--fp-lm-head", "--json", "-o", str(out)]) == 0
     totals = json.loads(capsys.readouterr().out)
     w = load_workload(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shape"] and totals["output"] == str(out / "workload.json")
     assert totals["ops"] == len(w.ops) and w.meta["host_ops"] == ["lm_head"]
     assert not any("lm_head" in op.name for op in w.ops)
     groups = {op.name.rsplit(".", 1)[-1]: op.group for op in w.ops if isinstance(op, Linear)}
     assert groups["q_proj"] == 32 and groups["down_proj"] == 40  # 48 fits neither 64 nor 160
-    assert main([*args, "--uneven", "error", "-o", str(tmp_path / "no.json")]) == 2
+    assert main([*args, "--uneven", "error", "-o", str(tmp_path / "no")]) == 2
     assert "group" in capsys.readouterr().err
 
 
@@ -122,14 +123,14 @@ def test_bad_input_is_one_line_and_writes_nothing(tiny_zoo, tmp_path, capsys, ca
         extra = ["--tensors", "--batch", "2"]
     else:
         extra = ["--tensors", "--prefill", "4000"]
-    out = tmp_path / "out" / "w.json"
+    out = tmp_path / "out" / "w"
     assert (
         main([model, "--preset", "tiny", "--group", "32", "--prefill", "8", "--decode", "1", *extra, "-o", str(out)])
         == 2
     )
     err = capsys.readouterr().err.strip()
     assert match in err and "\n" not in err
-    assert not out.exists() and not out.with_suffix(".safetensors").exists()
+    assert not out.exists() and (not out.parent.exists() or not any(out.parent.iterdir()))
 
 
 def test_demo_runs_a_zoo_model_on_the_array(tiny_zoo) -> None:

@@ -52,7 +52,7 @@ def test_fuse_then_export_the_pruned_workload(tiny_zoo, tmp_path, capsys):
     model = AutoModelForCausalLM.from_pretrained(out)
     assert model.config.num_hidden_layers == 1 and len(model.model.layers) == 1
 
-    workload = tmp_path / "w.json"
+    workload = tmp_path / "w"
     args = [str(out), "--preset", "tiny", "--wbits", "4", "--group", "32", "--prefill", "16", "--decode", "1"]
     assert export_main([*args, "--tensors", "-o", str(workload)]) == 0
     ops = [op.name for op in load_workload(workload).ops if isinstance(op, Linear)]

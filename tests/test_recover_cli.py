@@ -15,9 +15,10 @@ POOL = ["--preset", "tiny", "--pool-size", "8", "--drop", "1"]
 
 def test_select_then_train(tiny_zoo, tmp_path, capsys):
     base = str(tiny_zoo["base"])
-    sel = tmp_path / "sel.json"
+    sel = tmp_path / "sel"
     assert main(["select", base, "--pruned", base, "--budget", "0.3", "-o", str(sel), "--json", *POOL]) == 0
-    doc = json.loads(sel.read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sel"]  # no staging folder left beside it
+    doc = json.loads((sel / "selection.json").read_text())
     printed = json.loads(capsys.readouterr().out)
     assert printed["selected"] == doc["selected"] == len(doc["samples"]) > 0
     assert doc["method"] == "paser" and doc["selected_tokens"] <= doc["budget_tokens"]
@@ -37,9 +38,9 @@ def test_select_then_train(tiny_zoo, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["select", "base", "--pruned", "base", "--budget", "0", "-o", "{tmp}/s.json", *POOL], "--budget: 0 is"),
-        (["select", "base", "--pruned", "base", "--budget", "0.1", "--method", "best", "-o", "{tmp}/s.json"], "method"),
-        (["select", "base", "--pruned", "base", "--budget", "0.1", "-o", "{tmp}/no/s.json"], "does not exist"),
+        (["select", "base", "--pruned", "base", "--budget", "0", "-o", "{tmp}/s", *POOL], "--budget: 0 is"),
+        (["select", "base", "--pruned", "base", "--budget", "0.1", "--method", "best", "-o", "{tmp}/s"], "method"),
+        (["select", "base", "--pruned", "base", "--budget", "0.1", "-o", "{tmp}/bad.json"], "is a file: name a new"),
         (
             [
                 "select",
@@ -51,7 +52,7 @@ def test_select_then_train(tiny_zoo, tmp_path, capsys):
                 "--pool",
                 "{tmp}/bad.json",
                 "-o",
-                "{tmp}/s.json",
+                "{tmp}/s",
                 *POOL,
             ],
             "not valid JSON",
@@ -67,7 +68,7 @@ def test_select_then_train(tiny_zoo, tmp_path, capsys):
                 "--drop",
                 "7",
                 "-o",
-                "{tmp}/s.json",
+                "{tmp}/s",
                 "--preset",
                 "tiny",
             ],
@@ -94,4 +95,4 @@ def test_bad_input_is_one_line_and_exit_2(tiny_zoo, tmp_path, capsys, args, mess
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
-    assert not (tmp_path / "s.json").exists() and not (tmp_path / "out").exists() and not (tmp_path / "c").exists()
+    assert not (tmp_path / "s").exists() and not (tmp_path / "out").exists() and not (tmp_path / "c").exists()

@@ -225,18 +225,16 @@ def test_invalid_workload_is_not_saved(tmp_path: Path) -> None:
 
 def test_cli_show_and_builtin(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert (
-        main(
-            ["builtin", "mistral-7b", "--prefill", "8", "--decode", "2", "--batch", "2", "-o", str(tmp_path / "m.json")]
-        )
+        main(["builtin", "mistral-7b", "--prefill", "8", "--decode", "2", "--batch", "2", "-o", str(tmp_path / "m")])
         == 0
     )
     capsys.readouterr()
-    assert main(["show", str(tmp_path / "m.json")]) == 0
+    assert main(["show", str(tmp_path / "m")]) == 0
     out = capsys.readouterr().out
     assert "decode.t2.layers.attn_pv" in out and out.splitlines()[-1].startswith("total: ")
-    assert main(["show", "--json", str(tmp_path / "m.json")]) == 0
+    assert main(["show", "--json", str(tmp_path / "m")]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["totals"]["macs"] == load_workload(tmp_path / "m.json").totals().macs
+    assert shown["totals"]["macs"] == load_workload(tmp_path / "m").totals().macs
 
 
 @pytest.mark.parametrize(
@@ -247,20 +245,21 @@ def test_cli_show_and_builtin(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
         ["builtin", "llama-2-7b", "--group", "100", "-o", "OUT"],
         ["builtin", "llama-2-7b", "--batch", "0", "-o", "OUT"],
         ["builtin", "llama-2-7b", "--prefill", "x", "-o", "OUT"],
-        ["builtin", "llama-2-7b", "-o", "NODIR/w.json"],
+        ["builtin", "llama-2-7b", "-o", "FILE/w"],
         ["show", "MISSING"],
         ["frobnicate"],
     ],
 )
 def test_cli_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str]) -> None:
-    args = [a.replace("OUT", str(tmp_path / "w.json")).replace("NODIR", str(tmp_path / "no")) for a in args]
+    (tmp_path / "file").write_text("a user's file\n")
+    args = [a.replace("OUT", str(tmp_path / "w")).replace("FILE", str(tmp_path / "file")) for a in args]
     args = [a.replace("MISSING", str(tmp_path / "missing.json")) for a in args]
     with pytest.raises(SystemExit) as excinfo:
         main(args)
     assert excinfo.value.code == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("python -m sim.workload") and err.count("\n") == 1
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
 
 
 def test_cli_as_module(tmp_path: Path) -> None:
@@ -268,7 +267,7 @@ def test_cli_as_module(tmp_path: Path) -> None:
     bad.write_text('{"format": 1, "model": "x", "meta": {}, "ops": [{"kind": "linear", "name": "a"}]}')
     for args, message in (
         (["show", str(bad)], f"{bad}: op 0 'a': field 'm' is missing, expected it in every linear op"),
-        (["builtin", "llama-2-7b", "--kv-bits", "1", "-o", str(tmp_path / "w.json")], "field 'kv_bits' is 1"),
+        (["builtin", "llama-2-7b", "--kv-bits", "1", "-o", str(tmp_path / "w")], "field 'kv_bits' is 1"),
     ):
         run = subprocess.run([sys.executable, "-m", "sim.workload", *args], cwd=ROOT, capture_output=True, text=True)
         assert run.returncode == 2 and run.stdout == ""

@@ -50,7 +50,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         s.add_argument("--method", type=_methods, default=["spacegnn"], help="comma-separated methods or 'all'")
         s.add_argument("--seeds", type=positive_int, default=3, help="number of seeds 0..N-1 (default 3)")
         s.add_argument("--data-dir", type=Path, help="paper datasets' folder ($MIXKIT_GAD_DATA or ./datasets)")
-        s.add_argument("--out", type=Path, default=Path("out/anomaly"), help="output folder (default out/anomaly)")
+        s.add_argument(
+            "-o", "--out", type=Path, default=Path("out/anomaly"), help="output folder (default out/anomaly)"
+        )
         s.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
         add_quiet_argument(s)
         if name == "train":

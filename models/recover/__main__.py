@@ -1,5 +1,5 @@
-"""python -m models.recover select MODEL --pruned PRUNED --budget 0.1 -o SEL.json: choose recovery data (PASER).
-python -m models.recover train PRUNED --selection SEL.json -o OUT: LoRA-recover a pruned model on a selection.
+"""python -m models.recover select MODEL --pruned PRUNED --budget 0.1 -o SEL: choose recovery data (PASER).
+python -m models.recover train PRUNED --selection SEL -o OUT: LoRA-recover a pruned model on a selection.
 python -m models.recover compare MODEL --pruned PRUNED -o DIR: every method at several budgets, trained and scored.
 
 MODEL (the original) and PRUNED are zoo names (base, code, math, english; built for --preset if needed) or local
@@ -13,7 +13,8 @@ capability}). --budget is a fraction of the pool's tokens (BOS + instruction + r
 instruction embeddings, budget by per-cluster degradation JSD(original, pruned), priority JSD / log(tokens^2),
 concept-consistency filter), random, ifd (Cherry-LLM instruction-following difficulty, highest first), full.
 
-select writes SEL.json (settings, per-cluster figures, selection time in s, the chosen samples). train fine-tunes
+select writes the folder SEL holding selection.json (settings, per-cluster figures, selection time in s, the chosen
+samples); train's --selection takes that folder or the selection.json in it. train fine-tunes
 LoRA adapters (rank --rank, alpha 2 x rank) for --epochs epochs, merges them, and writes OUT (save_pretrained
 model + tokenizer + recover.json with held-out perplexity and top-1 accuracy per task before and after).
 compare writes DIR/compare.json and DIR/compare.png (quality vs budget per method). Perplexity is per token;
@@ -40,6 +41,7 @@ from sim.cli import (
 
 PROG = "python -m models.recover"
 RESULT = "recover.json"
+SELECTION = "selection.json"  # what `select -o DIR` writes into DIR
 
 
 def _budgets(text: str) -> list[float]:
@@ -62,11 +64,11 @@ def parser() -> OneLineParser:
     s.add_argument("--pruned", required=True, help="the pruned model: zoo name or checkpoint folder")
     s.add_argument("--budget", type=fraction, required=True, help="fraction of the pool's tokens to select, in (0, 1]")
     s.add_argument("--method", default="paser", choices=METHODS, help="selection method (default paser)")
-    add_output_arguments(s, "selection file to write (JSON; new unless --force)")
+    add_output_arguments(s, f"folder for {SELECTION} (new, or an earlier select's)")
     _pool(s)
     t = sub.add_parser("train", help="LoRA-recover a pruned model on a selection file")
     t.add_argument("pruned", help="the pruned model: zoo name or checkpoint folder")
-    t.add_argument("--selection", type=Path, required=True, help="file written by `select`")
+    t.add_argument("--selection", type=Path, required=True, help=f"folder written by `select` (or its {SELECTION})")
     add_output_arguments(t, "output folder for the recovered model (new, or an earlier train's)")
     _train(t)
     c = sub.add_parser("compare", help="train every method at every budget and plot quality vs budget")
@@ -168,7 +170,10 @@ def select_command(args: argparse.Namespace) -> dict:
         "settings": _settings(args),
         "scoring_seconds": scored.seconds,
     }
-    doc = save_selection(args.out, sel, scored, meta)
+    from sim.files import staged_folder
+
+    with staged_folder(args.out) as work:
+        doc = save_selection(work / SELECTION, sel, scored, meta)
     return {k: v for k, v in doc.items() if k not in ("samples", "indices")}
 
 
@@ -176,7 +181,7 @@ def train_command(args: argparse.Namespace) -> dict:
     from models.recover.pipeline import load_model, load_selection, parse_drop, quality, train_copy
 
     settings = _train_settings(args)
-    samples, doc = load_selection(args.selection)
+    samples, doc = load_selection(_selection_file(args.selection))
     pruned, tokenizer = load_model(args.pruned, args.preset, parse_drop(args.drop))
     before = quality(pruned, tokenizer, args.preset, args.seed)
     model, stats = train_copy(pruned, tokenizer, samples, {**settings, "seed": args.seed}, progress=True)
@@ -246,6 +251,11 @@ def report(result: dict) -> str:
     )
 
 
+def _selection_file(path: Path) -> Path:
+    """The selection.json of a `select` folder, or `path` itself if it names a file."""
+    return path / SELECTION if path.is_dir() else path
+
+
 def check(args: argparse.Namespace) -> None:
     """Methods known, the output path free (or this tool's), input files whole; no heavy import."""
     if args.command == "compare":
@@ -253,14 +263,12 @@ def check(args: argparse.Namespace) -> None:
         bad = [m for m in methods if m not in METHODS]
         if bad or not methods:
             raise ValueError(f"unknown method {bad[0] if bad else '(none)'!r} in --methods: use {', '.join(METHODS)}")
-    own = {"select": (), "train": RESULT, "compare": "compare.json"}[args.command]
-    check_output(args.out, folder=args.command != "select", own=own, force=args.force)
-    if args.command == "select" and not args.out.absolute().parent.is_dir():
-        raise ValueError(f"the folder of {args.out} does not exist: create it or choose another -o path")
+    own = {"select": SELECTION, "train": RESULT, "compare": "compare.json"}[args.command]
+    check_output(args.out, own=own, force=args.force)
     if args.command == "train":
         from models.files import read_json
 
-        read_json(args.selection, "write one with `python -m models.recover select`")
+        read_json(_selection_file(args.selection), "write one with `python -m models.recover select`")
     if getattr(args, "pool", None) is not None:
         from models.files import read_json
 

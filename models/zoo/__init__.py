@@ -7,63 +7,17 @@ token_windows(tokenizer, "code", "test", seq_len=128, limit=64)   # the same as 
 evaluate(model, tokenizer)            # per task: ppl, top1 (+ answer_top1, exact_match)
 """
 
-from __future__ import annotations
+from models.lazy import lazy_exports
 
-import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-from models.zoo import data
-from models.zoo.data import TASKS, texts_for
-from models.zoo.errors import ZooError
-from models.zoo.evaluate import evaluate as _evaluate
-from models.zoo.evaluate import perplexity
-from models.zoo.presets import PRESETS, get_preset
-from models.zoo.zoo import NAMES, build, build_result, load
-
-__all__ = [
-    "NAMES",
-    "PRESETS",
-    "TASKS",
-    "ZooError",
-    "build",
-    "build_result",
-    "calibration_windows",
-    "evaluate",
-    "load",
-    "perplexity",
-    "task_texts",
-    "token_windows",
-]
-
-
-def task_texts(task: str, split: str = "test", preset: str = "default", seed: int = 0) -> list[str]:
-    """Texts of `task` ("code", "math", "english", "recall") in `split` ("test": held out; "train")."""
-    return texts_for(task, split, get_preset(preset), seed)
-
-
-def evaluate(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, preset: str = "default", seed: int = 0
-) -> dict[str, dict[str, float]]:
-    """Held-out scores per task: ppl, top1 (next-token accuracy), and for math/recall answer_top1 and
-    exact_match (greedy answer exactly right; for recall, the recall accuracy)."""
-    return _evaluate(model, tokenizer, get_preset(preset), seed)
-
-
-def token_windows(
-    tokenizer: PreTrainedTokenizerBase,
-    task: str,
-    split: str = "test",
-    seq_len: int = 128,
-    limit: int = 64,
-    preset: str = "default",
-    seed: int = 0,
-) -> list[torch.Tensor]:
-    """Up to `limit` consecutive (seq_len,) token windows of a task's texts, tokenized by `tokenizer`."""
-    return data.token_windows(tokenizer, task, split, seq_len, limit, get_preset(preset), seed)
-
-
-def calibration_windows(
-    tokenizer: PreTrainedTokenizerBase, seq_len: int = 128, count: int = 32, preset: str = "default", seed: int = 0
-) -> list[torch.Tensor]:
-    """`count` (seq_len,) windows of English and code training text, for GPTQ calibration."""
-    return data.calibration_windows(tokenizer, seq_len, count, get_preset(preset), seed)
+# Exports load on first use, so `python -m models.zoo --bad-flag` answers before torch is imported.
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "api": ["calibration_windows", "evaluate", "task_texts", "token_windows"],
+        "data": ["TASKS"],
+        "errors": ["ZooError"],
+        "evaluate": ["perplexity"],
+        "presets": ["PRESETS"],
+        "zoo": ["NAMES", "build", "build_result", "load"],
+    },
+)

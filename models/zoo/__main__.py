@@ -15,9 +15,8 @@ import json
 import sys
 
 from models.zoo.errors import ZooError
-from models.zoo.evaluate import table
 from models.zoo.presets import PRESETS
-from sim.cli import OneLineParser, fail
+from sim.cli import OneLineParser, fail, positive_int, seed_int
 
 PROG = "python -m models.zoo"
 
@@ -30,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("model", help="base, code, math, english, or a local Hugging Face checkpoint folder")
     for s in (b, e):
         s.add_argument("--preset", choices=list(PRESETS), default="default", help="zoo size (default: default)")
-        s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+        s.add_argument("--seed", type=seed_int, default=0, help="random seed (default: 0)")
+        s.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
         s.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = p.parse_args(argv)
     if args.cmd == "eval":
@@ -41,10 +41,14 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as err:
             return fail(PROG, err)
 
-    from models.zoo import zoo  # heavy imports only after the arguments are known to be good
-    from models.zoo.evaluate import evaluate
+    import torch  # heavy imports only after the arguments are known to be good
+
+    from models.zoo import zoo
+    from models.zoo.evaluate import evaluate, table
     from models.zoo.presets import get_preset
 
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     try:
         if args.cmd == "build":
             zoo.build(args.preset, args.seed, progress=True)
