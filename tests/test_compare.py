@@ -15,7 +15,7 @@ COSTS = {
 
 @pytest.fixture
 def fixed_costs(monkeypatch):
-    monkeypatch.setattr(compare, "pe_cost", lambda cfg: COSTS[cfg.pe])
+    monkeypatch.setattr(compare, "pe_cost", lambda cfg, source="synthesized": COSTS[cfg.pe])
 
 
 def test_decode_runs_packed_near_the_dram_bound(fixed_costs):
@@ -66,3 +66,8 @@ def test_targets_pick_the_strongest_dequant_baseline():
         table.count("\n") == 1 + len(iso)
         and "| W4A8, prefill 2048 only | dequant_fp32 (x) | 1.00× | 1.60× | 2.00× |" in table
     )
+
+
+def test_an_unknown_cost_source_is_refused():
+    with pytest.raises(ValueError, match="cost source 'placed': choose one of synthesized, routed"):
+        compare.pe_cost(compare.pe_for("mixpe", "int8"), "placed")
