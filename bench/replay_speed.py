@@ -214,15 +214,16 @@ def array_check(size: int) -> dict:
 
 
 def clock_spec(text: str) -> tuple[str, float]:
-    """NAME=MHZ with NAME a W4A8 entry of COMPARED and MHZ finite and positive (argparse type)."""
-    name, _, mhz = text.partition("=")
+    """NAME=NS (a clock period, as every mixkit clock flag takes it) with NAME a W4A8 entry of COMPARED and NS
+    finite and positive (argparse type): (NAME, MHz)."""
+    name, _, ns = text.partition("=")
     try:
-        value = float(mhz)
+        value = float(ns)
     except ValueError:
         value = math.nan
     if name not in COMPARED or "int8" not in COMPARED[name].acts or not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=MHZ, NAME a W4A8 PE of sim/compare.py, MHZ > 0")
-    return name, value
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=NS, NAME a W4A8 PE of sim/compare.py, NS > 0")
+    return name, 1000.0 / value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,12 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5, help="timed replays (median reported)")
     p.add_argument("--markdown", action="store_true", help="also print the comparison as a Markdown table")
     p.add_argument(
-        "--clock",
+        "--clock-ns",
+        dest="clock",
         type=clock_spec,
         action="append",
         default=[],
-        help="NAME=MHZ: also compare the W4A8 PEs at these clocks (e.g. post-route ones; give mixpe and each"
-        " baseline; repeatable)",
+        help="NAME=NS: also compare the W4A8 PEs at these clock periods (give mixpe and each baseline;"
+        " repeatable)",
     )
     p.add_argument(
         "--costs",
