@@ -42,11 +42,16 @@ def task_texts(task: str, split: str = "test", preset: str = "default", seed: in
 
 
 def evaluate(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, preset: str = "default", seed: int = 0
-) -> dict[str, dict[str, float]]:
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    preset: str = "default",
+    seed: int = 0,
+    items: bool = False,
+) -> dict[str, dict]:
     """Held-out scores per task: ppl, top1 (next-token accuracy), and for math/recall answer_top1 and
-    exact_match (greedy answer exactly right; for recall, the recall accuracy)."""
-    return _evaluate(model, tokenizer, get_preset(preset), seed)
+    exact_match (greedy answer exactly right; for recall, the recall accuracy); with `items` also per-text
+    item_nll (and item_exact) lists for paired statistics."""
+    return _evaluate(model, tokenizer, get_preset(preset), seed, items)
 
 
 def token_windows(
