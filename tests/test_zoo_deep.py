@@ -51,7 +51,8 @@ def test_per_item_scores_agree_with_the_pooled_ones(mini):
     answers = [3] * len(texts)
     scores = score_texts(model, tokenizer, texts, answers, items=True)
     assert len(scores["item_nll"]) == len(scores["item_exact"]) == len(texts)
-    lengths = torch.tensor([len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts], dtype=torch.float64)
+    lengths = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    lengths = torch.tensor(lengths, dtype=torch.float64)
     pooled = float((torch.tensor(scores["item_nll"], dtype=torch.float64) * lengths).sum() / lengths.sum())
     assert pooled == pytest.approx(scores["nll"], rel=1e-5)
     assert sum(scores["item_exact"]) / len(texts) == pytest.approx(scores["exact_match"])
