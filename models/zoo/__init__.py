@@ -3,6 +3,7 @@
 paths = build("tiny")                 # {"base", "code", "math", "english"} -> checkpoint folders (cached)
 model, tokenizer = load("math")       # or load("/path/to/any/llama/checkpoint")
 texts = task_texts("code", "test")    # held-out texts; tasks: code, math, english, recall
+drawn_windows(tokenizer, "test", 256, 64, draw=1)   # code and English windows drawn by a seed (benches)
 token_windows(tokenizer, "code", "test", seq_len=128, limit=64)   # the same as token windows
 evaluate(model, tokenizer)            # per task: ppl, top1 (+ answer_top1, exact_match)
 """
@@ -28,6 +29,7 @@ __all__ = [
     "build",
     "build_result",
     "calibration_windows",
+    "drawn_windows",
     "evaluate",
     "load",
     "perplexity",
@@ -72,3 +74,17 @@ def calibration_windows(
 ) -> list[torch.Tensor]:
     """`count` (seq_len,) windows of English and code training text, for GPTQ calibration."""
     return data.calibration_windows(tokenizer, seq_len, count, get_preset(preset), seed)
+
+
+def drawn_windows(
+    tokenizer: PreTrainedTokenizerBase,
+    split: str,
+    seq_len: int,
+    count: int,
+    preset: str = "default",
+    draw: int = 0,
+    pool: int = 160,
+) -> torch.Tensor:
+    """(count, seq_len) code and English windows of `split`, half each, drawn by the seed `draw` from the first
+    `pool` windows of each task: the same corpus split whatever the draw."""
+    return data.drawn_windows(tokenizer, split, seq_len, count, pool, get_preset(preset), draw)

@@ -103,8 +103,8 @@ PRESETS: dict[str, Preset] = {
         finetune_lr=5e-4,
         eval_tokens=20_000,
     ),
-    # the model benches' default: 12 layers, narrower, 1.5 times the default's pretraining tokens (about 2.9 M
-    # parameters; measured build time in bench/results/zoo_train.json, target at most 40 minutes on 2 cores)
+    # the model benches' default: 12 layers, half the default's width, the default's pretraining tokens (about 2.9 M
+    # parameters; wall and CPU time of its build in bench/results/zoo_train.json)
     "deep": Preset(
         name="deep",
         vocab_size=4096,
@@ -124,9 +124,9 @@ PRESETS: dict[str, Preset] = {
         n_recall_test=200,
         recall_pairs=20,
         batch_size=8,
-        base_tokens=1_200_000,
+        base_tokens=800_000,
         base_lr=2e-3,
-        finetune_tokens=100_000,
+        finetune_tokens=50_000,
         finetune_lr=5e-4,
         eval_tokens=20_000,
     ),
