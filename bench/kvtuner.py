@@ -23,7 +23,7 @@ the CI of the paired difference excludes 0.
 Target: a tuned config at <= 3.5 stored bits per element with lower KL than KV4 (CI of the difference below 0).
 
     python -m bench.kvtuner [--preset deep] [--recall RECIPE] [--seeds 0,1,2] [--trials 24] [--windows 64]
-                            [--prompts 128] [--residual 32]
+                            [--prompts 128] [--residual 32] [--jobs 1]
 
 Prints a table and writes bench/results/kvtuner.json and bench/results/kvtuner.png.
 """
@@ -33,8 +33,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import platform
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -85,6 +87,52 @@ def _plot(runs: dict, model: str, path: str) -> None:
     plt.close(fig)
 
 
+def _model(args: argparse.Namespace) -> tuple:
+    """(model, tokenizer or None, MQAR shape or None, window length in tokens, description) of the run."""
+    if args.recall:
+        model, _ = zoo.load(build_recall(args.recall, 0))
+        shape = get_recipe(args.recall).eval_shape
+        return model, None, shape, shape.length, f"recall model ({args.recall})"
+    model, tokenizer = zoo.load("base", args.preset)
+    return model, tokenizer, None, zoo.PRESETS[args.preset].seq_len, f"zoo base model ({args.preset} preset)"
+
+
+def run_seed(args: argparse.Namespace, seed: int) -> tuple[dict, dict, tuple]:
+    """One seed's tuning record, its held-out evaluation (models.kv.evaluate_configs) and (description, window
+    length, calibration prefill, text prefill); one torch thread, so seeds can run in parallel processes."""
+    torch.set_num_threads(1)
+    model, tokenizer, shape, length, described = _model(args)
+    layers = model.config.num_hidden_layers
+    calibration_prefill, text_prefill = 7 * length // 8, 3 * length // 4
+    uniform = [replace(KVConfig.preset(name, layers), residual_length=args.residual) for name in UNIFORM]
+    if args.recall:
+        calibration = mqar.prompts(shape, 4, "train", seed)
+        text = mqar.prompts(shape, args.windows, "test", seed)
+        recall = mqar.prompts(shape, args.prompts, "test", seed + 1000)
+    else:
+        calibration = zoo.drawn_windows(tokenizer, "train", length, 4, args.preset, seed)
+        text, recall = zoo.drawn_windows(tokenizer, "test", length, args.windows, args.preset, seed), None
+    meter = KLMeter(model, calibration, prefill=calibration_prefill)
+    result = tune(meter, layers, args.trials, seed, residual_length=args.residual, progress=False)
+    space = math.prod(len(g) for g in result.group_pairs)
+    tuned = [choose(result, b, name=f"kvtuner-{b:g}bit") for b in BUDGETS]
+    record = {
+        "seed": seed,
+        "search_space": space,
+        "trials": args.trials,
+        "space_larger_than_trials": space > args.trials,
+        "tuned_configs": {kv.name: kv.to_dict() for kv in tuned},
+        **result.to_dict(),
+    }
+    print(
+        f"seed {seed}: search space {space:.3g} configs, {args.trials} trials; tuned: "
+        + ", ".join(f"{kv.name} {' '.join(f'K{k}V{v}' for k, v in kv.pairs)}" for kv in tuned),
+        flush=True,
+    )
+    scores = evaluate_configs(model, uniform + tuned, text, text_prefill, recall, mqar.ANSWER_TOKENS, progress=False)
+    return record, scores, (described, length, calibration_prefill, text_prefill)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m bench.kvtuner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -96,51 +144,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--windows", type=int, default=64, help="held-out text windows per seed (default 64)")
     p.add_argument("--prompts", type=int, default=128, help="held-out recall prompts per seed (default 128)")
     p.add_argument("--residual", type=int, default=32, help="exact recent tokens, every config (default 32)")
+    p.add_argument("--jobs", type=int, default=1, help="seeds run in parallel processes (default 1)")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    if not seeds or args.trials < 2 or args.windows < 1 or args.prompts < 1 or args.residual < 0:
-        p.error("need a seed, --trials >= 2, --windows and --prompts >= 1, --residual >= 0")
-    torch.set_num_threads(1)
-    if args.recall:
-        model, _ = zoo.load(build_recall(args.recall, 0))
-        shape = get_recipe(args.recall).eval_shape
-        length, described = shape.length, f"recall model ({args.recall})"
-    else:
-        model, tokenizer = zoo.load("base", args.preset)
-        length, described = zoo.PRESETS[args.preset].seq_len, f"zoo base model ({args.preset} preset)"
-    layers = model.config.num_hidden_layers
-    calibration_prefill, text_prefill = 7 * length // 8, 3 * length // 4
-    uniform = [replace(KVConfig.preset(name, layers), residual_length=args.residual) for name in UNIFORM]
-    per_seed, tuning = [], []
+    if not seeds or args.trials < 2 or min(args.windows, args.prompts, args.jobs) < 1 or args.residual < 0:
+        p.error("need a seed, --trials >= 2, --windows, --prompts and --jobs >= 1, --residual >= 0")
     start = time.time()
-    for seed in seeds:
-        if args.recall:
-            calibration = mqar.prompts(shape, 4, "train", seed)
-            text = mqar.prompts(shape, args.windows, "test", seed)
-            recall = mqar.prompts(shape, args.prompts, "test", seed + 1000)
-        else:
-            calibration = zoo.drawn_windows(tokenizer, "train", length, 4, args.preset, seed)
-            text, recall = zoo.drawn_windows(tokenizer, "test", length, args.windows, args.preset, seed), None
-        meter = KLMeter(model, calibration, prefill=calibration_prefill)
-        result = tune(meter, layers, args.trials, seed, residual_length=args.residual, progress=False)
-        space = math.prod(len(g) for g in result.group_pairs)
-        tuned = [choose(result, b, name=f"kvtuner-{b:g}bit") for b in BUDGETS]
-        tuning.append(
-            {
-                "seed": seed,
-                "search_space": space,
-                "trials": args.trials,
-                "space_larger_than_trials": space > args.trials,
-                "tuned_configs": {kv.name: kv.to_dict() for kv in tuned},
-                **result.to_dict(),
-            }
-        )
-        print(
-            f"seed {seed}: search space {space:.3g} configs, {args.trials} trials; tuned: "
-            + ", ".join(f"{kv.name} {' '.join(f'K{k}V{v}' for k, v in kv.pairs)}" for kv in tuned),
-            flush=True,
-        )
-        per_seed.append(evaluate_configs(model, uniform + tuned, text, text_prefill, recall, mqar.ANSWER_TOKENS))
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        done = list(pool.map(run_seed, [args] * len(seeds), seeds))
+    tuning, per_seed = [d[0] for d in done], [d[1] for d in done]
+    described, length, calibration_prefill, text_prefill = done[0][2]
     seconds = time.time() - start
 
     runs = {}
