@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import replace
 
 import pytest
 import torch
 
 import models.zoo as zoo
+from models.kv import KVConfig
+from models.kv.evaluate import evaluate_configs
 from models.zoo.evaluate import score_texts
 from models.zoo.presets import PRESETS
 from models.zoo.zoo import entry_dir
@@ -57,3 +60,16 @@ def test_per_item_scores_agree_with_the_pooled_ones(mini):
     assert pooled == pytest.approx(scores["nll"], rel=1e-5)
     assert sum(scores["item_exact"]) / len(texts) == pytest.approx(scores["exact_match"])
     assert "item_nll" not in score_texts(model, tokenizer, texts, answers)
+
+
+def test_kv_configs_on_text_alone_score_no_recall(mini):
+    model, tokenizer = zoo.load(mini["base"])
+    layers = model.config.num_hidden_layers
+    text = zoo.drawn_windows(tokenizer, "test", 48, 2, preset="deep-mini", draw=1)
+    assert text.shape == (2, 48)
+    assert torch.equal(text, zoo.drawn_windows(tokenizer, "test", 48, 2, preset="deep-mini", draw=1))
+    configs = [KVConfig.preset("KV16", layers), replace(KVConfig.preset("KIVI-2", layers), residual_length=8)]
+    scores = evaluate_configs(model, configs, text, 40, None, 2, progress=False)
+    assert scores["KV16"]["kl"] == 0 and scores["KIVI-2"]["kl"] > 0
+    assert math.isnan(scores["KIVI-2"]["recall"]) and scores["KIVI-2"]["per_item"]["recalled"] == []
+    assert len(scores["KIVI-2"]["per_item"]["kl"]) == 2
