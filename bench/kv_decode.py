@@ -19,7 +19,8 @@ each case is one modeled decode.
 
     python -m bench.kv_decode [--preset deep] [--decode 16] [--batch 1 8] [--prompts 512 2048 8192 32768]
 
-Prints a table and writes bench/results/kv_decode.json and bench/results/kv_decode.png.
+Prints a table and writes bench/results/kv_decode.json and .png (kv_decode_PRESET for another preset; the
+tuned configs come from the same preset's kvtuner JSON).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from bench import MODEL_PRESET, RESULTS, result_stem
 from models.kv.config import KVConfig
 from models.kv.workload import decode_workload, kept_table
 from models.stats import paired, summary
@@ -42,7 +44,6 @@ from sim.model_shapes import MODELS, ModelShape
 from sim.perf_model import MemoryConfig
 from sim.replay import main_precision, pe_config, replay, synthesized_cost
 
-RESULTS = Path(__file__).resolve().parent / "results"
 UNIFORM = ("KV16", "KV8", "KV4", "KIVI-2")
 RATIOS = (4, 8, 16)
 PAPER = {"KVTuner": "+38.3% throughput vs KV8 (Llama-3.1-8B)", "AttentionPredictor": "16x KV compression"}
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m bench.kv_decode", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--preset", choices=list(PRESETS), default="deep", help="zoo preset's shape (default deep)")
+    p.add_argument("--preset", choices=list(PRESETS), default=MODEL_PRESET, help="zoo preset's shape (default deep)")
     p.add_argument("--decode", type=int, default=16, help="decode steps T per case (default 16)")
     p.add_argument("--batch", type=int, nargs="+", default=[1, 8], help="batch sizes B (default 1 8)")
     p.add_argument("--prompts", type=int, nargs="+", default=[512, 2048, 8192, 32768], help="prompt lengths S")
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
     zoo_name = f"zoo-{args.preset}"
     shapes = {zoo_name: zoo_shape(args.preset), "llama-2-7b": MODELS["llama-2-7b"]}
-    seeds, tuned = tuned_configs(RESULTS / "kvtuner.json", shapes[zoo_name].layers)
+    seeds, tuned = tuned_configs(result_stem("kvtuner", args.preset).with_suffix(".json"), shapes[zoo_name].layers)
     compared = {name: settings(name, shape.layers, tuned) for name, shape in shapes.items()}
     mem = MemoryConfig()
     rows: list[dict] = []
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             f"(faster: {'tuned' if g['better'] == 'a' else 'KV4' if g['better'] == 'b' else 'neither'})"
         )
     if not tuned:
-        print(f"no tuned configs: bench/results/kvtuner.json is missing or was tuned on another shape than {zoo_name}")
+        print(f"no tuned configs: the {args.preset} preset's kvtuner JSON is missing or tuned on another shape")
     print(f"\npaper: {PAPER}; replay time {seconds:.1f} s")
     RESULTS.mkdir(exist_ok=True)
     payload = dict(
@@ -219,8 +220,9 @@ def main(argv: list[str] | None = None) -> int:
         comparisons=comparisons,
         rows=rows,
     )
-    atomic_write(RESULTS / "kv_decode.json", json.dumps(payload, indent=1))
-    _plot([r | {"gain_vs_kv8": r["gain_vs_kv8"]["mean"]} for r in table], RESULTS / "kv_decode.png")
+    stem = result_stem("kv_decode", args.preset)
+    atomic_write(stem.with_suffix(".json"), json.dumps(payload, indent=1))
+    _plot([r | {"gain_vs_kv8": r["gain_vs_kv8"]["mean"]} for r in table], stem.with_suffix(".png"))
     return 0
 
 

@@ -25,7 +25,8 @@ Target: a tuned config at <= 3.5 stored bits per element with lower KL than KV4 
     python -m bench.kvtuner [--preset deep] [--recall RECIPE] [--seeds 0,1,2] [--trials 24] [--windows 64]
                             [--prompts 128] [--residual 32] [--jobs 1]
 
-Prints a table and writes bench/results/kvtuner.json and bench/results/kvtuner.png.
+Prints a table and writes bench/results/kvtuner.json and .png (kvtuner_PRESET for another preset,
+kvtuner_recall_RECIPE for the recall model).
 """
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ import platform
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench import MODEL_PRESET, result_stem
 from models import zoo
 from models.kv import KLMeter, KVConfig, choose, tune
 from models.kv.evaluate import evaluate_configs
@@ -51,7 +52,6 @@ from models.zoo import mqar
 from models.zoo.recall import build_recall, get_recipe
 from sim.files import atomic_write
 
-RESULTS = Path(__file__).resolve().parent / "results"
 BUDGETS = (3.5, 4.0)
 UNIFORM = ("KV16", "KV8", "KV4", "KIVI-2")
 
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m bench.kvtuner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--preset", choices=list(zoo.PRESETS), default="deep", help="zoo preset (default deep)")
+    p.add_argument("--preset", choices=list(zoo.PRESETS), default=MODEL_PRESET, help="zoo preset (default deep)")
     p.add_argument("--recall", help="tune the recall model of this recipe instead (default, long, tiny)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     p.add_argument("--trials", type=int, default=24, help="NSGA-II trials per seed (default 24)")
@@ -221,9 +221,11 @@ def main(argv: list[str] | None = None) -> int:
         "fewest_stored_bits": floor,
         "target_reachable": floor <= 3.5,
     }
-    RESULTS.mkdir(exist_ok=True)
-    atomic_write(RESULTS / "kvtuner.json", json.dumps(report, indent=1) + "\n")
-    atomic_write(RESULTS / "kvtuner.png", lambda tmp: _plot(runs, described, tmp))
+    stem = result_stem("kvtuner", f"recall_{args.recall}" if args.recall else args.preset)
+    stem.parent.mkdir(exist_ok=True)
+    atomic_write(stem.with_suffix(".json"), json.dumps(report, indent=1) + "\n")
+    atomic_write(stem.with_suffix(".png"), lambda tmp: _plot(runs, described, tmp))
+    print(f"wrote {stem}.json and .png")
     return 0
 
 

@@ -16,7 +16,7 @@ seeds) excludes 0.
 
     python -m bench.quant_ppl [--preset deep] [--calib 32] [--seeds 0,1,2]
 
-Prints a table and writes bench/results/quant_ppl.json.
+Prints a table and writes bench/results/quant_ppl.json (quant_ppl_PRESET.json for another preset).
 """
 
 from __future__ import annotations
@@ -27,17 +27,16 @@ import json
 import math
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from bench import MODEL_PRESET, result_stem
 from models import zoo
 from models.quant import QuantConfig, QuantLinear, quantize_model
 from models.stats import paired, summary
 from sim.files import atomic_write
 
-RESULTS = Path(__file__).resolve().parent / "results" / "quant_ppl.json"
 GROUP = 128
 CALIB_SEQ = 128
 SWEEP = [("int8", b, m) for b in (8, 4, 3, 2) for m in ("rtn", "gptq")] + [("fp16", 4, m) for m in ("rtn", "gptq")]
@@ -72,7 +71,7 @@ def describe(per_seed: list[dict[str, np.ndarray]], fp: dict[str, np.ndarray], s
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.quant_ppl", description=__doc__)
-    p.add_argument("--preset", choices=list(zoo.PRESETS), default="deep", help="zoo preset (default: deep)")
+    p.add_argument("--preset", choices=list(zoo.PRESETS), default=MODEL_PRESET, help="zoo preset (default: deep)")
     p.add_argument("--calib", type=int, default=32, help=f"GPTQ calibration windows of {CALIB_SEQ} tokens per seed")
     p.add_argument("--seeds", default="0,1,2", help="calibration draws, comma-separated (default 0,1,2)")
     args = p.parse_args(argv)
@@ -145,8 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": time.time() - t0,
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": 1},
     }
-    atomic_write(RESULTS, json.dumps(result, indent=1) + "\n")
-    print(f"wrote {RESULTS}")
+    path = result_stem("quant_ppl", args.preset).with_suffix(".json")
+    atomic_write(path, json.dumps(result, indent=1) + "\n")
+    print(f"wrote {path}")
     return 0
 
 
