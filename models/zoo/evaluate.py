@@ -73,7 +73,8 @@ def score_texts(
         nll += tok_nll[valid].sum().item()
         correct += hit[valid].sum().item()
         count += valid.sum().item()
-        item_nll += ((tok_nll * valid).sum(-1) / valid.sum(-1)).tolist()
+        scored = valid.sum(-1)  # a text of BOS alone predicts nothing and gets no item
+        item_nll += ((tok_nll * valid).sum(-1) / scored.clamp(min=1))[scored > 0].tolist()
         if answer_lens is not None:
             for i, s in enumerate(chunk):
                 n = answer_lens[b + i]
