@@ -96,7 +96,7 @@ def evaluate_configs(
     configs: list[KVConfig],
     text_ids: torch.Tensor,
     prefill: int,
-    recall_ids: torch.Tensor,
+    recall_ids: torch.Tensor | None,
     answer_tokens: int,
     progress: bool = True,
 ) -> dict[str, dict]:
@@ -104,14 +104,17 @@ def evaluate_configs(
     window), ppl, kl (nats/token), top1_agree, recall, and per_item (per-window kl and nll, per-prompt
     recalled). Text: windows text_ids (N, T), `prefill` tokens prefilled, the rest decoded through the cache.
     Recall: prompts recall_ids (M, T') ending in `answer_tokens` answer tokens, all but those prefilled (the
-    question included), the answer decoded through the cache; recalled when every answer token is top-1."""
+    question included), the answer decoded through the cache; recalled when every answer token is top-1.
+    With recall_ids None (a model not trained on these prompts) recall is NaN and no prompt is scored."""
     results, reference = {}, None
     for kv in tqdm(configs, desc="kv eval", unit="config", disable=not progress):
         logits = decode_logits(model, text_ids, kv, prefill)
         reference = logits if reference is None else reference
         text = window_scores(reference, logits, text_ids[:, prefill:])
-        answer = decode_logits(model, recall_ids, kv, recall_ids.shape[1] - answer_tokens)
-        recalled = (answer.argmax(-1) == recall_ids[:, -answer_tokens:]).all(-1).float()
+        recalled = torch.zeros(0)
+        if recall_ids is not None:
+            answer = decode_logits(model, recall_ids, kv, recall_ids.shape[1] - answer_tokens)
+            recalled = (answer.argmax(-1) == recall_ids[:, -answer_tokens:]).all(-1).float()
         results[kv.name] = {
             "avg_bits": kv.avg_bits,
             "stored_bits": stored_bits_per_element(model, text_ids[:1], kv),
@@ -119,7 +122,7 @@ def evaluate_configs(
             "ppl": math.exp(text["nll"].mean().item()),
             "kl": text["kl"].mean().item(),
             "top1_agree": text["top1_agree"].mean().item(),
-            "recall": recalled.mean().item(),
+            "recall": recalled.mean().item() if len(recalled) else float("nan"),
             "per_item": {"kl": text["kl"].tolist(), "nll": text["nll"].tolist(), "recalled": recalled.tolist()},
         }
     return results

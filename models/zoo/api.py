@@ -17,11 +17,16 @@ def task_texts(task: str, split: str = "test", preset: str = "default", seed: in
 
 
 def evaluate(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, preset: str = "default", seed: int = 0
-) -> dict[str, dict[str, float]]:
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    preset: str = "default",
+    seed: int = 0,
+    items: bool = False,
+) -> dict[str, dict]:
     """Held-out scores per task: ppl, top1 (next-token accuracy), and for math/recall answer_top1 and
-    exact_match (greedy answer exactly right; for recall, the recall accuracy)."""
-    return _evaluate(model, tokenizer, get_preset(preset), seed)
+    exact_match (greedy answer exactly right; for recall, the recall accuracy); with `items` also per-text
+    item_nll (and item_exact) lists for paired statistics."""
+    return _evaluate(model, tokenizer, get_preset(preset), seed, items)
 
 
 def token_windows(
@@ -42,3 +47,17 @@ def calibration_windows(
 ) -> list[torch.Tensor]:
     """`count` (seq_len,) windows of English and code training text, for GPTQ calibration."""
     return data.calibration_windows(tokenizer, seq_len, count, get_preset(preset), seed)
+
+
+def drawn_windows(
+    tokenizer: PreTrainedTokenizerBase,
+    split: str,
+    seq_len: int,
+    count: int,
+    preset: str = "default",
+    draw: int = 0,
+    pool: int = 160,
+) -> torch.Tensor:
+    """(count, seq_len) code and English windows of `split`, half each, drawn by the seed `draw` from the first
+    `pool` windows of each task: the same corpus split whatever the draw."""
+    return data.drawn_windows(tokenizer, split, seq_len, count, pool, get_preset(preset), draw)

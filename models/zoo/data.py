@@ -128,3 +128,19 @@ def calibration_windows(
     english = token_windows(tokenizer, "english", "train", seq_len, half, preset, seed)
     code = token_windows(tokenizer, "code", "train", seq_len, half, preset, seed)
     return [w for pair in zip(english, code, strict=False) for w in pair][:count]
+
+
+def drawn_windows(
+    tokenizer: PreTrainedTokenizerBase, split: str, seq_len: int, count: int, pool: int, preset: Preset, draw: int
+) -> torch.Tensor:
+    """(count, seq_len) windows of code and English text of `split`, half of each (code gets the odd one), drawn
+    without replacement by the seed `draw` from the first `pool` windows of each (the zoo's own seed stays 0, so
+    every draw comes from the same corpus split): for benches that repeat a measurement over seeds."""
+    rng = np.random.default_rng([draw, 16, split == "test"])
+    picked = []
+    for task, n in (("code", count - count // 2), ("english", count // 2)):
+        windows = token_windows(tokenizer, task, split, seq_len, pool, preset, 0)
+        if len(windows) < n:
+            raise ZooError(f"the {preset.name} preset's {split} {task} text has {len(windows)} windows, fewer than {n}")
+        picked += [windows[i] for i in rng.choice(len(windows), size=n, replace=False)]
+    return torch.stack(picked)

@@ -35,9 +35,11 @@ def score_texts(
     texts: list[str],
     answer_lens: list[int] | None = None,
     max_tokens: int | None = None,
-) -> dict[str, float]:
+    items: bool = False,
+) -> dict:
     """Token-weighted NLL (nats/token), perplexity and top-1 accuracy over `texts`; with `answer_lens` (answer
-    tokens at the end of each text) also answer-token top-1 accuracy and exact match (fractions)."""
+    tokens at the end of each text) also answer-token top-1 accuracy and exact match (fractions). With `items`,
+    also per scored text: "item_nll" (mean NLL, nats/token) and, with `answer_lens`, "item_exact" (0 or 1)."""
     window = _window(model)
     seqs = [_encode(tokenizer, t)[:window] for t in texts]
     if max_tokens is not None:
@@ -51,7 +53,8 @@ def score_texts(
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = next(model.parameters()).device
     nll = correct = count = 0.0
-    ans_correct = ans_count = exact = 0.0
+    ans_correct = ans_count = 0.0
+    item_nll, item_exact = [], []
     model.eval()
     for b in range(0, len(seqs), BATCH):
         chunk = seqs[b : b + BATCH]
@@ -70,20 +73,26 @@ def score_texts(
         nll += tok_nll[valid].sum().item()
         correct += hit[valid].sum().item()
         count += valid.sum().item()
+        scored = valid.sum(-1)  # a text of BOS alone predicts nothing and gets no item
+        item_nll += ((tok_nll * valid).sum(-1) / scored.clamp(min=1))[scored > 0].tolist()
         if answer_lens is not None:
             for i, s in enumerate(chunk):
                 n = answer_lens[b + i]
                 h = hit[i, len(s) - 1 - n : len(s) - 1]
                 ans_correct += h.sum().item()
                 ans_count += n
-                exact += float(bool(h.all()))
+                item_exact.append(float(bool(h.all())))
     if not count:  # a source this machine lacks has no held-out text
         nan = float("nan")
         return {"nll": nan, "ppl": nan, "top1": nan, "tokens": 0, "answer_top1": nan, "exact_match": nan}
     out = {"nll": nll / count, "ppl": math.exp(nll / count), "top1": correct / count, "tokens": int(count)}
     if answer_lens is not None:
         out["answer_top1"] = ans_correct / ans_count
-        out["exact_match"] = exact / len(seqs)
+        out["exact_match"] = sum(item_exact) / len(seqs)
+    if items:
+        out["item_nll"] = item_nll
+        if answer_lens is not None:
+            out["item_exact"] = item_exact
     return out
 
 
@@ -108,19 +117,22 @@ def answer_lengths(tokenizer: PreTrainedTokenizerBase, examples: list[tasks.Exam
     return out
 
 
-def evaluate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, preset: Preset, seed: int = 0) -> dict:
+def evaluate(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, preset: Preset, seed: int = 0, items: bool = False
+) -> dict:
     """Per task ("code", "math", "english", "recall") on the held-out split: ppl and top1 for all; for math
-    and recall also answer_top1 and exact_match (for recall, the recall accuracy)."""
+    and recall also answer_top1 and exact_match (for recall, the recall accuracy); with `items` also the
+    per-text values of `score_texts` (for paired statistics)."""
     result = {}
     for task in TASKS:
         if task in ("math", "recall"):
             examples = task_examples(task, "test", preset, seed)
             result[task] = score_texts(
-                model, tokenizer, [e.text for e in examples], answer_lengths(tokenizer, examples)
+                model, tokenizer, [e.text for e in examples], answer_lengths(tokenizer, examples), items=items
             )
         else:
             texts = texts_for(task, "test", preset, seed)
-            result[task] = score_texts(model, tokenizer, texts, max_tokens=preset.eval_tokens)
+            result[task] = score_texts(model, tokenizer, texts, max_tokens=preset.eval_tokens, items=items)
     return result
 
 

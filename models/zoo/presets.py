@@ -103,7 +103,45 @@ PRESETS: dict[str, Preset] = {
         finetune_lr=5e-4,
         eval_tokens=20_000,
     ),
+    # the model benches' default: 12 layers, half the default's width, the default's pretraining tokens (about 2.9 M
+    # parameters; wall and CPU time of its build in bench/results/zoo_train.json)
+    "deep": Preset(
+        name="deep",
+        vocab_size=4096,
+        hidden_size=128,
+        num_layers=12,
+        num_heads=4,
+        num_kv_heads=2,
+        intermediate_size=384,
+        seq_len=256,
+        source_chars=5_000_000,
+        test_chars=200_000,
+        max_file_chars=30_000,
+        tokenizer_chars=1_000_000,
+        n_math_train=60_000,
+        n_math_test=300,
+        n_recall_train=6_000,
+        n_recall_test=200,
+        recall_pairs=20,
+        batch_size=8,
+        base_tokens=800_000,
+        base_lr=2e-3,
+        finetune_tokens=50_000,
+        finetune_lr=5e-4,
+        eval_tokens=20_000,
+    ),
 }
+# for tests: the deep preset's depth, heads and window shape at the tiny preset's width, data and half its budgets,
+# so the deep preset's machinery (twelve layers, grouped-query heads, cache entry) builds in seconds
+PRESETS["deep-mini"] = dataclasses.replace(
+    PRESETS["tiny"],
+    name="deep-mini",
+    num_layers=PRESETS["deep"].num_layers,
+    num_heads=PRESETS["deep"].num_heads,
+    num_kv_heads=PRESETS["deep"].num_kv_heads,
+    base_tokens=30_000,
+    finetune_tokens=10_000,
+)
 
 
 def get_preset(name: str) -> Preset:

@@ -77,8 +77,8 @@ def train(
     desc: str,
     progress: bool = True,
 ) -> dict:
-    """Train `model` in place on `tokens` tokens drawn from `streams` by `weights`; returns tokens, seconds,
-    tokens/s and the final loss (nats/token, mean of the last 10 steps)."""
+    """Train `model` in place on `tokens` tokens drawn from `streams` by `weights`; returns tokens, wall and
+    CPU seconds, tokens/s (wall) and the final loss (nats/token, mean of the last 10 steps)."""
     steps = max(1, tokens // (preset.batch_size * preset.seq_len))
     warmup = max(1, steps // 20)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
@@ -98,17 +98,18 @@ def train(
     torch.manual_seed(seed)
     model.train()
     losses = []
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in tqdm(range(steps), desc=desc, disable=not progress, unit="step"):
         batch = sample_batch(streams, weights, preset.batch_size, preset.seq_len, rng)
         losses.append(optimizer_step(model, opt, sched, model(input_ids=batch, labels=batch).loss))
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     model.eval()
     seen = steps * preset.batch_size * preset.seq_len
     return {
         "tokens": seen,
         "steps": steps,
         "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu_seconds, 2),
         "tokens_per_s": round(seen / seconds, 1),
         "final_loss": round(float(np.mean(losses[-10:])), 4),
     }
