@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models.cli import check_models
+from models.device import add_device_arguments, check_device
 from sim.cli import OneLineParser, add_output_arguments, check_output, fail
 from sim.model_shapes import ModelShape, add_builtin_arguments, shape_workload
 from sim.workload import UNEVEN_POLICIES, Attention, Linear, Workload
@@ -131,9 +132,13 @@ def tensor_export(
     kv_bits: int,
     preset: str,
     text: Path | None,
+    device: str = "cpu",
+    dtype: str = "float32",
 ) -> Workload:
-    """The workload of one real prefill + greedy decode of the quantized model, with exact operands."""
+    """The workload of one real prefill + greedy decode of the quantized model, with exact operands; the model's
+    unquantized parts (embeddings, norms, attention) run on `device` in `dtype`, its QuantLinears on the CPU."""
     from models import zoo
+    from models.device import place
     from models.quant import operand_op, quantize_model
 
     shape = shape_export(name, config, prefill, decode, 1, qcfg, kv_bits, fp_lm_head=False)
@@ -148,6 +153,7 @@ def tensor_export(
             " positions: shorten them"
         )
     model, tokenizer = zoo.load(path)
+    place(model, device, dtype)
     calib = zoo.calibration_windows(tokenizer, 128, qcfg.calib_samples, preset) if qcfg.method == "gptq" else None
     quantize_model(model, qcfg, calib)
     forwards = run_recorded(model, prompt_ids(tokenizer, prefill, text, preset), decode)
@@ -181,8 +187,11 @@ def export(
     tensors: bool = False,
     preset: str = "default",
     text: Path | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
 ) -> Workload:
-    """The workload of `model` (a zoo name or checkpoint folder); see the module docstring.
+    """The workload of `model` (a zoo name or checkpoint folder); see the module docstring. device and dtype:
+    where and how --tensors runs the model (see tensor_export).
 
     qcfg: weight/activation precision (wbits, group, wformat, act, method, uneven) and, through
     quantize_lm_head, whether lm_head runs on the accelerator.
@@ -200,7 +209,7 @@ def export(
         return shape_export(name, config, prefill, decode, batch, qcfg, kv_bits, not qcfg.quantize_lm_head)
     if batch != 1:
         raise ExportError(f"--tensors records one real sequence: use --batch 1 (got {batch})")
-    return tensor_export(name, path, config, prefill, decode, qcfg, kv_bits, preset, text)
+    return tensor_export(name, path, config, prefill, decode, qcfg, kv_bits, preset, text, device, dtype)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -217,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--tensors", action="store_true", help="quantize, run the model and store every op's operands")
     p.add_argument("--text", type=Path, help="prompt text file for --tensors (default: the zoo's held-out English)")
     p.add_argument("--preset", default="default", help="zoo preset for zoo names and texts (default: default)")
+    add_device_arguments(p)
     p.add_argument("--json", action="store_true", help="print the workload's totals as JSON")
     args = p.parse_args(argv)
     if args.out is None:
@@ -224,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_output(args.out, folder=False, force=args.force)
         check_models(args.model)
+        check_device(args.device)
         from models.quant import QuantConfig
 
         qcfg = QuantConfig(
@@ -236,7 +247,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             quantize_lm_head=not args.fp_lm_head,
         )
         workload = export(
-            args.model, args.prefill, args.decode, args.batch, qcfg, args.kv_bits, args.tensors, args.preset, args.text
+            args.model,
+            args.prefill,
+            args.decode,
+            args.batch,
+            qcfg,
+            args.kv_bits,
+            args.tensors,
+            args.preset,
+            args.text,
+            args.device,
+            args.dtype,
         )
         args.out.parent.mkdir(parents=True, exist_ok=True)
         workload.save(args.out)

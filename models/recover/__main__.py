@@ -27,6 +27,7 @@ import json
 from pathlib import Path
 
 from models.cli import check_models, run_command
+from models.device import add_device_arguments, check_device, placement
 from models.recover.select import METHODS
 from sim.cli import (
     OneLineParser,
@@ -85,6 +86,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="default", help="zoo preset for zoo models and task data (tiny, default)")
     p.add_argument("--seed", type=int, default=0, help="seed of the pool, clustering, random selection, training")
     p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
+    add_device_arguments(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -138,8 +140,8 @@ def _load_pool(args: argparse.Namespace):
 def _models(args: argparse.Namespace):
     from models.recover.pipeline import load_model, parse_drop
 
-    original, tokenizer = load_model(args.model, args.preset)
-    pruned, _ = load_model(args.pruned, args.preset, parse_drop(args.drop))
+    original, tokenizer = load_model(args.model, args.preset, **placement(args))
+    pruned, _ = load_model(args.pruned, args.preset, parse_drop(args.drop), **placement(args))
     return original, pruned, tokenizer
 
 
@@ -177,7 +179,7 @@ def train_command(args: argparse.Namespace) -> dict:
 
     settings = _train_settings(args)
     samples, doc = load_selection(args.selection)
-    pruned, tokenizer = load_model(args.pruned, args.preset, parse_drop(args.drop))
+    pruned, tokenizer = load_model(args.pruned, args.preset, parse_drop(args.drop), **placement(args))
     before = quality(pruned, tokenizer, args.preset, args.seed)
     model, stats = train_copy(pruned, tokenizer, samples, {**settings, "seed": args.seed}, progress=True)
     result = {
@@ -247,7 +249,8 @@ def report(result: dict) -> str:
 
 
 def check(args: argparse.Namespace) -> None:
-    """Methods known, the output path free (or this tool's), input files whole; no heavy import."""
+    """Methods known, the output path free (or this tool's), input files whole, the device here."""
+    check_device(args.device)
     if args.command == "compare":
         methods = [m for m in args.methods.split(",") if m]
         bad = [m for m in methods if m not in METHODS]

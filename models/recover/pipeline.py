@@ -31,13 +31,17 @@ def parse_drop(text: str | None) -> list[int]:
         raise RecoverError(f"--drop {text!r} is not a comma-separated list of block indices, e.g. 1 or 1,2") from e
 
 
-def load_model(name_or_path: str, preset: str, drop: list[int] | None = None):
-    """A zoo model or checkpoint folder (eval mode) and its tokenizer, with the decoder blocks `drop` removed
-    (ShortGPT-style, models.prune.remove_blocks)."""
+def load_model(
+    name_or_path: str, preset: str, drop: list[int] | None = None, device: str = "cpu", dtype: str = "float32"
+):
+    """A zoo model or checkpoint folder (eval mode, on `device` in `dtype`, models.device.place) and its
+    tokenizer, with the decoder blocks `drop` removed (ShortGPT-style, models.prune.remove_blocks)."""
     from models import zoo
+    from models.device import place
     from models.prune import remove_blocks
 
     model, tokenizer = zoo.load(name_or_path, preset)
+    place(model, device, dtype)
     if drop:
         remove_blocks(model, drop)
     return model, tokenizer
