@@ -33,7 +33,7 @@ def device_name(text: str) -> str:
 def add_device_arguments(p: argparse.ArgumentParser, dtype_default: str | None = "float32") -> None:
     """--device and --dtype on a tool's parser (`dtype_default` None: the input's own dtype unless given)."""
     p.add_argument("--device", type=device_name, default="cpu", help="cpu, cuda, cuda:N or mps (default cpu)")
-    default = f"default {dtype_default}" if dtype_default else "default: the config's"
+    default = f"default {dtype_default}" if dtype_default else "default: the input's"
     p.add_argument("--dtype", choices=DTYPES, default=dtype_default, help=f"model weights' dtype ({default})")
 
 
