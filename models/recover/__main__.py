@@ -11,7 +11,9 @@ pairs; --pool-size N per capability, recall N/4) or read from --pool FILE (a JSO
 capability}). --budget is a fraction of the pool's tokens (BOS + instruction + response + EOS): 0.1 trains on
 10% of the pool's tokens, whatever the method. Methods: paser (manifold + spectral clustering of MiniLM
 instruction embeddings, budget by per-cluster degradation JSD(original, pruned), priority JSD / log(tokens^2),
-concept-consistency filter), random, ifd (Cherry-LLM instruction-following difficulty, highest first), full.
+concept-consistency filter; --no-backfill leaves its rejected samples out even if budget is left), random,
+stratified (random within each capability, budget by pool-token share), ifd (Cherry-LLM instruction-following
+difficulty, highest first), full.
 
 select writes SEL.json (settings, per-cluster figures, selection time in s, the chosen samples). train fine-tunes
 LoRA adapters (rank --rank, alpha 2 x rank) for --epochs epochs, merges them, and writes OUT (save_pretrained
@@ -106,6 +108,7 @@ def _pool(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--clusters", type=positive_int, default=10, help="paser capability clusters (default 10)")
     p.add_argument("--no-ccg", action="store_true", help="paser without the concept-consistency filter")
+    p.add_argument("--no-backfill", action="store_true", help="paser: never select samples the filter rejected")
     _common(p)
 
 
@@ -161,7 +164,7 @@ def select_command(args: argparse.Namespace) -> dict:
         args.seed,
         progress=True,
     )
-    sel = run_selection(args.method, scored, args.budget, args.seed, ccg=not args.no_ccg)
+    sel = run_selection(args.method, scored, args.budget, args.seed, not args.no_ccg, not args.no_backfill)
     meta = {
         "model": args.model,
         "pruned": args.pruned,
