@@ -4,12 +4,12 @@ code, math and English fine-tunes, three ways, over several seeds:
   * TA:          base + lambda * sum_i tau_i, lambda chosen on validation (the grid of bench.merge_zoo);
   * TA+Sens:     the same lambda, Sens-Merging's per-layer, per-model coefficients, T chosen on validation;
   * TA+scalars:  the same lambda, one weight per model from {0.5, 0.75, 1, 1.25, 1.5} chosen on the same
-                 validation windows (coordinate search, two sweeps over the three models): the control
+                 validation windows (coordinate search, --sweeps passes over the three models): the control
                  Sens-Merging must beat, since its layer profiles are nearly flat.
 
 Seed s takes its own, disjoint chunk of training text for Sens-Merging's calibration (--samples windows of 128
-tokens per task) and for validation (16 windows of 256 tokens per task); the test set is the same for every seed:
-the first --test-windows held-out windows of 128 tokens per task. Figures: test NLL (nats/token) per window,
+tokens per task) and for validation (--val-windows windows of 256 tokens per task); the test set is the same for
+every seed: the first --test-windows held-out windows of 128 tokens per task. Figures: test NLL (nats/token) per window,
 averaged over the three tasks' windows; each method's mean and 95% CI (bootstrap over test windows of the
 seed-averaged NLL) and each pair's paired difference (A - B, lower NLL is better; "better" only when the CI
 excludes 0).
@@ -41,7 +41,7 @@ from sim.files import atomic_write
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCALARS = (0.5, 0.75, 1.0, 1.25, 1.5)
-VAL_COUNT, CALIB_SEQ, TEST_SEQ = 16, 128, 128
+CALIB_SEQ, TEST_SEQ = 128, 128
 METHODS = ("TA", "TA+Sens", "TA+scalars")
 
 
@@ -76,7 +76,9 @@ def ta_config(preset: str, lam: float, weights=(1.0, 1.0, 1.0)):
     return parse_config(raw)
 
 
-def one_seed(loaded, preset: str, seed: int, samples: int, test: dict[str, list[torch.Tensor]]) -> dict:
+def one_seed(
+    loaded, preset: str, seed: int, samples: int, val_count: int, sweeps: int, test: dict[str, list[torch.Tensor]]
+) -> dict:
     """The three methods' choices and per-test-window NLL for one seed's calibration and validation chunks."""
     tok = loaded.tokenizer
     window = min(VAL_SEQ, loaded.base.config.max_position_embeddings)
@@ -84,8 +86,8 @@ def one_seed(loaded, preset: str, seed: int, samples: int, test: dict[str, list[
     # Seed s's chunks: calibration windows [s*samples, (s+1)*samples) of 128 tokens; validation windows after all
     # seeds' calibration text (a generous offset in 256-token windows), VAL_COUNT per seed.
     calib = {t: zoo.token_windows(tok, t, "train", calib_seq, (seed + 1) * samples, preset)[-samples:] for t in TASKS}
-    skip = 24 + seed * VAL_COUNT
-    val = {t: zoo.token_windows(tok, t, "train", window, skip + VAL_COUNT, preset)[skip:] for t in TASKS}
+    skip = 24 + seed * val_count
+    val = {t: zoo.token_windows(tok, t, "train", window, skip + val_count, preset)[skip:] for t in TASKS}
 
     def val_nll(cfg, coeffs=None) -> float:
         return windows_nll(merge_loaded(cfg, loaded, coeffs), val)["mean"]
@@ -94,7 +96,7 @@ def one_seed(loaded, preset: str, seed: int, samples: int, test: dict[str, list[
     plain = ta_config(preset, lam)
     sens = sens_merging(loaded.tuned, [calib[t] for t in TASKS], SensConfig(samples=samples, seq_len=calib_seq))
     temperature = min(TEMPERATURES, key=lambda t: val_nll(plain, sens.with_temperature(t)))
-    weights = coordinate_search(lambda w: val_nll(ta_config(preset, lam, w)), len(TASKS))
+    weights = coordinate_search(lambda w: val_nll(ta_config(preset, lam, w)), len(TASKS), sweeps)
     merged = {
         "TA": merge_loaded(plain, loaded),
         "TA+Sens": merge_loaded(plain, loaded, sens.with_temperature(temperature)),
@@ -117,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     p.add_argument("--samples", type=int, default=16, help="Sens-Merging calibration windows per task (default 16)")
     p.add_argument("--test-windows", type=int, default=64, help="held-out windows per task (default 64)")
+    p.add_argument("--val-windows", type=int, default=16, help="validation windows per task and seed (default 16)")
+    p.add_argument("--sweeps", type=int, default=2, help="coordinate-search passes over the models (default 2)")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     torch.set_num_threads(1)
@@ -125,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     test = {t: zoo.token_windows(loaded.tokenizer, t, "test", TEST_SEQ, args.test_windows, args.preset) for t in TASKS}
     runs = {}
     for seed in tqdm(seeds, desc="seeds"):
-        runs[str(seed)] = one_seed(loaded, args.preset, seed, args.samples, test)
+        runs[str(seed)] = one_seed(loaded, args.preset, seed, args.samples, args.val_windows, args.sweeps, test)
         r = runs[str(seed)]
         print(f"seed {seed}: lambda {r['lambda']}, T {r['temperature']}, weights {r['weights']}", flush=True)
     # Item = one test window (all tasks' windows pooled: the task average), value = its NLL averaged over seeds.
@@ -144,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             "samples": args.samples,
             "test_windows_per_task": len(test[TASKS[0]]),
             "test_seq_len": TEST_SEQ,
-            "validation_windows_per_task": VAL_COUNT,
+            "validation_windows_per_task": args.val_windows,
+            "coordinate_sweeps": args.sweeps,
             "scalars": SCALARS,
             "lambdas": LAMBDAS,
             "temperatures": TEMPERATURES,
