@@ -9,7 +9,7 @@ code, math and English fine-tunes, three ways, over several seeds:
 
 Seed s takes its own, disjoint chunk of training text for Sens-Merging's calibration (--samples windows of 128
 tokens per task) and for validation (--val-windows windows of 256 tokens per task); the test set is the same for
-every seed: the first --test-windows held-out windows of 128 tokens per task. Figures: test NLL (nats/token) per window,
+every seed: the first --test-windows held-out windows of 128 tokens (at most the model's positions) per task. Figures: test NLL (nats/token) per window,
 averaged over the three tasks' windows; each method's mean and 95% CI (bootstrap over test windows of the
 seed-averaged NLL) and each pair's paired difference (A - B, lower NLL is better; "better" only when the CI
 excludes 0).
@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     t0 = time.time()
     loaded = load_models(ta_config(args.preset, 1.0))
-    test = {t: zoo.token_windows(loaded.tokenizer, t, "test", TEST_SEQ, args.test_windows, args.preset) for t in TASKS}
+    seq = min(TEST_SEQ, loaded.base.config.max_position_embeddings)  # the tiny preset has 96 positions
+    test = {t: zoo.token_windows(loaded.tokenizer, t, "test", seq, args.test_windows, args.preset) for t in TASKS}
     runs = {}
     for seed in tqdm(seeds, desc="seeds"):
         runs[str(seed)] = one_seed(loaded, args.preset, seed, args.samples, args.val_windows, args.sweeps, test)
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             "preset": args.preset,
             "samples": args.samples,
             "test_windows_per_task": len(test[TASKS[0]]),
-            "test_seq_len": TEST_SEQ,
+            "test_seq_len": seq,
             "validation_windows_per_task": args.val_windows,
             "coordinate_sweeps": args.sweeps,
             "scalars": SCALARS,
