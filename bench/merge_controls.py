@@ -9,10 +9,10 @@ code, math and English fine-tunes, three ways, over several seeds:
 
 Seed s takes its own, disjoint chunk of training text for Sens-Merging's calibration (--samples windows of 128
 tokens per task) and for validation (--val-windows windows of 256 tokens per task); the test set is the same for
-every seed: the first --test-windows held-out windows of 128 tokens (at most the model's positions) per task. Figures: test NLL (nats/token) per window,
-averaged over the three tasks' windows; each method's mean and 95% CI (bootstrap over test windows of the
-seed-averaged NLL) and each pair's paired difference (A - B, lower NLL is better; "better" only when the CI
-excludes 0).
+every seed: the first --test-windows held-out windows of 128 tokens (at most the model's positions) per task.
+Figures: test NLL (nats/token) per window, averaged over the three tasks' windows; each method's mean and 95% CI
+(bootstrap over test windows of the seed-averaged NLL) and each pair's paired difference (A - B, lower NLL is
+better; "better" only when the CI excludes 0).
 
     python -m bench.merge_controls [--preset default] [--seeds 0,1,2] [--samples 16] [--test-windows 64]
 
