@@ -21,23 +21,18 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from bench.merge_controls import window_nll
+from bench.controls import finish, seed_averaged, window_nll
 from models import zoo
 from models.moe import training_windows
 from models.prune import fuse
-from models.stats import paired, summary
-from sim.files import atomic_write
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SEQ = 128
 TASKS = ("code", "english", "math")
 METHODS = {"fuse/macro": ("macro", True), "fuse/cosine": ("cosine", True), "tune/macro": ("macro", False)}
@@ -91,30 +86,15 @@ def main(argv: list[str] | None = None) -> int:
                 "test_nll": {task: window_nll(pruned, test[task]).tolist() for task in TASKS},
             }
         print(f"seed {seed}: " + ", ".join(f"{n} removed {r['removed']}" for n, r in runs[str(seed)].items()))
-    items = {
-        m: np.mean([np.concatenate([r[m]["test_nll"][t] for t in TASKS]) for r in runs.values()], axis=0)
-        for m in METHODS
-    }
-    figures = {"dense": summary(dense, seeds[0]), **{m: summary(items[m], seeds[0]) for m in METHODS}}
-    pairs = {f"{a} - {b}": paired(items[a], items[b], higher_is_better=False, seed=seeds[0]) for a, b in PAIRS}
+    items = seed_averaged([{m: r[m]["test_nll"] for m in METHODS} for r in runs.values()], METHODS, TASKS)
     result = {
         "settings": {**vars(args), "depth": depth, "seq_len": SEQ, "removed_blocks": 1, "threads": 1},
-        "seeds": seeds,
-        "test_nll": figures,
-        "paired": pairs,
         "runs": runs,
         "seconds": round(time.time() - t0, 1),
         "machine": {"python": platform.python_version(), "torch": torch.__version__},
     }
-    RESULTS.mkdir(exist_ok=True)
-    atomic_write(RESULTS / "fusegpt_controls.json", json.dumps(result, indent=1) + "\n")
-    print(f"group {args.group} of {depth} blocks; test NLL (nats/token, {dense.size} windows; mean [95% CI]):")
-    for m, f in figures.items():
-        print(f"  {m:<12} {f['mean']:.4f} [{f['ci95'][0]:.4f}, {f['ci95'][1]:.4f}]")
-    for name, d in pairs.items():
-        verdict = {"a": "first better", "b": "second better", None: "no difference (CI includes 0)"}[d["better"]]
-        print(f"  {name:<26} {d['mean']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]  {verdict}")
-    print(f"total {result['seconds']} s; wrote {RESULTS / 'fusegpt_controls.json'}")
+    print(f"group {args.group} of {depth} blocks")
+    finish("fusegpt_controls", result, items, PAIRS, seeds, extra={"dense": dense})
     return 0
 
 

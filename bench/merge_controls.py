@@ -22,36 +22,23 @@ Writes bench/results/merge_controls.json; one torch thread.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
-from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
+from bench.controls import finish, seed_averaged, window_nll
 from bench.merge_zoo import LAMBDAS, TEMPERATURES, VAL_SEQ, raw_config
 from models import zoo
 from models.merge import SensConfig, load_models, merge_loaded, parse_config
 from models.merge.evaluate import TASKS, windows_nll
 from models.merge.sensitivity import sens_merging
-from models.stats import paired, summary
-from sim.files import atomic_write
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SCALARS = (0.5, 0.75, 1.0, 1.25, 1.5)
 CALIB_SEQ, TEST_SEQ = 128, 128
 METHODS = ("TA", "TA+Sens", "TA+scalars")
-
-
-@torch.no_grad()
-def window_nll(model, windows: list[torch.Tensor]) -> np.ndarray:
-    """Mean next-token NLL (nats/token) of each (seq_len,) window, (len(windows),)."""
-    ids = torch.stack(windows)
-    logits = model(input_ids=ids).logits[:, :-1].float()
-    nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
-    return nll.mean(1).numpy()
+PAIRS = (("TA+Sens", "TA"), ("TA+Sens", "TA+scalars"), ("TA+scalars", "TA"))
 
 
 def coordinate_search(loss, count: int, sweeps: int = 2) -> tuple[float, ...]:
@@ -134,15 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         r = runs[str(seed)]
         print(f"seed {seed}: lambda {r['lambda']}, T {r['temperature']}, weights {r['weights']}", flush=True)
     # Item = one test window (all tasks' windows pooled: the task average), value = its NLL averaged over seeds.
-    items = {
-        m: np.mean([np.concatenate([r["test_nll"][m][t] for t in TASKS]) for r in runs.values()], axis=0)
-        for m in METHODS
-    }
-    figures = {m: summary(items[m], seeds[0]) for m in METHODS}
-    pairs = {
-        f"{a} - {b}": paired(items[a], items[b], higher_is_better=False, seed=seeds[0])
-        for a, b in (("TA+Sens", "TA"), ("TA+Sens", "TA+scalars"), ("TA+scalars", "TA"))
-    }
+    items = seed_averaged([r["test_nll"] for r in runs.values()], METHODS, TASKS)
     result = {
         "settings": {
             "preset": args.preset,
@@ -156,22 +135,11 @@ def main(argv: list[str] | None = None) -> int:
             "temperatures": TEMPERATURES,
             "threads": 1,
         },
-        "seeds": seeds,
-        "test_nll": figures,
-        "paired": pairs,
         "runs": runs,
         "seconds": round(time.time() - t0, 1),
         "machine": {"python": platform.python_version(), "torch": torch.__version__},
     }
-    RESULTS.mkdir(exist_ok=True)
-    atomic_write(RESULTS / "merge_controls.json", json.dumps(result, indent=1) + "\n")
-    print(f"test NLL (nats/token, {len(items['TA'])} windows, seeds {seeds}; mean [95% CI]):")
-    for m, f in figures.items():
-        print(f"  {m:<11} {f['mean']:.4f} [{f['ci95'][0]:.4f}, {f['ci95'][1]:.4f}]")
-    for name, d in pairs.items():
-        verdict = {"a": "first better", "b": "second better", None: "no difference (CI includes 0)"}[d["better"]]
-        print(f"  {name:<22} {d['mean']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]  {verdict}")
-    print(f"total {result['seconds']} s; wrote {RESULTS / 'merge_controls.json'}")
+    finish("merge_controls", result, items, PAIRS, seeds)
     return 0
 
 

@@ -21,25 +21,20 @@ Writes bench/results/paser_controls.json; one torch thread.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from bench.merge_controls import window_nll
+from bench.controls import finish, seed_averaged, window_nll
 from models import zoo
 from models.recover.cluster import capability_clusters
 from models.recover.embed import embed
 from models.recover.instructions import build_pool
 from models.recover.pipeline import TASKS, Scored, load_model, parse_drop, run_selection, score, train_copy
-from models.stats import paired, summary
-from sim.files import atomic_write
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TRAIN = {"epochs": 2, "batch": 8, "lr": 1e-3, "r": 8, "alpha": 16.0}
 SEQ = 128
 METHODS = {"paser": ("paser", True), "paser-no-backfill": ("paser", False), "stratified": ("stratified", True)}
@@ -102,34 +97,16 @@ def main(argv: list[str] | None = None) -> int:
             ),
             flush=True,
         )
-    items = {
-        m: np.mean([np.concatenate([r[m]["test_nll"][t] for t in TASKS]) for r in runs.values()], axis=0)
-        for m in METHODS
-    }
-    figures = {
-        **{k: summary(v, seeds[0]) for k, v in reference.items()},
-        **{m: summary(items[m], seeds[0]) for m in METHODS},
-    }
-    pairs = {f"{a} - {b}": paired(items[a], items[b], higher_is_better=False, seed=seeds[0]) for a, b in PAIRS}
+    items = seed_averaged([{m: r[m]["test_nll"] for m in METHODS} for r in runs.values()], METHODS, TASKS)
     result = {
         "settings": {**vars(args), "train": TRAIN, "seq_len": SEQ, "tasks": TASKS, "pool_seed": 0, "threads": 1},
-        "seeds": seeds,
         "pool_samples": len(pool),
-        "test_nll": figures,
-        "paired": pairs,
         "runs": runs,
         "seconds": round(time.time() - t0, 1),
         "machine": {"python": platform.python_version(), "torch": torch.__version__},
     }
-    RESULTS.mkdir(exist_ok=True)
-    atomic_write(RESULTS / "paser_controls.json", json.dumps(result, indent=1) + "\n")
-    print(f"budget {args.budget}; test NLL (nats/token, {items['paser'].size} windows; mean [95% CI]):")
-    for m, f in figures.items():
-        print(f"  {m:<18} {f['mean']:.4f} [{f['ci95'][0]:.4f}, {f['ci95'][1]:.4f}]")
-    for name, d in pairs.items():
-        verdict = {"a": "first better", "b": "second better", None: "no difference (CI includes 0)"}[d["better"]]
-        print(f"  {name:<32} {d['mean']:+.4f} [{d['ci95'][0]:+.4f}, {d['ci95'][1]:+.4f}]  {verdict}")
-    print(f"total {result['seconds']} s; wrote {RESULTS / 'paser_controls.json'}")
+    print(f"budget {args.budget}")
+    finish("paser_controls", result, items, PAIRS, seeds, extra=reference)
     return 0
 
 
