@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from models.cli import check_models
+from models.device import add_device_arguments, check_device
 from models.zoo.presets import PRESETS
 from sim.cli import OneLineParser, add_output_arguments, add_quiet_argument, check_output, fail, positive_int
 from sim.model_shapes import ModelShape, add_builtin_arguments, shape_workload
@@ -133,9 +134,13 @@ def tensor_export(
     kv_bits: int,
     preset: str,
     text: Path | None,
+    device: str = "cpu",
+    dtype: str = "float32",
 ) -> Workload:
-    """The workload of one real prefill + greedy decode of the quantized model, with exact operands."""
+    """The workload of one real prefill + greedy decode of the quantized model, with exact operands; the model's
+    unquantized parts (embeddings, norms, attention) run on `device` in `dtype`, its QuantLinears on the CPU."""
     from models import zoo
+    from models.device import place
     from models.quant import operand_op, quantize_model
 
     shape = shape_export(name, config, prefill, decode, 1, qcfg, kv_bits, fp_lm_head=False)
@@ -150,6 +155,7 @@ def tensor_export(
             " positions: shorten them"
         )
     model, tokenizer = zoo.load(path)
+    place(model, device, dtype)
     calib = zoo.calibration_windows(tokenizer, 128, qcfg.calib_samples, preset) if qcfg.method == "gptq" else None
     quantize_model(model, qcfg, calib)
     forwards = run_recorded(model, prompt_ids(tokenizer, prefill, text, preset), decode)
@@ -183,9 +189,12 @@ def export(
     tensors: bool = False,
     preset: str = "default",
     text: Path | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
     progress: bool = True,
 ) -> Workload:
-    """The workload of `model` (a zoo name or checkpoint folder); see the module docstring.
+    """The workload of `model` (a zoo name or checkpoint folder); see the module docstring. device and dtype:
+    where and how --tensors runs the model (see tensor_export).
 
     qcfg: weight/activation precision (wbits, group, wformat, act, method, uneven) and, through
     quantize_lm_head, whether lm_head runs on the accelerator.
@@ -203,7 +212,7 @@ def export(
         return shape_export(name, config, prefill, decode, batch, qcfg, kv_bits, not qcfg.quantize_lm_head)
     if batch != 1:
         raise ExportError(f"--tensors records one real sequence: use --batch 1 (got {batch})")
-    return tensor_export(name, path, config, prefill, decode, qcfg, kv_bits, preset, text)
+    return tensor_export(name, path, config, prefill, decode, qcfg, kv_bits, preset, text, device, dtype)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -221,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--text", type=Path, help="prompt text file for --tensors (default: the zoo's held-out English)")
     p.add_argument("--preset", choices=list(PRESETS), default="default", help="zoo preset for zoo names and texts")
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
+    add_device_arguments(p)
     p.add_argument("--json", action="store_true", help="print the workload's totals as JSON")
     add_quiet_argument(p)
     args = p.parse_args(argv)
@@ -229,6 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_output(args.out, own=WORKLOAD_FILE, force=args.force)
         check_models(args.model)
+        check_device(args.device)
         if args.kv_bits not in KV_BITS:
             raise ExportError(f"--kv-bits {args.kv_bits} unsupported: choose one of {', '.join(map(str, KV_BITS))}")
         if args.text is not None and not args.text.is_file():
@@ -259,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.tensors,
             args.preset,
             args.text,
+            args.device,
+            args.dtype,
             progress=not args.quiet,
         )
         manifest = save_workload_folder(workload, args.out)

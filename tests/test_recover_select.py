@@ -87,11 +87,12 @@ def _pool(n=60, seed=0):
     return texts, tokens, jsd, clusters
 
 
-@pytest.mark.parametrize("method", ["paser", "random", "ifd"])
+@pytest.mark.parametrize("method", ["paser", "random", "stratified", "ifd"])
 @pytest.mark.parametrize("budget", [0.04, 0.1, 0.2])
 def test_every_method_stays_within_the_token_budget(method, budget):
     texts, tokens, jsd, clusters = _pool()
-    sel = select(method, texts, tokens, budget, jsd=jsd, clusters=clusters, ifd=jsd * 10, seed=3)
+    caps = [f"cap{c}" for c in clusters]
+    sel = select(method, texts, tokens, budget, jsd=jsd, clusters=clusters, ifd=jsd * 10, capabilities=caps, seed=3)
     assert sel.budget_tokens == budget_tokens(tokens, budget)
     assert sel.tokens == tokens[sel.indices].sum() <= sel.budget_tokens
     assert len(set(sel.indices)) == len(sel.indices)
@@ -123,6 +124,25 @@ def test_concept_filter_rejects_conflicts_and_backfill_keeps_the_budget():
     both = select("paser", texts, tokens, 1.0, jsd=jsd, clusters=clusters)
     info = both.details["clusters"][0]
     assert info["ccg_rejected"] == 0 and info["backfilled"] == 4 and both.tokens == 80
+
+
+def test_without_backfill_rejected_samples_stay_out_even_when_budget_is_left():
+    texts = ["ann and apples"] * 2 + ["ben and pens"] * 2 + ["ann and pens"] * 4
+    tokens, jsd, clusters = np.full(8, 10), np.linspace(0.9, 0.2, 8), np.zeros(8, dtype=int)
+    sel = select("paser", texts, tokens, 1.0, jsd=jsd, clusters=clusters, backfill=False)
+    info = sel.details["clusters"][0]
+    assert sorted(sel.indices) == [0, 1, 2, 3] and sel.tokens == 40 < sel.budget_tokens
+    assert info["ccg_rejected"] == 4 and info["backfilled"] == 0 and sel.details["spilled"] == 0
+
+
+def test_stratified_random_gives_each_capability_its_pool_share():
+    tokens = np.array([10] * 30 + [20] * 10)  # capability a: 300 tokens, b: 200
+    caps = ["a"] * 30 + ["b"] * 10
+    sel = select("stratified", [""] * 40, tokens, 0.5, capabilities=caps, seed=1)
+    assert sel.details["budget_tokens_per_capability"] == {"a": 150, "b": 100}
+    chosen = np.asarray(caps)[sel.indices]
+    assert (chosen == "a").sum() == 15 and (chosen == "b").sum() == 5 and sel.tokens == 250
+    assert sel.indices != select("stratified", [""] * 40, tokens, 0.5, capabilities=caps, seed=2).indices
 
 
 def test_budget_a_cluster_cannot_spend_spills_to_the_others():

@@ -81,6 +81,36 @@ def test_damerau_levenshtein_known_pairs(a, b, d):
     assert damerau_levenshtein(b, a) == d
 
 
+def _lowrance_wagner(a, b) -> int:
+    """The textbook unrestricted Damerau-Levenshtein table (Lowrance and Wagner 1975), as the oracle."""
+    big = len(a) + len(b)
+    d = [[big] * (len(b) + 2)] + [[big] + [0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        d[i + 1][1] = i
+    for j in range(len(b) + 1):
+        d[1][j + 1] = j
+    seen: dict = {}
+    for i in range(1, len(a) + 1):
+        match_col = 0
+        for j in range(1, len(b) + 1):
+            i1, j1, cost = seen.get(b[j - 1], 0), match_col, int(a[i - 1] != b[j - 1])
+            match_col = j if cost == 0 else match_col
+            d[i + 1][j + 1] = min(
+                d[i][j] + cost, d[i + 1][j] + 1, d[i][j + 1] + 1, d[i1][j1] + (i - i1 - 1) + 1 + (j - j1 - 1)
+            )
+        seen[a[i - 1]] = i
+    return d[len(a) + 1][len(b) + 1]
+
+
+def test_damerau_levenshtein_equals_the_textbook_table_on_random_word_lists():
+    rng = np.random.default_rng(0)
+    words = "the of cf mn to a".split()
+    for _ in range(300):
+        a = list(rng.choice(words, size=rng.integers(0, 12)))
+        b = list(rng.choice(words, size=rng.integers(0, 12)))
+        assert damerau_levenshtein(a, b) == _lowrance_wagner(a, b)
+
+
 def _monotone_and_growing(radius) -> None:
     radii = [radius(p) for p in np.linspace(0.51, 0.999, 40)]
     assert all(a <= b for a, b in zip(radii, radii[1:], strict=False))

@@ -29,9 +29,10 @@ import argparse
 import copy
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
+from models.device import add_device_arguments, check_device
 from sim.cli import OneLineParser, add_output_arguments, check_output, fail, positive_int
 
 PROG = "python -m models.merge"
@@ -48,6 +49,7 @@ def parser() -> OneLineParser:
     p.add_argument("--eval", action="store_true", help="evaluate the merged model on the zoo's held-out tasks")
     p.add_argument("--json", action="store_true", help="print the merge report (and evaluation) as JSON")
     p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
+    add_device_arguments(p, dtype_default=None)
     return p
 
 
@@ -58,7 +60,10 @@ def check_inputs(args: argparse.Namespace):
     from models.merge.config import load_config
 
     check_output(args.out, own=REPORT, force=args.force)
+    check_device(args.device)
     cfg = load_config(args.config)
+    if args.dtype is not None:  # the merged model's dtype: the flag wins over the config's `dtype:`
+        cfg = replace(cfg, dtype=args.dtype, source={**cfg.source, "dtype": args.dtype})
     for name in [cfg.base_model, cfg.tokenizer_source, *(e.model for e in cfg.models)]:
         if name is not None:
             check_checkpoint(Path(name).expanduser())
@@ -83,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = with_sens(cfg, SensConfig())
         if args.no_sens:
             cfg = with_sens(cfg, None)
-        model, tokenizer, report = merge(cfg, progress=not args.json)
+        model, tokenizer, report = merge(cfg, progress=not args.json, device=args.device)
         evaluation = None
         if args.eval:
             from models.zoo import ZooError, evaluate

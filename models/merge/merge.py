@@ -111,9 +111,17 @@ def report_for(cfg: MergeConfig, loaded: Loaded, coeffs: SensCoefficients | None
     )
 
 
-def merge(cfg: MergeConfig, progress: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, MergeReport]:
-    """Run a merge config end to end: (merged model, tokenizer, report)."""
+def merge(
+    cfg: MergeConfig, progress: bool = False, device: str = "cpu"
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, MergeReport]:
+    """Run a merge config end to end: (merged model, tokenizer, report). The models are loaded in float32 and
+    merged on `device` (cpu, cuda, ...); the merged model comes out in `cfg.dtype`."""
+    from models.device import place
+
     loaded = load_models(cfg)
+    for model in [loaded.base, *loaded.tuned]:
+        if model is not None:
+            place(model, device, dtype=None)
     coeffs = compute_sens(cfg, loaded, progress) if cfg.sens is not None else None
     return merge_loaded(cfg, loaded, coeffs, progress), loaded.tokenizer, report_for(cfg, loaded, coeffs)
 

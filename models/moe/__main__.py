@@ -1,7 +1,8 @@
-"""python -m models.moe carve MODEL --experts E --top-k K --shared S -o OUT: carve a CMoE model from a dense Llama.
+"""python -m models.moe carve MODEL --experts E --top-k K --shared S -o OUT: carve a CMoE model from a dense model.
 python -m models.moe eval OUT: perplexity and activated parameters of a carved model (optionally its workload).
 
-MODEL is a zoo name (base, code, math, english; built for --preset if needed) or a local Llama checkpoint folder.
+MODEL is a zoo name (base, code, math, english; built for --preset if needed) or a local Llama, Mistral or Qwen2
+checkpoint folder (other model types exit 2).
 Each FFN of d_ff neurons becomes a shared FFN of S neurons (the most frequently active on the calibration
 tokens) plus E routed experts of (d_ff - S) / E neurons each, K of which run per token; the activated FFN
 fraction is (S + K (d_ff - S) / E) / d_ff. Example for the default zoo model (d_ff = 688): --shared 172
@@ -21,6 +22,7 @@ import json
 from pathlib import Path
 
 from models.cli import check_models, run_command
+from models.device import add_device_arguments, check_device, placement
 from sim.cli import (
     OneLineParser,
     add_output_arguments,
@@ -38,8 +40,8 @@ RESULT = "cmoe.json"
 def parser() -> OneLineParser:
     p = OneLineParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-    c = sub.add_parser("carve", help="carve a dense Llama into a CMoE model")
-    c.add_argument("model", help="zoo name (base, code, math, english) or a local Llama checkpoint folder")
+    c = sub.add_parser("carve", help="carve a dense Llama/Mistral/Qwen2 into a CMoE model")
+    c.add_argument("model", help="zoo name (base, code, math, english) or a local Llama/Mistral/Qwen2 folder")
     c.add_argument("--experts", type=positive_int, required=True, help="routed experts E per layer")
     c.add_argument("--top-k", type=positive_int, required=True, help="routed experts K run per token")
     c.add_argument("--shared", type=nonnegative_int, required=True, help="shared (always-on) neurons S per FFN")
@@ -64,6 +66,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-windows", type=positive_int, default=8, help="held-out windows scored per task (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of data order and fine-tune sampling (default 0)")
     p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
+    add_device_arguments(p)
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
@@ -79,10 +82,19 @@ def task_ppl(model, tokenizer, preset: str, seq_len: int, windows: int, seed: in
 
 
 def check(args: argparse.Namespace) -> None:
-    """Output paths writable and free (or this tool's), local model folders whole; no heavy import."""
+    """Output paths writable and free (or this tool's), local model folders whole, the device here."""
+    check_device(args.device)
     if args.command == "carve":
         check_output(args.out, own=RESULT, force=args.force)
         check_models(args.model)
+        config = Path(args.model).expanduser() / "config.json"
+        if config.is_file():  # a local folder: its model type is known before torch loads (zoo names are Llamas)
+            from models.files import read_json
+            from models.moe.errors import CARVABLE, MoeError
+
+            model_type = read_json(config).get("model_type")
+            if model_type not in CARVABLE:
+                raise MoeError(f"{args.model} is a {model_type!r} model: CMoE carves {', '.join(CARVABLE)} models")
     else:
         if args.workload is not None:
             check_output(args.workload, "--workload", folder=False)
@@ -91,12 +103,15 @@ def check(args: argparse.Namespace) -> None:
 
 def carve_command(args: argparse.Namespace) -> dict:
     from models import zoo
+    from models.device import place
     from models.moe import activated_parameters, carve, cmoe_config, finetune, training_windows
 
     dense, tokenizer = zoo.load(args.model, args.preset)
+    place(dense, **placement(args))
     cmoe_config(dense.config, args.experts, args.top_k, args.shared)
     calib = zoo.calibration_windows(tokenizer, args.seq_len, args.calib_windows, args.preset, args.seed)
     model, stats = carve(dense, calib, args.experts, args.top_k, args.shared, args.k_act, progress=True)
+    place(model, **placement(args))
     ppl = {"dense": task_ppl(dense, tokenizer, args.preset, args.seq_len, args.eval_windows, args.seed)}
     ppl["carved"] = task_ppl(model, tokenizer, args.preset, args.seq_len, args.eval_windows, args.seed)
     result = {
@@ -120,22 +135,24 @@ def load_carved(out: Path):
     """A carved model (eval mode) and its tokenizer from a `carve` output folder; ValueError if it is not one."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    import models.moe.modeling  # noqa: F401  (registers the "cmoe" model type)
+    from models.moe.modeling import CMOE_TYPES  # (the import registers the CMoE model types)
 
     config = out / "config.json"
     if not config.is_file():
         raise ValueError(f"{out} has no config.json: pass a folder written by `python -m models.moe carve`")
-    if json.loads(config.read_text()).get("model_type") != "cmoe":
-        raise ValueError(f"{out} is not a CMoE model (model_type is not 'cmoe'): carve one first")
+    if json.loads(config.read_text()).get("model_type") not in CMOE_TYPES:
+        raise ValueError(f"{out} is not a CMoE model (model_type is not {'/'.join(CMOE_TYPES)}): carve one first")
     model = AutoModelForCausalLM.from_pretrained(out, local_files_only=True, attn_implementation="eager").eval()
     return model, AutoTokenizer.from_pretrained(out, local_files_only=True)
 
 
 def eval_command(args: argparse.Namespace) -> dict:
     from models import zoo
+    from models.device import place
     from models.moe import activated_parameters, routed_workload
 
     model, tokenizer = load_carved(args.out)
+    place(model, **placement(args))
     result = {
         "model": str(args.out),
         "activated": activated_parameters(model),

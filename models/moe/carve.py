@@ -25,8 +25,8 @@ from torch.nn import functional as F
 from tqdm import tqdm
 from transformers import PreTrainedModel
 
-from models.moe.errors import MoeError
-from models.moe.modeling import CMoEConfig, CMoEForCausalLM, CMoEMLP, layout_problem
+from models.moe.errors import CARVABLE, MoeError
+from models.moe.modeling import FAMILIES, CMoEConfig, CMoEForCausalLM, CMoEMLP, layout_problem
 from models.moe.profile import NeuronProfile, mlp_inputs, profile_neurons
 
 
@@ -91,15 +91,25 @@ def carve_mlp(dense: nn.Module, plan: ExpertPlan, config: CMoEConfig) -> CMoEMLP
     return moe
 
 
+def check_family(model_type: str | None) -> None:
+    """MoeError (one line naming the supported model types) unless CMoE can carve a `model_type` model."""
+    if model_type not in FAMILIES:
+        raise MoeError(
+            f"CMoE carving supports {', '.join(CARVABLE)} models (gate/up/down SwiGLU MLPs), got {model_type!r}:"
+            " pass a checkpoint of one of those"
+        )
+
+
 def cmoe_config(dense_config, num_experts: int, top_k: int, num_shared: int) -> CMoEConfig:
-    """The CMoEConfig of a dense Llama config with this layout; MoeError (one line) if it is impossible."""
-    if getattr(dense_config, "model_type", None) != "llama":
-        raise MoeError(f"CMoE carving needs a Llama (gate/up/down SwiGLU) model, got {dense_config.model_type!r}")
+    """The CMoE config (of the dense model's family: Llama, Mistral or Qwen2) of a dense config with this
+    layout; MoeError (one line) if the family is not one of those or the layout is impossible."""
+    check_family(getattr(dense_config, "model_type", None))
     problem = layout_problem(dense_config.intermediate_size, num_shared, num_experts, top_k)
     if problem:
         raise MoeError(problem)
     fields = {k: v for k, v in dense_config.to_dict().items() if k not in ("model_type", "architectures")}
-    return CMoEConfig(**fields, num_shared_neurons=num_shared, num_experts=num_experts, num_experts_per_tok=top_k)
+    layout = {"num_shared_neurons": num_shared, "num_experts": num_experts, "num_experts_per_tok": top_k}
+    return FAMILIES[dense_config.model_type][0](**fields, **layout)
 
 
 def carve(
@@ -111,7 +121,8 @@ def carve(
     k_act: int = 10,
     progress: bool = True,
 ) -> tuple[CMoEForCausalLM, dict]:
-    """Carve a dense Llama into a CMoEForCausalLM (training-free) from calibration `windows` (1-D token tensors).
+    """Carve a dense Llama, Mistral or Qwen2 into its CMoE model (training-free) from calibration `windows`
+    (1-D token tensors).
 
     Returns the model (eval mode; `model` is not changed) and stats: seconds, per-layer plans."""
     config = cmoe_config(model.config, num_experts, top_k, num_shared)
@@ -123,7 +134,7 @@ def carve(
         plan = plan_experts(profile_neurons(mlp_inputs(work, i, windows), dense, k_act), num_shared, num_experts)
         work.model.layers[i].mlp = carve_mlp(dense, plan, config)
         plans.append(plan)
-    carved = CMoEForCausalLM(config)
+    carved = FAMILIES[model.config.model_type][1](config).to(device=model.device, dtype=model.dtype)
     carved.load_state_dict(work.state_dict())
     carved.eval()
     seconds = time.perf_counter() - t0

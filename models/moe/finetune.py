@@ -65,7 +65,7 @@ def finetune(
         ids = data[torch.randint(len(data), (batch,), generator=gen)]
         loss = model(input_ids=ids, labels=ids, use_cache=False).loss
         losses.append(loss.item())
-        aux = sum(r.aux_loss for r in routers) if routers else 0.0
+        aux = sum(r.aux_loss for r in routers).to(loss.device) if routers else 0.0
         opt.zero_grad(set_to_none=True)
         (loss + coef * aux).backward()
         opt.step()

@@ -1,8 +1,10 @@
-"""The carved model as a transformers model: a Llama whose MLPs are CMoE layers (shared + top-k routed experts).
+"""The carved model as a transformers model: a Llama, Mistral or Qwen2 whose MLPs are CMoE layers (shared +
+top-k routed experts).
 
     config = CMoEConfig(**llama_config, num_shared_neurons=172, num_experts=12, num_experts_per_tok=4)
     model = CMoEForCausalLM(config); model.save_pretrained(out)
     AutoModelForCausalLM.from_pretrained(out)       # after `import models.moe.modeling` (registers "cmoe")
+    FAMILIES["mistral"]                             # (config class, model class) of model_type "cmoe_mistral"
 
 Each MLP computes y = E_shared(x) + sum_{e in topk(p + b)} (1 + p_e s_e) E_e(x), where every expert is an exact
 slice of the dense SwiGLU FFN, p = softmax_e |(x C_e)(SiLU(x G_e))| is the analytic router, b the load-balance
@@ -15,26 +17,24 @@ from __future__ import annotations
 import torch
 from huggingface_hub.dataclasses import strict
 from torch import nn
-from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    LlamaConfig,
+    LlamaForCausalLM,
+    MistralConfig,
+    MistralForCausalLM,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+)
 from transformers.activations import ACT2FN
 
+from models.moe.errors import CARVABLE
 
-@strict
-class CMoEConfig(LlamaConfig):
-    """A LlamaConfig plus the CMoE layout of every MLP.
 
-    num_shared_neurons: width (neurons) of the always-on shared FFN. num_experts: routed experts per layer, each
-    (intermediate_size - num_shared_neurons) / num_experts neurons wide. num_experts_per_tok: routed experts per
-    token (top-k). router_bias_speed: load-balance bias step per training forward (DeepSeek-V3 style).
-    router_aux_loss_coef: weight of the Switch-style load-balancing loss the fine-tune adds.
-    """
-
-    model_type = "cmoe"
-    num_shared_neurons: int = 0
-    num_experts: int = 0
-    num_experts_per_tok: int = 0
-    router_bias_speed: float = 1e-3
-    router_aux_loss_coef: float = 0.01
+class _Layout:
+    """What every family's CMoE config adds to its dense config: the layout fields (declared by
+    `_config_class`), the expert width and the layout check."""
 
     @property
     def expert_size(self) -> int:
@@ -49,6 +49,35 @@ class CMoEConfig(LlamaConfig):
         )
         if problem:
             raise ValueError(problem)
+
+
+# The layout fields: name -> (type, default).
+_FIELDS = {
+    "num_shared_neurons": (int, 0),
+    "num_experts": (int, 0),
+    "num_experts_per_tok": (int, 0),
+    "router_bias_speed": (float, 1e-3),
+    "router_aux_loss_coef": (float, 0.01),
+}
+
+
+def _config_class(dense: type, model_type: str, name: str) -> type:
+    """The CMoE config class of one dense family: `dense` (LlamaConfig, MistralConfig, ...) plus the layout.
+
+    num_shared_neurons: width (neurons) of the always-on shared FFN. num_experts: routed experts per layer, each
+    (intermediate_size - num_shared_neurons) / num_experts neurons wide. num_experts_per_tok: routed experts per
+    token (top-k). router_bias_speed: load-balance bias step per training forward (DeepSeek-V3 style).
+    router_aux_loss_coef: weight of the Switch-style load-balancing loss the fine-tune adds.
+    """
+    namespace = {
+        "__module__": __name__,
+        "__qualname__": name,
+        "__doc__": f"A {dense.__name__} plus the CMoE layout of every MLP (see _config_class).",
+        "__annotations__": {k: t for k, (t, _) in _FIELDS.items()},
+        "model_type": model_type,
+        **{k: default for k, (_, default) in _FIELDS.items()},
+    }
+    return strict(type(name, (_Layout, dense), namespace))
 
 
 def layout_problem(intermediate: int, shared: int, experts: int, top_k: int) -> str | None:
@@ -156,17 +185,35 @@ class CMoEMLP(nn.Module):
         return out.reshape(x.shape)
 
 
-class CMoEForCausalLM(LlamaForCausalLM):
-    """LlamaForCausalLM with every decoder layer's MLP a CMoEMLP; save_pretrained / from_pretrained round-trip."""
+class _CMoEModel:
+    """What every family's CMoE model adds to its dense causal LM: each decoder layer's MLP is a CMoEMLP."""
 
-    config_class = CMoEConfig
-
-    def __init__(self, config: CMoEConfig) -> None:
+    def __init__(self, config) -> None:  # noqa: ANN001 (a family's CMoE config)
         super().__init__(config)
         for layer in self.model.layers:
             layer.mlp = CMoEMLP(config)
         self.post_init()
 
 
-AutoConfig.register("cmoe", CMoEConfig, exist_ok=True)
-AutoModelForCausalLM.register(CMoEConfig, CMoEForCausalLM, exist_ok=True)
+# Dense model_type -> (CMoE config class, CMoE causal LM class): the dense family's attention (Mistral's sliding
+# window, Qwen2's q/k/v biases) is kept as it is; only the MLPs change.
+FAMILIES: dict[str, tuple[type, type]] = {}
+for _dense_type, _dense_config, _dense_model, _prefix in (
+    ("llama", LlamaConfig, LlamaForCausalLM, "CMoE"),
+    ("mistral", MistralConfig, MistralForCausalLM, "CMoEMistral"),
+    ("qwen2", Qwen2Config, Qwen2ForCausalLM, "CMoEQwen2"),
+):
+    _type = "cmoe" if _dense_type == "llama" else f"cmoe_{_dense_type}"  # "cmoe": the name earlier carves saved
+    _config = _config_class(_dense_config, _type, f"{_prefix}Config")
+    _model = type(
+        f"{_prefix}ForCausalLM",
+        (_CMoEModel, _dense_model),
+        {"__module__": __name__, "config_class": _config, "__doc__": f"{_dense_model.__name__} with CMoE MLPs."},
+    )
+    AutoConfig.register(_type, _config, exist_ok=True)
+    AutoModelForCausalLM.register(_config, _model, exist_ok=True)
+    FAMILIES[_dense_type] = (_config, _model)
+
+assert tuple(FAMILIES) == CARVABLE
+CMoEConfig, CMoEForCausalLM = FAMILIES["llama"]
+CMOE_TYPES = tuple(config.model_type for config, _ in FAMILIES.values())

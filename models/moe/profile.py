@@ -53,7 +53,7 @@ def mlp_inputs(model: nn.Module, layer: int, windows: Sequence[torch.Tensor]) ->
     captured: list[torch.Tensor] = []
 
     def hook(_module: nn.Module, args: tuple) -> None:
-        captured.append(args[0].reshape(-1, args[0].shape[-1]).detach())
+        captured.append(args[0].reshape(-1, args[0].shape[-1]).detach().cpu())
         raise _Captured
 
     handle = mlp.register_forward_pre_hook(hook)

@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 
 from models.cli import check_models, run_command
+from models.device import add_device_arguments, check_device, placement
 from sim.cli import (
     OneLineParser,
     add_output_arguments,
@@ -99,11 +100,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-windows", type=positive_int, default=8, help="held-out windows scored per task (default 8)")
     p.add_argument("--seed", type=int, default=0, help="seed of data order and initialisation (default 0)")
     p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
+    add_device_arguments(p)
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
 def check(args: argparse.Namespace) -> None:
-    """Output folder free (or this tool's), the model folder whole; no heavy import."""
+    """Output folder free (or this tool's), the model folder whole, the device here."""
+    check_device(args.device)
     if args.command != "rank":
         check_output(args.out, own=RESULT if args.command != "compare" else "compare.json", force=args.force)
     check_models(args.model)
@@ -117,10 +120,12 @@ def _windows(tokenizer, args: argparse.Namespace, count: int):
 
 def _load(args: argparse.Namespace):
     from models import zoo
+    from models.device import place
     from models.prune import PruneError
     from models.prune.importance import decoder_blocks
 
     model, tokenizer = zoo.load(args.model, args.preset)
+    place(model, **placement(args))
     depth = len(decoder_blocks(model))
     n = getattr(args, "remove", None) or getattr(args, "max_remove", None)
     if n is not None and not 0 < n < depth:

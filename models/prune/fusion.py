@@ -86,8 +86,8 @@ class FusedLinear(nn.Module):
         return w, b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w, b = self.merged()
-        return F.linear(x, w, b)
+        w, b = self.merged()  # fp32 where the coefficients are: cast to the activations' dtype (bf16 hosts)
+        return F.linear(x, w.to(x.dtype), None if b is None else b.to(x.dtype))
 
     @torch.no_grad()
     def to_linear(self) -> nn.Linear:

@@ -75,7 +75,7 @@ def trace(model: nn.Module, ids: torch.Tensor, upto: int | None = None) -> Trace
     )
     handles.append(model.model.norm.register_forward_pre_hook(lambda _m, args: output.append(args[0])))
     try:
-        model.model(input_ids=ids, use_cache=False)
+        model.model(input_ids=ids.to(model.device), use_cache=False)  # the inner model: no device hook
     except _StopForward:
         pass
     finally:

@@ -25,7 +25,7 @@ class Hessian:
 
     def add(self, x: torch.Tensor) -> None:
         """Accumulate inputs x (..., k)."""
-        x = x.detach().reshape(-1, x.shape[-1]).double()
+        x = x.detach().reshape(-1, x.shape[-1]).cpu().double()
         n = x.shape[0]
         self.h *= self.rows / (self.rows + n)
         self.rows += n

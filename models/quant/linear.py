@@ -60,6 +60,9 @@ def act_ports(x: torch.Tensor, act: str) -> np.ndarray:
 class QuantLinear(nn.Module):
     """A linear layer with integer group-wise weights and quantized activations (float32 in and out).
 
+    Its integers stay on the CPU (the exact model of the array's arithmetic); forward takes and returns the
+    activations on whatever device and dtype the rest of the model uses.
+
     qweight: the layer's integers (see QuantizedWeight). bias: (out,) float32 or None. act: "int8"
     or "fp16". engine: if set, forward computes Y_int through it from port-level operands
     (to_operands) instead of torch; `engine(operands, pe_config) -> (M, N) int64`.
@@ -120,11 +123,16 @@ class QuantLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
-        y_int, row_scale = self.integer_output(x.reshape(-1, self.in_features))
+        y_int, row_scale = self.integer_output(x.reshape(-1, self.in_features).cpu())
         y = (y_int.double() * row_scale * 2.0**-self.frac_bits).float()
         if self.bias is not None:
-            y = y + self.bias
-        return y.reshape(*shape[:-1], self.out_features).to(x.dtype)
+            y = y + self.bias.cpu()
+        return y.reshape(*shape[:-1], self.out_features).to(device=x.device, dtype=x.dtype)
+
+    def _apply(self, fn: Callable, recurse: bool = True) -> QuantLinear:
+        # .to(device) / .cuda() keep the integers on the CPU (see the class docstring); .to(dtype) never
+        # touches integer buffers anyway, and the float bias stays float32 as the host adds it.
+        return self
 
     def extra_repr(self) -> str:
         return (

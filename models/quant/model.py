@@ -51,11 +51,12 @@ def _replace(root: nn.Module, name: str, new: nn.Module) -> None:
 
 def _quantize_linear(name: str, linear: nn.Linear, cfg: QuantConfig, hessian: torch.Tensor | None) -> QuantLinear:
     group = cfg.group_for(name, linear.in_features)
+    weight = linear.weight.detach().cpu()  # QuantLinear's integers live on the CPU
     if hessian is None:
-        qw = rtn_quantize(linear.weight, cfg.wbits, group, cfg.wformat)
+        qw = rtn_quantize(weight, cfg.wbits, group, cfg.wformat)
     else:
-        qw = gptq_quantize(linear.weight, hessian, cfg.wbits, group, cfg.wformat, cfg.damp, cfg.act_order)
-    return QuantLinear(qw, linear.bias, cfg.act)
+        qw = gptq_quantize(weight, hessian, cfg.wbits, group, cfg.wformat, cfg.damp, cfg.act_order)
+    return QuantLinear(qw, None if linear.bias is None else linear.bias.detach().cpu(), cfg.act)
 
 
 def _batches(tokens: torch.Tensor | Sequence[torch.Tensor] | None, limit: int) -> list[torch.Tensor]:

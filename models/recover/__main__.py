@@ -11,7 +11,9 @@ pairs; --pool-size N per capability, recall N/4) or read from --pool FILE (a JSO
 capability}). --budget is a fraction of the pool's tokens (BOS + instruction + response + EOS): 0.1 trains on
 10% of the pool's tokens, whatever the method. Methods: paser (manifold + spectral clustering of MiniLM
 instruction embeddings, budget by per-cluster degradation JSD(original, pruned), priority JSD / log(tokens^2),
-concept-consistency filter), random, ifd (Cherry-LLM instruction-following difficulty, highest first), full.
+concept-consistency filter; --no-backfill leaves its rejected samples out even if budget is left), random,
+stratified (random within each capability, budget by pool-token share), ifd (Cherry-LLM instruction-following
+difficulty, highest first), full.
 
 select writes the folder SEL holding selection.json (settings, per-cluster figures, selection time in s, the chosen
 samples); train's --selection takes that folder or the selection.json in it. train fine-tunes
@@ -28,6 +30,7 @@ import json
 from pathlib import Path
 
 from models.cli import check_models, run_command
+from models.device import add_device_arguments, check_device, placement
 from models.recover.select import METHODS
 from sim.cli import (
     OneLineParser,
@@ -87,6 +90,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="default", help="zoo preset for zoo models and task data (tiny, default)")
     p.add_argument("--seed", type=int, default=0, help="seed of the pool, clustering, random selection, training")
     p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
+    add_device_arguments(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -106,6 +110,7 @@ def _pool(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--clusters", type=positive_int, default=10, help="paser capability clusters (default 10)")
     p.add_argument("--no-ccg", action="store_true", help="paser without the concept-consistency filter")
+    p.add_argument("--no-backfill", action="store_true", help="paser: never select samples the filter rejected")
     _common(p)
 
 
@@ -140,8 +145,8 @@ def _load_pool(args: argparse.Namespace):
 def _models(args: argparse.Namespace):
     from models.recover.pipeline import load_model, parse_drop
 
-    original, tokenizer = load_model(args.model, args.preset)
-    pruned, _ = load_model(args.pruned, args.preset, parse_drop(args.drop))
+    original, tokenizer = load_model(args.model, args.preset, **placement(args))
+    pruned, _ = load_model(args.pruned, args.preset, parse_drop(args.drop), **placement(args))
     return original, pruned, tokenizer
 
 
@@ -161,7 +166,7 @@ def select_command(args: argparse.Namespace) -> dict:
         args.seed,
         progress=True,
     )
-    sel = run_selection(args.method, scored, args.budget, args.seed, ccg=not args.no_ccg)
+    sel = run_selection(args.method, scored, args.budget, args.seed, not args.no_ccg, not args.no_backfill)
     meta = {
         "model": args.model,
         "pruned": args.pruned,
@@ -182,7 +187,7 @@ def train_command(args: argparse.Namespace) -> dict:
 
     settings = _train_settings(args)
     samples, doc = load_selection(_selection_file(args.selection))
-    pruned, tokenizer = load_model(args.pruned, args.preset, parse_drop(args.drop))
+    pruned, tokenizer = load_model(args.pruned, args.preset, parse_drop(args.drop), **placement(args))
     before = quality(pruned, tokenizer, args.preset, args.seed)
     model, stats = train_copy(pruned, tokenizer, samples, {**settings, "seed": args.seed}, progress=True)
     result = {
@@ -257,7 +262,8 @@ def _selection_file(path: Path) -> Path:
 
 
 def check(args: argparse.Namespace) -> None:
-    """Methods known, the output path free (or this tool's), input files whole; no heavy import."""
+    """Methods known, the output path free (or this tool's), input files whole, the device here."""
+    check_device(args.device)
     if args.command == "compare":
         methods = [m for m in args.methods.split(",") if m]
         bad = [m for m in methods if m not in METHODS]

@@ -33,8 +33,9 @@ class LoRALinear(nn.Module):
         self.base = base
         self.scale = alpha / r
         self.dropout = nn.Dropout(dropout)
-        self.lora_a = nn.Parameter(torch.empty(r, base.in_features, dtype=base.weight.dtype))
-        self.lora_b = nn.Parameter(torch.zeros(base.out_features, r, dtype=base.weight.dtype))
+        like = {"dtype": base.weight.dtype, "device": base.weight.device}
+        self.lora_a = nn.Parameter(torch.empty(r, base.in_features, **like))
+        self.lora_b = nn.Parameter(torch.zeros(base.out_features, r, **like))
         nn.init.kaiming_uniform_(self.lora_a, a=math.sqrt(5))  # as nn.Linear and peft initialize A
         base.weight.requires_grad_(False)
         if base.bias is not None:

@@ -31,13 +31,17 @@ def parse_drop(text: str | None) -> list[int]:
         raise RecoverError(f"--drop {text!r} is not a comma-separated list of block indices, e.g. 1 or 1,2") from e
 
 
-def load_model(name_or_path: str, preset: str, drop: list[int] | None = None):
-    """A zoo model or checkpoint folder (eval mode) and its tokenizer, with the decoder blocks `drop` removed
-    (ShortGPT-style, models.prune.remove_blocks)."""
+def load_model(
+    name_or_path: str, preset: str, drop: list[int] | None = None, device: str = "cpu", dtype: str = "float32"
+):
+    """A zoo model or checkpoint folder (eval mode, on `device` in `dtype`, models.device.place) and its
+    tokenizer, with the decoder blocks `drop` removed (ShortGPT-style, models.prune.remove_blocks)."""
     from models import zoo
+    from models.device import place
     from models.prune import remove_blocks
 
     model, tokenizer = zoo.load(name_or_path, preset)
+    place(model, device, dtype)
     if drop:
         remove_blocks(model, drop)
     return model, tokenizer
@@ -95,7 +99,9 @@ def score(
     return scored
 
 
-def run_selection(method: str, scored: Scored, budget: float, seed: int = 0, ccg: bool = True) -> Selection:
+def run_selection(
+    method: str, scored: Scored, budget: float, seed: int = 0, ccg: bool = True, backfill: bool = True
+) -> Selection:
     """`select` on a scored pool; details["selection_seconds"] adds the scoring the method needed (paser:
     embedding + clustering + JSD; ifd: IFD) to the selection step itself."""
     if method not in METHODS:
@@ -108,8 +114,10 @@ def run_selection(method: str, scored: Scored, budget: float, seed: int = 0, ccg
         jsd=scored.jsd,
         clusters=scored.clusters,
         ifd=scored.ifd,
+        capabilities=[s.capability for s in scored.samples],
         seed=seed,
         ccg=ccg,
+        backfill=backfill,
     )
     prep = {"paser": ("embed", "cluster", "degradation"), "ifd": ("ifd",)}.get(method, ())
     sel.details["selection_seconds"] = sel.details["seconds"] + sum(scored.seconds.get(k, 0.0) for k in prep)
@@ -196,10 +204,11 @@ def run(
     preset: str,
     seed: int = 0,
     ccg: bool = True,
+    backfill: bool = True,
 ) -> dict:
     """Select with `method` at `budget`, LoRA-train a copy of `pruned` on the selection, and score it: one row
     of a comparison (selection figures, training figures, quality)."""
-    sel = run_selection(method, scored, budget, seed, ccg)
+    sel = run_selection(method, scored, budget, seed, ccg, backfill)
     chosen = [scored.samples[i] for i in sel.indices]
     model, stats = train_copy(pruned, tokenizer, chosen, {**train, "seed": seed})
     caps = [s.capability for s in chosen]

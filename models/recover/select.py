@@ -12,7 +12,12 @@ samples train on more. Methods:
   short of its budget, the best rejected samples fill it (`backfill`, on by default so the methods stay on equal
   tokens; the count is reported). Budget a cluster cannot spend (its remaining samples are all longer than
   what is left) goes to the best remaining samples of any cluster, in IES order ("spilled").
+  `backfill=False` leaves the rejected samples out altogether (neither backfilled nor spilled), so PASER may then
+  train on fewer tokens than the budget.
 * `random`: a seeded random order.
+* `stratified`: capability-stratified random: each capability (arithmetic, recall, code, English) gets the
+  budget share its pool tokens have, filled in a seeded random order; what a capability cannot spend goes to
+  the rest of the pool in random order.
 * `ifd`: the instruction-quality heuristic of Cherry-LLM: descending instruction-following difficulty
   IFD = PPL(response | instruction) / PPL(response) under the pruned model, samples with IFD >= 1 (the
   instruction does not help) last.
@@ -32,7 +37,7 @@ import numpy as np
 from models.recover.concepts import ConceptGraph, concepts
 from models.recover.errors import RecoverError
 
-METHODS = ("paser", "random", "ifd", "full")
+METHODS = ("paser", "random", "stratified", "ifd", "full")
 
 
 @dataclass
@@ -89,6 +94,22 @@ def random_selection(tokens: Sequence[int], budget: int, seed: int = 0) -> Selec
     return Selection("random", chosen, int(np.sum(np.asarray(tokens)[chosen])), budget, {"seed": seed})
 
 
+def stratified_selection(tokens: Sequence[int], capabilities: Sequence[str], budget: int, seed: int = 0) -> Selection:
+    tokens = np.asarray(tokens, dtype=np.int64)
+    caps = np.asarray(capabilities)
+    names = sorted(set(capabilities))
+    pool = [int(tokens[caps == c].sum()) for c in names]
+    alloc = allocate(budget, pool, pool)
+    order = np.random.default_rng(seed).permutation(len(tokens))
+    chosen = []
+    for name, share in zip(names, alloc, strict=True):
+        chosen += _fill([i for i in order if caps[i] == name], tokens, int(share))
+    taken = set(chosen)
+    chosen += _fill([int(i) for i in order if int(i) not in taken], tokens, budget - int(tokens[chosen].sum()))
+    details = {"seed": seed, "budget_tokens_per_capability": dict(zip(names, alloc.tolist(), strict=True))}
+    return Selection("stratified", chosen, int(tokens[chosen].sum()), budget, details)
+
+
 def ifd_selection(tokens: Sequence[int], ifd: np.ndarray, budget: int) -> Selection:
     helpful = ifd < 1.0
     order = sorted(range(len(ifd)), key=lambda i: (not helpful[i], -ifd[i]))
@@ -123,6 +144,7 @@ def paser_selection(
     ies = jsd / np.log(np.maximum(tokens, 2).astype(np.float64) ** 2)
     graph = ConceptGraph()
     chosen: list[int] = []
+    rejected_all: set[int] = set()
     per_cluster = []
     for k in np.argsort(-cds, kind="stable"):
         members = np.flatnonzero(clusters == ids[k])
@@ -146,6 +168,7 @@ def paser_selection(
                     used += int(tokens[i])
                     filled += 1
         chosen += taken
+        rejected_all.update(rejected)
         per_cluster.append(
             {
                 "cluster": int(ids[k]),
@@ -161,7 +184,8 @@ def paser_selection(
     # a cluster budget smaller than its remaining samples stays unspent: spend it on the best remaining samples
     # overall (IES order), so PASER trains on as many tokens as the other methods
     taken_set = set(chosen)
-    rest = [int(i) for i in np.argsort(-ies, kind="stable") if int(i) not in taken_set]
+    left_out = taken_set if backfill else taken_set | rejected_all  # without backfill, rejected stays rejected
+    rest = [int(i) for i in np.argsort(-ies, kind="stable") if int(i) not in left_out]
     spill = _fill(rest, tokens, budget - int(tokens[chosen].sum()))
     chosen += spill
     details = {
@@ -183,19 +207,26 @@ def select(
     jsd: np.ndarray | None = None,
     clusters: np.ndarray | None = None,
     ifd: np.ndarray | None = None,
+    capabilities: Sequence[str] | None = None,
     seed: int = 0,
     ccg: bool = True,
+    backfill: bool = True,
 ) -> Selection:
     """Run `method` (one of METHODS) at `budget` (fraction of the pool's tokens); the scores it needs must be
-    given (paser: jsd and clusters; ifd: ifd). details["seconds"] is the time of this step alone."""
+    given (paser: jsd and clusters; ifd: ifd; stratified: capabilities). details["seconds"] is the time of this
+    step alone."""
     t0 = time.perf_counter()
     b = budget_tokens(tokens, budget)
     if method == "paser":
         if jsd is None or clusters is None:
             raise RecoverError("paser needs per-sample JSD and cluster ids")
-        sel = paser_selection(texts, tokens, jsd, clusters, b, ccg=ccg)
+        sel = paser_selection(texts, tokens, jsd, clusters, b, ccg=ccg, backfill=backfill)
     elif method == "random":
         sel = random_selection(tokens, b, seed)
+    elif method == "stratified":
+        if capabilities is None:
+            raise RecoverError("stratified needs each sample's capability")
+        sel = stratified_selection(tokens, capabilities, b, seed)
     elif method == "ifd":
         if ifd is None:
             raise RecoverError("ifd needs per-sample IFD scores")
