@@ -236,8 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         type=clock_spec,
         action="append",
         default=[],
-        help="NAME=NS: also compare the W4A8 PEs at these clock periods (give mixpe and each baseline;"
-        " repeatable)",
+        help="NAME=NS: also compare the W4A8 PEs at these clock periods (give mixpe and each baseline; repeatable)",
     )
     p.add_argument(
         "--costs",
