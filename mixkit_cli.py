@@ -36,6 +36,7 @@ TOOLS: dict[str, str] = {
     "models.prune": "remove or fuse decoder blocks (ShortGPT, FuseGPT)",
     "models.recover": "choose recovery data for a pruned model and LoRA-recover it (PASER)",
     "models.merge": "merge fine-tuned models (TIES, task arithmetic, Sens-Merging)",
+    "models.quant": "save a quantized model as a checkpoint of packed integers, and evaluate one",
     "models.robust": "backdoor attacks and certified robustness of a text classifier (FRS)",
     "models.anomaly": "graph anomaly detection (SpaceGNN) on netlist and paper datasets",
     "models.demo": "the model demo: a zoo model quantized, run exactly on the array, replayed",

@@ -67,8 +67,8 @@ def test_mixpe_weight_path_has_no_multiplier(tmp_path):
     [
         (["--pe", "int8", "--act", "fp16"], "int8 PE"),
         (["--wbits", "5"], "weight bits 5"),
-        (["--group", "0"], "group size"),
-        (["--rows", "0"], "rows=0"),
+        (["--group", "0"], "--group: 0 is out of range"),
+        (["--rows", "0"], "--rows: 0 is out of range"),
         (["--accumulate", "fp32"], "FP32 accumulation needs FP16 activations"),
         (["--accumulate", "fp32", "--act", "fp16", "--acc-bits", "48"], "FP32 accumulator is 32 bits"),
         (["--group", "8", "--serial-bits", "1"], "group size 8 is shorter than the 16 cycles"),

@@ -74,14 +74,14 @@ def test_bad_configuration_from_the_shell_exits_2_with_one_line(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--rows", "0"], "rows=0 out of range"),
+        (["--rows", "0"], "--rows: 0 is out of range"),
         (["--pe", "int8", "--act", "fp16"], "the int8 PE is a plain INT8 x INT8 MAC"),
-        (["--cycles", "0"], "--cycles 0 out of range"),
+        (["--cycles", "0"], "--cycles: 0 is out of range"),
         (["--sim", "amaranth", "--waves", "x.fst"], "--sim amaranth writes only vcd"),
         (["--waves", "x.txt"], "name a .vcd or .fst file"),
         (["--waves", "no/such/dir/x.vcd"], "does not exist; create it first"),
         (["--sim", "modelsim"], "invalid choice"),
-        (["--cycles", "ten"], "invalid int value"),
+        (["--cycles", "ten"], "'ten' is not an integer"),
     ],
 )
 def test_bad_flags_exit_2_with_one_line(args, message, tmp_path, monkeypatch, capsys):
