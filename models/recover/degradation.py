@@ -17,7 +17,8 @@ from models.recover.instructions import Sample, encode
 BATCH = 16
 
 
-def _batch(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_batch(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention mask), each (len(seqs), longest) int64: token lists right-padded with `pad`."""
     width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
@@ -62,7 +63,7 @@ def degradation(
     pruned.eval()
     batches = _length_batches(tokenizer, samples, max_tokens)
     for idx, enc in tqdm(batches, total=-(-len(samples) // BATCH), desc="degradation (JSD)", disable=not progress):
-        ids, mask = _batch([e[0] for e in enc], pad)
+        ids, mask = pad_batch([e[0] for e in enc], pad)
         d = jsd(_token_nll(original, ids, mask)[1], _token_nll(pruned, ids, mask)[1])
         valid = mask[:, 1:].bool()
         for i, (seq, _) in enumerate(enc):
@@ -81,9 +82,9 @@ def ifd_scores(model, tokenizer, samples: list[Sample], max_tokens: int = 256, p
     model.eval()
     batches = _length_batches(tokenizer, samples, max_tokens)
     for idx, enc in tqdm(batches, total=-(-len(samples) // BATCH), desc="IFD", disable=not progress):
-        nll = _token_nll(model, *_batch([e[0] for e in enc], pad))[0]
+        nll = _token_nll(model, *pad_batch([e[0] for e in enc], pad))[0]
         resp = [bos + seq[start:] for seq, start in enc]
-        nll_alone = _token_nll(model, *_batch([r if len(r) > 1 else r + [pad] for r in resp], pad))[0]
+        nll_alone = _token_nll(model, *pad_batch([r if len(r) > 1 else r + [pad] for r in resp], pad))[0]
         for i, (seq, start) in enumerate(enc):
             # position t predicts token t+1: response tokens start..len-1 are predicted at start-1..len-2
             if start >= len(seq):  # the cut left no response token: the instruction cannot help (IFD 1)

@@ -15,6 +15,7 @@ import torch
 from tqdm import tqdm
 
 from hw.cache import cache_root
+from models.recover.degradation import pad_batch
 from models.recover.errors import RecoverError
 from sim.files import atomic_write
 
@@ -89,12 +90,7 @@ def model_embeddings(model, tokenizer, texts: list[str], max_tokens: int = 256, 
             seqs = [
                 tokenizer(t, add_special_tokens=False)["input_ids"][:max_tokens] or [pad] for t in texts[b : b + BATCH]
             ]
-            width = max(len(s) for s in seqs)
-            ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(seqs), width), dtype=torch.long)
-            for i, s in enumerate(seqs):
-                ids[i, : len(s)] = torch.tensor(s)
-                mask[i, : len(s)] = 1
+            ids, mask = pad_batch(seqs, pad)
             hidden = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
             out.append(torch.nn.functional.normalize(_mean_pool(hidden.float(), mask), dim=-1).numpy())
     return np.concatenate(out).astype(np.float32)
