@@ -72,7 +72,7 @@ from hw.power_stimulus import (
 from hw.synth import ACTIVITY, SynthError, synthesize
 from hw.synth import entry_dir as synth_entry_dir
 from hw.toggles import VCDError, count_toggles
-from sim.cli import OneLineParser, add_tool_arguments, check_tool_output, fail, int_in, progress_lines
+from sim.cli import OneLineParser, add_tool_arguments, check_tool_output, fail, int_in, progress_lines, seed_int
 from sim.files import write_json
 
 PROG = "python -m hw.power"
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     add_pe_arguments(p)
     add_tool_arguments(p, 10.0, RESULT_FILE)
     p.add_argument("--cycles", type=int_in(1, MAX_CYCLES), default=2000, help="simulated cycles (default 2000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the operand stream")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the operand stream")
     p.add_argument("--delays", action="store_true", help="simulate with cell delays, counting glitches")
     p.add_argument("--json", action="store_true", help="print the results of every stream mode as JSON")
     args = p.parse_args(argv)

@@ -179,7 +179,7 @@ CASES = [
     ("hw.power", ["--clock-ns", "nan"], "argument --clock-ns: nan is not a finite number"),
     ("hw.power", ["--clock-ns", "-5"], "argument --clock-ns: -5 is out of range"),
     ("hw.power", ["--cycles", "nan"], "argument --cycles: 'nan' is not an integer"),
-    ("hw.power", ["--seed", "x"], "argument --seed: invalid int value: 'x'"),
+    ("hw.power", ["--seed", "x"], "argument --seed: 'x' is not an integer"),
     ("hw.power", ["-o", "USER"], "-o USER already exists: choose a new path or pass --force"),
     ("hw.power", ["-o", "UNDERFILE"], "lies under the file"),
     ("hw.power", ["-o", "UNWRITABLE"], "is not writable"),
@@ -431,6 +431,9 @@ CASES = [
     ("models.kv", ["workload", "gpt-5", "--config", "KV4", "-o", "NEW"], "gpt-5"),
     ("models.kv", ["workload", "llama-2-7b", "--config", "KV4", "--ratio", "-2", "-o", "NEW"], "--ratio"),
     ("models.kv", ["compress"], "argument command: invalid choice: 'compress'"),
+    ("models.kv", ["tune", "base", "--seed", "-1", "-o", "NEW"], "--seed: -1 is out of range"),
+    ("models.kv", ["tune", "base", "--seed", "4294967296", "-o", "NEW"], "--seed: 4294967296 is out of range"),
+    ("hw.power", ["--seed", "-3"], "--seed: -3 is out of range"),
 ]
 
 

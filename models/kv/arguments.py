@@ -8,7 +8,7 @@ from pathlib import Path
 
 from models.cli import check_models
 from models.kv.config import PRESETS, KVConfig
-from sim.cli import OneLineParser, add_output_arguments, check_output, float_in, int_in, positive_int
+from sim.cli import OneLineParser, add_output_arguments, check_output, float_in, int_in, positive_int, seed_int
 from sim.model_shapes import MAX_DECODE_STEPS
 from sim.workload_format import WORKLOAD_FILE
 
@@ -167,7 +167,7 @@ def add_tune_parser(sub: argparse._SubParsersAction) -> None:
     t = _subparser(sub, "tune", "search per-layer KV precision pairs (KVTuner) on calibration text", TUNE_DOC)
     _preset_option(t, "calibration data")
     t.add_argument("--trials", type=int, default=40, help="NSGA-II trials, each one calibration decode (default 40)")
-    t.add_argument("--seed", type=int, default=0, help="seed of the search and the calibration text (default 0)")
+    t.add_argument("--seed", type=seed_int, default=0, help="seed of the search and the calibration text (default 0)")
     t.add_argument("--groups", type=int, default=2, help="layer groups sharing one pair (default 2)")
     t.add_argument("--max-bits", type=float, default=4.0, help="average KV bits budget of config.json (default 4)")
     t.add_argument("--seq-len", type=int, default=96, help="tokens per calibration window (default 96)")
@@ -191,7 +191,7 @@ def add_predictor_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--sink", type=int, default=4, help="first tokens always kept, never ranked (default 4)")
     t.add_argument("--local", type=int, default=4, help="most recent tokens always kept, never ranked (default 4)")
     t.add_argument("--k", type=int, default=2, help="blocks kept when measuring recovery (default 2)")
-    t.add_argument("--seed", type=int, default=0, help="seed of data draws, split and training (default 0)")
+    t.add_argument("--seed", type=seed_int, default=0, help="seed of data draws, split and training (default 0)")
     _run_options(t, "kv_predictor", "print train.json instead of a summary")
 
 
@@ -209,7 +209,7 @@ def add_evict_parser(sub: argparse._SubParsersAction) -> None:
         help="attnpred: every N decode steps its history gets the full attention row, else the attention over the"
         " kept tokens (default 5, the paper's; 1: always full; 0: never)",
     )
-    e.add_argument("--seed", type=int, default=0, help="seed of the evaluation data (default 0)")
+    e.add_argument("--seed", type=seed_int, default=0, help="seed of the evaluation data (default 0)")
 
 
 def add_workload_parser(sub: argparse._SubParsersAction) -> None:
