@@ -434,6 +434,12 @@ CASES = [
     ("models.kv", ["tune", "base", "--seed", "-1", "-o", "NEW"], "--seed: -1 is out of range"),
     ("models.kv", ["tune", "base", "--seed", "4294967296", "-o", "NEW"], "--seed: 4294967296 is out of range"),
     ("hw.power", ["--seed", "-3"], "--seed: -3 is out of range"),
+    ("models.quant", ["save", "base", "--wbits", "5", "-o", "NEW"], "weight bits 5 unsupported"),
+    ("models.quant", ["save", "base", "--group", "0", "-o", "NEW"], "group size 0 out of range"),
+    ("models.quant", ["save", "TRUNCATED", "-o", "NEW"], "model.safetensors is truncated"),
+    ("models.quant", ["save", "base", "-o", "USER"], "-o USER already exists"),
+    ("models.quant", ["eval", "NEW"], "has no quant.json"),
+    ("models.quant", ["frob"], "argument command: invalid choice: 'frob'"),
 ]
 
 
