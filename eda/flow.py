@@ -196,7 +196,8 @@ def failed_routes(route_log: Path) -> int:
 def _run_stage(stage: str, top: str, work: Path, outputs: list[str], seconds: dict[str, float], key: str = "") -> None:
     """Run one qflow stage; its seconds are added to seconds[key or stage] (repeated stages accumulate)."""
     t0 = time.perf_counter()
-    run_logged(["qflow", stage, "-T", "osu018", top], work / f"qflow_{stage}.log", work, FlowError)
+    cells = _gates(work, top) if (work / f"{top}.blif").exists() else None  # known once synthesized
+    run_logged(["qflow", stage, "-T", "osu018", top], work / f"qflow_{stage}.log", work, FlowError, cells=cells)
     key = key or stage
     seconds[key] = round(seconds.get(key, 0.0) + time.perf_counter() - t0, 3)
     missing = [o for o in outputs if not (work / o).exists()]
@@ -222,6 +223,11 @@ def _synthesize(text: str, top: str, work: Path, seconds: dict[str, float], rout
     _run_stage("synthesize", top, work, [f"{top}.rtlnopwr.v"], seconds)
 
 
+def _gates(work: Path, top: str) -> int:
+    """Standard cells of the synthesized netlist (<top>.blif's .gate lines)."""
+    return sum(line.startswith(".gate") for line in (work / f"{top}.blif").read_text().splitlines())
+
+
 def placement_speedup(cells: int) -> int:
     """GrayWolf's `fast` divisor for a design of `cells` cells: 1 up to FULL_EFFORT_PLACE_CELLS, then the factor
     that keeps cells^(4/3) moves per temperature at that size's."""
@@ -231,8 +237,7 @@ def placement_speedup(cells: int) -> int:
 def _place(top: str, work: Path, seconds: dict[str, float], route_layers: int, key: str = "place") -> None:
     # The layer count shapes placement too (pin access, track grid), so a new count means a new placement.
     (work / "project_vars.sh").write_text(_project_vars(route_layers))
-    gates = sum(line.startswith(".gate") for line in (work / f"{top}.blif").read_text().splitlines())
-    fast = placement_speedup(gates)
+    fast = placement_speedup(_gates(work, top))
     if fast > 1:  # qflow keeps a <top>.par newer than the technology's
         (work / f"{top}.par").write_text((TECH / "osu018.par").read_text() + f"\nTWSC*fast : {fast}\n")
     _run_stage("place", top, work, [f"{top}_unroute.def", f"{top}.rtlnopwr.v"], seconds, key)

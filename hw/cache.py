@@ -91,17 +91,36 @@ def staged_entry(final: Path) -> Iterator[Path]:
             raise
 
 
-def tool_timeout_s() -> float:
-    """Wall-clock limit of one external tool run (s): MIXKIT_TOOL_TIMEOUT_S, else 4 hours, past the
-    longest run seen here (placement and routing of a 15k-cell design took ~33 minutes on 2 cores)."""
-    return float(os.environ.get("MIXKIT_TOOL_TIMEOUT_S", 4 * 3600))
+# Without MIXKIT_TOOL_TIMEOUT_S a run on a design of known size may take this long per standard cell (s), and at
+# least TOOL_TIMEOUT_FLOOR_S: the slowest run seen here, placing a 2.4k-cell PE on a loaded 2-core machine, took
+# 0.7 s per cell, and placement and routing grow faster than linearly. Of unknown size: TOOL_TIMEOUT_S.
+TOOL_SECONDS_PER_CELL = 3.0
+TOOL_TIMEOUT_FLOOR_S = 1800.0
+TOOL_TIMEOUT_S = 4 * 3600.0
 
 
-def run_logged(cmd: list[str], log: Path, cwd: Path, error: type[Exception], timeout_s: float | None = None) -> str:
+def tool_timeout_s(cells: int | None = None) -> float:
+    """Wall-clock limit of one external tool run (s): MIXKIT_TOOL_TIMEOUT_S when set; else proportional to the
+    design's standard cells when known, TOOL_TIMEOUT_S when not."""
+    if "MIXKIT_TOOL_TIMEOUT_S" in os.environ:
+        return float(os.environ["MIXKIT_TOOL_TIMEOUT_S"])
+    if cells is None:
+        return TOOL_TIMEOUT_S
+    return max(TOOL_TIMEOUT_FLOOR_S, TOOL_SECONDS_PER_CELL * cells)
+
+
+def run_logged(
+    cmd: list[str],
+    log: Path,
+    cwd: Path,
+    error: type[Exception],
+    timeout_s: float | None = None,
+    cells: int | None = None,
+) -> str:
     """Run a tool with its output in `log`; raise `error` naming the tool and the log if it fails or
-    runs longer than timeout_s seconds (default tool_timeout_s())."""
+    runs longer than timeout_s seconds (default tool_timeout_s(cells), cells: the design's standard cells)."""
     tool = Path(cmd[0]).name
-    limit = tool_timeout_s() if timeout_s is None else timeout_s
+    limit = tool_timeout_s(cells) if timeout_s is None else timeout_s
     progress.info("%s %s", tool, " ".join(cmd[1:]))
     with log.open("w") as f:
         try:

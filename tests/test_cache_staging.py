@@ -102,3 +102,13 @@ def test_a_tool_past_its_timeout_is_stopped_and_named(tmp_path, monkeypatch):
     monkeypatch.setenv("MIXKIT_TOOL_TIMEOUT_S", "0.2")
     with pytest.raises(RuntimeError, match="timed out after 0.2 s"):
         run_logged(["sleep", "30"], tmp_path / "slow2.log", tmp_path, RuntimeError)
+
+
+def test_the_default_timeout_grows_with_the_design_and_the_environment_overrides_it(monkeypatch):
+    from hw.cache import TOOL_TIMEOUT_FLOOR_S, TOOL_TIMEOUT_S, tool_timeout_s
+
+    monkeypatch.delenv("MIXKIT_TOOL_TIMEOUT_S", raising=False)
+    assert tool_timeout_s() == TOOL_TIMEOUT_S and tool_timeout_s(10) == TOOL_TIMEOUT_FLOOR_S
+    assert tool_timeout_s(40_000) == 2 * tool_timeout_s(20_000) > TOOL_TIMEOUT_FLOOR_S
+    monkeypatch.setenv("MIXKIT_TOOL_TIMEOUT_S", "7")
+    assert tool_timeout_s(40_000) == tool_timeout_s() == 7.0
