@@ -228,6 +228,7 @@ def measure_power(
             work / "iverilog.log",
             work,
             PowerError,
+            cells=synth.cells,
         )
         nets = _simulate(tools["vvp"], work, RESET_CYCLES * sim_ns, (RESET_CYCLES + cycles) * sim_ns)
         # The clock net counts like any other: it toggles twice per cycle into every flop's CLK pin.

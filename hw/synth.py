@@ -201,7 +201,9 @@ def _run_flow(cfg: PEConfig | ArrayConfig, clock_ns: float, tools: dict, work: P
     ylog = run_logged([tools["yosys"], "-s", "synth.ys"], work / "yosys.log", work, SynthError)
     area, counts = _parse_stat(ylog, work / "yosys.log")
     (work / "sta.tcl").write_text(_sta_script(top, clock_ns))
-    stalog = run_logged(sta_command("sta.tcl", tools["sta"]), work / "sta.log", work, SynthError)
+    stalog = run_logged(
+        sta_command("sta.tcl", tools["sta"]), work / "sta.log", work, SynthError, cells=sum(counts.values())
+    )
     slack, start, end, power = _parse_sta(stalog, work / "sta.log")
     seconds = time.perf_counter() - t0
     critical = clock_ns - slack
