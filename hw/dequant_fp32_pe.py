@@ -16,7 +16,7 @@ from __future__ import annotations
 from amaranth.hdl import Module, Signal, signed
 
 from hw.arith import weight_value
-from hw.float_arith import fp16_product_fp32, fp16_scaled_int, fp32_accumulate_stage
+from hw.float_arith import fp16_product_fp32, fp16_scaled_int, fp32_accumulate_stage, valid_stage
 from hw.pe import PE
 
 
@@ -32,16 +32,13 @@ class DequantFp32PE(PE):
         w16 = fp16_scaled_int(m, self.scale, k)
 
         # Stage 1: the FP16 weight, the activation and the flags.
-        s1_valid, s1_first, s1_last, s1_act, s1_w = Signal(), Signal(), Signal(), Signal(16), Signal(16)
-        m.d.sync += s1_valid.eq(self.valid)
-        with m.If(self.valid):
-            m.d.sync += [s1_first.eq(self.first), s1_last.eq(self.last), s1_act.eq(self.act), s1_w.eq(w16)]
+        s1_valid, s1_first, s1_last, s1_act, s1_w = valid_stage(
+            m, "s1", self.valid, self.first, self.last, (self.act, 16), (w16, 16)
+        )
 
         # Stage 2: the exact FP32 product.
-        s2_valid, s2_first, s2_last, s2_product = Signal(), Signal(), Signal(), Signal(32)
-        m.d.sync += s2_valid.eq(s1_valid)
-        with m.If(s1_valid):
-            m.d.sync += [s2_first.eq(s1_first), s2_last.eq(s1_last), s2_product.eq(fp16_product_fp32(m, s1_act, s1_w))]
+        product = (fp16_product_fp32(m, s1_act, s1_w), 32)
+        s2_valid, s2_first, s2_last, s2_product = valid_stage(m, "s2", s1_valid, s1_first, s1_last, product)
 
         # Stage 3: accumulate in FP32.
         fp32_accumulate_stage(m, s2_valid, s2_first, s2_last, s2_product, self.out_valid, self.out_y)

@@ -240,6 +240,18 @@ def fp32_accumulate(m: Module, acc: Value, x: Value, restart: Value) -> Signal:
     return result
 
 
+def valid_stage(m: Module, name: str, valid: Value, first: Value, last: Value, *data: tuple[Value, int]):
+    """One pipeline register stage of a PE: `valid` is registered every cycle; `first`, `last` and each
+    (value, width in bits) of `data` only while valid, so the data registers of an idle PE hold still.
+    Returns the registered (valid, first, last, *data), named name_valid, name_first, name_last, name_0, ..."""
+    regs = [Signal(name=f"{name}_{flag}") for flag in ("valid", "first", "last")]
+    regs += [Signal(width, name=f"{name}_{i}") for i, (_, width) in enumerate(data)]
+    m.d.sync += regs[0].eq(valid)
+    with m.If(valid):
+        m.d.sync += [r.eq(v) for r, v in zip(regs[1:], (first, last, *(v for v, _ in data)), strict=True)]
+    return tuple(regs)
+
+
 def fp32_accumulate_stage(m: Module, valid: Value, first: Value, last: Value, x: Value, out_valid, out_y) -> None:
     """A PE's last pipeline stage: y = fp32_accumulate(y, x, first) when valid; drives out_y and out_valid."""
     acc = Signal(32)

@@ -16,12 +16,12 @@ out_y holds the FP32 bits of y (acc_bits = 32). No Inf, NaN or FP32 subnormal ca
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw import config as C
-from hw.float_arith import fp32_accumulate_stage, fp32_mul_fp16, int_to_fp32
+from hw.float_arith import fp32_accumulate_stage, fp32_mul_fp16, int_to_fp32, valid_stage
 from hw.group_dequant import GroupSignature
 
 
@@ -42,18 +42,15 @@ class Fp32GroupAccumulator(wiring.Component):
         group = self.group
         # Convert, then scale, each in its own stage: a group is converted once, so two more
         # registers cost little, and the clock is left to the accumulation loop.
-        d_valid, d_first, d_last, d, d_scale = Signal(), Signal(), Signal(), Signal(32), Signal(C.SCALE_PORT_BITS)
-        m.d.sync += d_valid.eq(group.valid)
-        with m.If(group.valid):
-            m.d.sync += [
-                d_first.eq(group.first),
-                d_last.eq(group.last),
-                d.eq(int_to_fp32(m, group.sum, C.FP16_LSB_EXP)),
-                d_scale.eq(group.scale),
-            ]
-        g_valid, g_first, g_last, g = Signal(), Signal(), Signal(), Signal(32)
-        m.d.sync += g_valid.eq(d_valid)
-        with m.If(d_valid):
-            m.d.sync += [g_first.eq(d_first), g_last.eq(d_last), g.eq(fp32_mul_fp16(m, d, d_scale))]
+        d_valid, d_first, d_last, d, d_scale = valid_stage(
+            m,
+            "d",
+            group.valid,
+            group.first,
+            group.last,
+            (int_to_fp32(m, group.sum, C.FP16_LSB_EXP), 32),
+            (group.scale, C.SCALE_PORT_BITS),
+        )
+        g_valid, g_first, g_last, g = valid_stage(m, "g", d_valid, d_first, d_last, (fp32_mul_fp16(m, d, d_scale), 32))
         fp32_accumulate_stage(m, g_valid, g_first, g_last, g, self.out_valid, self.out_y)
         return m
