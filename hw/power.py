@@ -48,6 +48,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,7 +57,16 @@ import numpy as np
 
 from eda.sta import OSU018_FIX
 from hw.build import design_name
-from hw.cache import cache_root, entry_key, find_tools, progress, run_logged, staged_entry, tool_version
+from hw.cache import (
+    cache_root,
+    entry_key,
+    find_tools,
+    progress,
+    run_logged,
+    staged_entry,
+    tool_timeout_s,
+    tool_version,
+)
 from hw.cell_energy import clock_gate_energy_pj, energy_per_cycle
 from hw.cli import add_pe_arguments, pe_config_from
 from hw.config import PEConfig
@@ -142,8 +152,11 @@ def _load(path: Path) -> PowerResult:
     return PowerResult(**json.loads(path.read_text()))
 
 
-def _simulate(vvp: str, work: Path, start_ns: float, end_ns: float) -> dict[str, tuple[int, float]]:
-    """Run sim.vvp in `work` and count toggles from its VCD while it is written (see count_toggles)."""
+def _simulate(
+    vvp: str, work: Path, start_ns: float, end_ns: float, cells: int | None = None
+) -> dict[str, tuple[int, float]]:
+    """Run sim.vvp in `work` and count toggles from its VCD while it is written (see count_toggles); vvp is
+    killed past tool_timeout_s(cells), cells: the netlist's standard cells."""
     # The testbench dumps to activity.vcd, a link to the write end of a pipe that vvp inherits (a link
     # because Icarus appends ".vcd" to /dev/fd/N): parsing overlaps the simulation on a second core and
     # no VCD of tens of MB touches the disk. If vvp dies, the pipe closes and the parse ends.
@@ -162,14 +175,24 @@ def _simulate(vvp: str, work: Path, start_ns: float, end_ns: float) -> dict[str,
             pass_fds=(write_fd,),
         )
         os.close(write_fd)
-        with os.fdopen(read_fd, "r", buffering=1 << 20) as vcd:
-            try:
-                nets = count_toggles(vcd, start_ns, end_ns)
-            except VCDError:
-                proc.wait()
-                raise PowerError(f"vvp wrote no usable VCD: see {work / 'vvp.log'}") from None
-        code = proc.wait()
+        limit = tool_timeout_s(cells)
+        expired = threading.Event()
+        watchdog = threading.Timer(limit, lambda: (expired.set(), proc.kill()))
+        watchdog.start()
+        try:
+            with os.fdopen(read_fd, "r", buffering=1 << 20) as vcd:
+                try:
+                    nets = count_toggles(vcd, start_ns, end_ns)
+                except VCDError:
+                    nets = None
+            code = proc.wait()
+        finally:
+            watchdog.cancel()
     link.unlink()
+    if expired.is_set():
+        raise PowerError(f"vvp timed out after {limit:g} s (MIXKIT_TOOL_TIMEOUT_S raises it): see {work / 'vvp.log'}")
+    if nets is None:
+        raise PowerError(f"vvp wrote no usable VCD: see {work / 'vvp.log'}")
     if code != 0:
         raise PowerError(f"vvp failed (exit {code}): see {work / 'vvp.log'}")
     return nets
@@ -230,7 +253,7 @@ def measure_power(
             PowerError,
             cells=synth.cells,
         )
-        nets = _simulate(tools["vvp"], work, RESET_CYCLES * sim_ns, (RESET_CYCLES + cycles) * sim_ns)
+        nets = _simulate(tools["vvp"], work, RESET_CYCLES * sim_ns, (RESET_CYCLES + cycles) * sim_ns, synth.cells)
         # The clock net counts like any other: it toggles twice per cycle into every flop's CLK pin.
         rates = {name: toggles / cycles for name, (toggles, _) in nets.items()}
         # The compiled simulation is large and rebuilt in a second from the files kept beside it.

@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,16 @@ def test_missing_iverilog_is_one_line(results, cache, tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1
     assert "iverilog not found on PATH" in proc.stderr and "make setup" in proc.stderr
+
+
+def test_a_hung_simulation_is_killed_at_its_timeout_and_named(tmp_path, monkeypatch):
+    from hw.power import PowerError, _simulate
+
+    hung = tmp_path / "vvp"
+    hung.write_text("#!/bin/sh\nexec sleep 30\n")
+    hung.chmod(0o755)
+    monkeypatch.setenv("MIXKIT_TOOL_TIMEOUT_S", "0.5")
+    start = time.perf_counter()
+    with pytest.raises(PowerError, match=r"vvp timed out after 0.5 s .*see .*vvp.log"):
+        _simulate(str(hung), tmp_path, 0.0, 10.0)
+    assert time.perf_counter() - start < 10
